@@ -1,0 +1,62 @@
+// Package model is poetvae's variational autoencoder (Bowman et al. 2016):
+// a shared character embedding, highway layers and a bidirectional LSTM
+// encoder that give the posterior q(z|x) = N(mu, σ²), and an LSTM decoder that
+// sees z at every step. Training runs on Gorgonia's expression graph (the
+// reference engine); encoding and decoding for generation run on a plain
+// forward pass over the same parameters, checked against the graph in tests.
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config fixes the shape of a model. It is stored in every checkpoint.
+type Config struct {
+	Vocab     int     `json:"vocab"`      // characters plus the four special tokens
+	Lines     int     `json:"lines"`      // lines per poem the model was trained on (4 or 8)
+	Embed     int     `json:"embed"`      // character embedding size
+	Highway   int     `json:"highway"`    // highway layers after the embedding (encoder side)
+	EncHidden int     `json:"enc_hidden"` // encoder LSTM size, per direction
+	DecHidden int     `json:"dec_hidden"` // decoder LSTM size
+	Latent    int     `json:"latent"`     // size of z
+	Dropout   float64 `json:"dropout"`    // on the encoder input and the decoder output, training only
+}
+
+// DefaultConfig returns the sizes measured to train well on a few thousand
+// to a few tens of thousands of quatrains on a CPU (see docs/RESULTS.md).
+func DefaultConfig(vocab, lines int) Config {
+	return Config{
+		Vocab:     vocab,
+		Lines:     lines,
+		Embed:     128,
+		Highway:   1,
+		EncHidden: 256,
+		DecHidden: 256,
+		Latent:    32,
+		Dropout:   0.3,
+	}
+}
+
+// Validate reports the first setting that cannot make a model.
+func (c Config) Validate() error {
+	switch {
+	case c.Vocab < 5:
+		return fmt.Errorf("vocabulary of %d entries is too small", c.Vocab)
+	case c.Lines != 2 && c.Lines != 4 && c.Lines != 8:
+		return fmt.Errorf("poems of %d lines: want 4 or 8", c.Lines)
+	case c.Embed < 1 || c.EncHidden < 1 || c.DecHidden < 1 || c.Latent < 1:
+		return errors.New("embedding, hidden and latent sizes must be positive")
+	case c.Highway < 0:
+		return errors.New("highway layers cannot be negative")
+	case c.Dropout < 0 || c.Dropout >= 1:
+		return fmt.Errorf("dropout %g outside [0, 1)", c.Dropout)
+	}
+	return nil
+}
+
+// EncSteps is the number of characters in a poem: the encoder's steps.
+func (c Config) EncSteps() int { return 5 * c.Lines }
+
+// DecSteps is the number of decoder steps: the characters and EOS.
+func (c Config) DecSteps() int { return 5*c.Lines + 1 }

@@ -1,0 +1,204 @@
+package model
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Net is the model's forward pass in plain loops and matrix products over
+// float64 copies of the parameters: the fast path for encoding, decoding and
+// validation, where no gradient is needed. Tests hold it equal to the graph.
+type Net struct {
+	Config Config
+	w      map[string][]float64
+}
+
+// NewNet copies the parameters for inference.
+func NewNet(p *Params) *Net {
+	n := &Net{Config: p.Config, w: map[string][]float64{}}
+	for i, name := range p.Names {
+		n.w[name] = p.Float64s(i)
+	}
+	return n
+}
+
+// matmul sets dst (m×n) to a (m×k) · w (k×n), or adds the product to dst
+// when accumulate is set.
+func matmul(dst, a []float64, m, k int, w []float64, n int, accumulate bool) {
+	beta := 0.0
+	if accumulate {
+		beta = 1
+	}
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, w, n, beta, dst, n)
+}
+
+// addRows adds the bias row to every row of x.
+func addRows(x, bias []float64) {
+	n := len(bias)
+	for r := 0; r < len(x); r += n {
+		row := x[r : r+n]
+		for j, b := range bias {
+			row[j] += b
+		}
+	}
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// lstmCell turns pre-activations (B × 4H, gates i f g o) into the new cell
+// and hidden state, in place in c and h.
+func lstmCell(pre, h, c []float64, B, H int) {
+	for b := 0; b < B; b++ {
+		p := pre[b*4*H : (b+1)*4*H]
+		for j := 0; j < H; j++ {
+			i, f, g, o := sigmoid(p[j]), sigmoid(p[H+j]), math.Tanh(p[2*H+j]), sigmoid(p[3*H+j])
+			cc := f*c[b*H+j] + i*g
+			c[b*H+j] = cc
+			h[b*H+j] = o * math.Tanh(cc)
+		}
+	}
+}
+
+// embedRows gathers the embeddings of ids into a len(ids) × E matrix.
+func (n *Net) embedRows(ids []int) []float64 {
+	E := n.Config.Embed
+	x := make([]float64, len(ids)*E)
+	for r, id := range ids {
+		copy(x[r*E:(r+1)*E], n.w["embed"][id*E:(id+1)*E])
+	}
+	return x
+}
+
+// Encode returns the posterior mean and log-variance (B × Latent each) of B
+// poems given as batch-major ids (B × EncSteps).
+func (n *Net) Encode(ids []int, B int) (mu, logvar []float64) {
+	c := n.Config
+	T, E, H, Z := c.EncSteps(), c.Embed, c.EncHidden, c.Latent
+	tm := make([]int, T*B) // time-major
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			tm[t*B+b] = ids[b*T+t]
+		}
+	}
+	x := n.embedRows(tm)
+	rows := T * B
+	for l := 0; l < c.Highway; l++ {
+		x = n.highway(x, rows, l)
+	}
+	final := make([]float64, B*2*H)
+	for dir, name := range []string{"enc_fwd.", "enc_bwd."} {
+		xw := make([]float64, rows*4*H)
+		matmul(xw, x, rows, E, n.w[name+"Wx"], 4*H, false)
+		addRows(xw, n.w[name+"b"])
+		h, cell := make([]float64, B*H), make([]float64, B*H)
+		pre := make([]float64, B*4*H)
+		for k := 0; k < T; k++ {
+			t := k
+			if dir == 1 {
+				t = T - 1 - k
+			}
+			copy(pre, xw[t*B*4*H:(t+1)*B*4*H])
+			matmul(pre, h, B, H, n.w[name+"Wh"], 4*H, true)
+			lstmCell(pre, h, cell, B, H)
+		}
+		for b := 0; b < B; b++ {
+			copy(final[b*2*H+dir*H:b*2*H+(dir+1)*H], h[b*H:(b+1)*H])
+		}
+	}
+	mu = make([]float64, B*Z)
+	logvar = make([]float64, B*Z)
+	matmul(mu, final, B, 2*H, n.w["mu.W"], Z, false)
+	addRows(mu, n.w["mu.b"])
+	matmul(logvar, final, B, 2*H, n.w["logvar.W"], Z, false)
+	addRows(logvar, n.w["logvar.b"])
+	return mu, logvar
+}
+
+func (n *Net) highway(x []float64, rows, l int) []float64 {
+	E := n.Config.Embed
+	p := "highway" + string(rune('0'+l)) + "."
+	h := make([]float64, rows*E)
+	t := make([]float64, rows*E)
+	matmul(h, x, rows, E, n.w[p+"W"], E, false)
+	addRows(h, n.w[p+"b"])
+	matmul(t, x, rows, E, n.w[p+"Wgate"], E, false)
+	addRows(t, n.w[p+"bgate"])
+	y := make([]float64, rows*E)
+	for i := range y {
+		gate := sigmoid(t[i])
+		y[i] = x[i] + gate*(math.Max(h[i], 0)-x[i])
+	}
+	return y
+}
+
+// Decoder is the state of B poems being decoded together.
+type Decoder struct {
+	net  *Net
+	B    int
+	h, c []float64 // B × DecHidden
+	zIn  []float64 // B × 4·DecHidden: z·Wz + b, added at every step
+	pre  []float64
+}
+
+// NewDecoder starts decoding from B latent codes (B × Latent).
+func (n *Net) NewDecoder(z []float64, B int) *Decoder {
+	c := n.Config
+	H, Z := c.DecHidden, c.Latent
+	d := &Decoder{net: n, B: B, h: make([]float64, B*H), c: make([]float64, B*H),
+		zIn: make([]float64, B*4*H), pre: make([]float64, B*4*H)}
+	matmul(d.zIn, z, B, Z, n.w["dec.Wz"], 4*H, false)
+	addRows(d.zIn, n.w["dec.b"])
+	matmul(d.h, z, B, Z, n.w["dec_init.W"], H, false)
+	addRows(d.h, n.w["dec_init.b"])
+	for i, v := range d.h {
+		d.h[i] = math.Tanh(v)
+	}
+	return d
+}
+
+// Step feeds the previous character of each poem and returns the logits of
+// the next (B × Vocab).
+func (d *Decoder) Step(prev []int) []float64 {
+	n, c := d.net, d.net.Config
+	H, E, V := c.DecHidden, c.Embed, c.Vocab
+	x := n.embedRows(prev)
+	copy(d.pre, d.zIn)
+	matmul(d.pre, x, d.B, E, n.w["dec.Wx"], 4*H, true)
+	matmul(d.pre, d.h, d.B, H, n.w["dec.Wh"], 4*H, true)
+	lstmCell(d.pre, d.h, d.c, d.B, H)
+	logits := make([]float64, d.B*V)
+	matmul(logits, d.h, d.B, H, n.w["out.W"], V, false)
+	addRows(logits, n.w["out.b"])
+	return logits
+}
+
+// NLL returns −log p(targets | z) for each of B poems under teacher forcing:
+// decIn and targets are batch-major (B × DecSteps).
+func (n *Net) NLL(z []float64, decIn, targets []int, B int) []float64 {
+	Td, V := n.Config.DecSteps(), n.Config.Vocab
+	d := n.NewDecoder(z, B)
+	nll := make([]float64, B)
+	prev := make([]int, B)
+	for t := 0; t < Td; t++ {
+		for b := 0; b < B; b++ {
+			prev[b] = decIn[b*Td+t]
+		}
+		logits := d.Step(prev)
+		for b := 0; b < B; b++ {
+			row := logits[b*V : (b+1)*V]
+			nll[b] += logSumExp(row) - row[targets[b*Td+t]]
+		}
+	}
+	return nll
+}
+
+// KL returns KL(N(mu, σ²) ‖ N(0, I)) per element (same layout as mu).
+func KL(mu, logvar []float64) []float64 {
+	kl := make([]float64, len(mu))
+	for i := range mu {
+		kl[i] = 0.5 * (mu[i]*mu[i] + math.Exp(logvar[i]) - 1 - logvar[i])
+	}
+	return kl
+}

@@ -1,0 +1,327 @@
+package model
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Feed is one batch laid out for the graph: ids are time-major (step t of
+// poem b at t*B+b), so that each step's rows are contiguous.
+type Feed struct {
+	B        int       // rows in the batch (fixed by the graph)
+	EncIDs   []int     // EncSteps×B characters
+	DecIDs   []int     // DecSteps×B: BOS, then characters (some may be word-dropped to UNK)
+	Targets  []int     // DecSteps×B: characters, then EOS
+	Weight   []float64 // B: 1/real rows for real poems, 0 for padding rows
+	Eps      []float64 // B×Latent standard normal noise for z = mu + σ·ε
+	EncMask  []float64 // EncSteps×B×Embed inverted-dropout mask; nil means none
+	DecMask  []float64 // DecSteps×B×DecHidden inverted-dropout mask; nil means none
+	Beta     float64   // weight of the KL term
+	FreeBits float64   // floor on the batch KL of each latent dimension, in nats
+}
+
+// Graph is the training graph for one batch size: built once, run for every
+// batch of that size.
+type Graph struct {
+	cfg    Config
+	B      int
+	g      *G.ExprGraph
+	params []*G.Node
+	grads  G.Nodes
+	vm     G.VM
+
+	encIDs, decIDs, targets *tensor.Dense
+	tokW, klW, eps, encMask *tensor.Dense
+	decMask, freeBits       *tensor.Dense
+	beta                    *G.Node
+	lossV, nllV, klV        G.Value
+}
+
+// Stats are what one run of the graph measured, averaged over real poems.
+type Stats struct {
+	Loss float64 // the objective: NLL + β·KL (with the free-bits floor)
+	NLL  float64 // reconstruction: −log p(x|z), summed over steps
+	KL   float64 // KL(q(z|x) ‖ N(0, I)), summed over dimensions
+}
+
+// NewGraph builds the forward pass, the loss and its gradient for batches of
+// B poems of the model's length, over the given parameters (bound by
+// reference: updating their data in place updates the graph).
+func NewGraph(p *Params, B int) (*Graph, error) {
+	c := p.Config
+	dt := p.Values[0].Dtype()
+	T, Td := c.EncSteps(), c.DecSteps()
+	E, He, Hd, Z := c.Embed, c.EncHidden, c.DecHidden, c.Latent
+	gr := &Graph{cfg: c, B: B, g: G.NewGraph()}
+	g := gr.g
+
+	node := map[string]*G.Node{}
+	for i, name := range p.Names {
+		n := G.NewMatrix(g, dt, G.WithName(name), G.WithValue(p.Values[i]))
+		node[name] = n
+		gr.params = append(gr.params, n)
+	}
+	input := func(name string, dense **tensor.Dense, d tensor.Dtype, shape ...int) *G.Node {
+		*dense = tensor.New(tensor.Of(d), tensor.WithShape(shape...))
+		if len(shape) == 1 {
+			return G.NewVector(g, d, G.WithName(name), G.WithValue(*dense))
+		}
+		return G.NewMatrix(g, d, G.WithName(name), G.WithValue(*dense))
+	}
+	encIDs := input("enc_ids", &gr.encIDs, tensor.Int, T*B)
+	decIDs := input("dec_ids", &gr.decIDs, tensor.Int, Td*B)
+	targets := input("targets", &gr.targets, tensor.Int, Td*B)
+	tokW := input("token_weight", &gr.tokW, dt, Td*B)
+	klW := input("kl_weight", &gr.klW, dt, B, Z)
+	eps := input("eps", &gr.eps, dt, B, Z)
+	encMask := input("enc_mask", &gr.encMask, dt, T*B, E)
+	decMask := input("dec_mask", &gr.decMask, dt, Td*B, Hd)
+	beta := G.NewScalar(g, dt, G.WithName("beta"))
+	gr.beta = beta
+	gr.freeBits = tensor.New(tensor.Of(dt), tensor.WithShape(1, Z))
+	freeBits := G.NewMatrix(g, dt, G.WithName("free_bits"), G.WithValue(gr.freeBits))
+
+	b := &builder{}
+	// Encoder: embed, highway, dropout, both directions over all steps.
+	x := b.do(gatherRows(node["embed"], encIDs))
+	for l := 0; l < c.Highway; l++ {
+		pre := fmt.Sprintf("highway%d.", l)
+		x = b.highway(x, node[pre+"W"], node[pre+"b"], node[pre+"Wgate"], node[pre+"bgate"])
+	}
+	x = b.do(G.HadamardProd(x, encMask))
+	hf := b.lstm(b.affine(x, node["enc_fwd.Wx"], node["enc_fwd.b"]), nil, node["enc_fwd.Wh"], nil, T, B, He, false)
+	hb := b.lstm(b.affine(x, node["enc_bwd.Wx"], node["enc_bwd.b"]), nil, node["enc_bwd.Wh"], nil, T, B, He, true)
+	hEnc := b.do(G.Concat(1, hf[T-1], hb[0]))
+	mu := b.affine(hEnc, node["mu.W"], node["mu.b"])
+	logvar := b.affine(hEnc, node["logvar.W"], node["logvar.b"])
+
+	// Reparameterisation and the KL of each poem and dimension:
+	// KL = ½(mu² + σ² − 1 − log σ²).
+	sigma := b.do(G.Exp(b.do(G.HadamardProd(logvar, b.scalar(g, dt, 0.5)))))
+	z := b.do(G.Add(mu, b.do(G.HadamardProd(sigma, eps))))
+	kl := b.do(G.Sub(b.do(G.Add(b.do(G.Square(mu)), b.do(G.Exp(logvar)))), b.do(G.Add(logvar, b.scalar(g, dt, 1)))))
+	kl = b.do(G.HadamardProd(kl, b.scalar(g, dt, 0.5)))
+	klDim := b.do(G.Sum(b.do(G.HadamardProd(kl, klW)), 0)) // batch mean per dimension (weights are 1/rows)
+	klTotal := b.do(G.Sum(klDim))
+	// Free bits: max(KL_d, λ) = λ + relu(KL_d − λ), a floor the optimiser
+	// cannot gain from pushing a dimension below.
+	floored := b.do(G.Add(b.do(G.Rectify(b.do(G.Sub(b.do(G.Reshape(klDim, tensor.Shape{1, Z})), freeBits)))), freeBits))
+	klLoss := b.do(G.Sum(floored))
+
+	// Decoder: [embedding; z] at every step. The z half of the input product
+	// is the same at every step, so it is computed once (z·Wz + b) and added.
+	xd := b.do(gatherRows(node["embed"], decIDs))
+	zIn := b.affine(z, node["dec.Wz"], node["dec.b"])
+	h0 := b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
+	hd := b.lstm(b.do(G.Mul(xd, node["dec.Wx"])), zIn, node["dec.Wh"], h0, Td, B, Hd, false)
+	hs := b.do(G.Concat(0, hd...))
+	hs = b.do(G.HadamardProd(hs, decMask))
+	logits := b.affine(hs, node["out.W"], node["out.b"])
+	nllTok := b.do(softmaxXent(logits, targets))
+	nll := b.do(G.Sum(b.do(G.HadamardProd(nllTok, tokW))))
+	loss := b.do(G.Add(nll, b.do(G.Mul(beta, klLoss))))
+	if b.err != nil {
+		return nil, fmt.Errorf("building the training graph: %w", b.err)
+	}
+
+	G.Read(loss, &gr.lossV)
+	G.Read(nll, &gr.nllV)
+	G.Read(klTotal, &gr.klV)
+	grads, err := G.Grad(loss, gr.params...)
+	if err != nil {
+		return nil, fmt.Errorf("differentiating the training graph: %w", err)
+	}
+	gr.grads = grads
+	gr.vm = G.NewTapeMachine(g)
+	return gr, nil
+}
+
+// Run binds a batch, computes the loss and the gradients, and returns the
+// batch's figures. The gradients stay readable through Grad until the next Run.
+func (gr *Graph) Run(f *Feed) (Stats, error) {
+	if err := gr.bind(f); err != nil {
+		return Stats{}, err
+	}
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return Stats{}, fmt.Errorf("running the training graph: %w", err)
+	}
+	return Stats{
+		Loss: scalarOf(gr.lossV),
+		NLL:  scalarOf(gr.nllV),
+		KL:   scalarOf(gr.klV),
+	}, nil
+}
+
+// Grad returns the gradient of parameter i from the last Run (not a copy).
+func (gr *Graph) Grad(i int) *tensor.Dense { return gr.grads[i].Value().(*tensor.Dense) }
+
+// Close releases the machine.
+func (gr *Graph) Close() error { return gr.vm.Close() }
+
+func (gr *Graph) bind(f *Feed) error {
+	c, B := gr.cfg, gr.B
+	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
+	switch {
+	case f.B != B:
+		return fmt.Errorf("batch of %d poems for a graph of %d", f.B, B)
+	case len(f.EncIDs) != T*B || len(f.DecIDs) != Td*B || len(f.Targets) != Td*B:
+		return fmt.Errorf("batch ids do not match %d-line poems", c.Lines)
+	case len(f.Weight) != B || len(f.Eps) != B*Z:
+		return fmt.Errorf("batch weights or noise have the wrong size")
+	}
+	for _, ids := range [][]int{f.EncIDs, f.DecIDs, f.Targets} {
+		for _, id := range ids {
+			if id < 0 || id >= c.Vocab {
+				return fmt.Errorf("character id %d outside the vocabulary of %d", id, c.Vocab)
+			}
+		}
+	}
+	copy(gr.encIDs.Ints(), f.EncIDs)
+	copy(gr.decIDs.Ints(), f.DecIDs)
+	copy(gr.targets.Ints(), f.Targets)
+	tokW := make([]float64, Td*B)
+	for t := 0; t < Td; t++ {
+		copy(tokW[t*B:(t+1)*B], f.Weight)
+	}
+	klW := make([]float64, B*Z)
+	for r := 0; r < B; r++ {
+		fill(klW[r*Z:(r+1)*Z], f.Weight[r])
+	}
+	setFloats(gr.tokW, tokW)
+	setFloats(gr.klW, klW)
+	setFloats(gr.eps, f.Eps)
+	setMask(gr.encMask, f.EncMask)
+	setMask(gr.decMask, f.DecMask)
+	var beta G.Value = G.NewF64(f.Beta)
+	if gr.beta.Dtype() == tensor.Float32 {
+		beta = G.NewF32(float32(f.Beta))
+	}
+	if err := G.Let(gr.beta, beta); err != nil {
+		return err
+	}
+	free := make([]float64, Z)
+	fill(free, f.FreeBits)
+	setFloats(gr.freeBits, free)
+	return nil
+}
+
+func setMask(d *tensor.Dense, mask []float64) {
+	if mask == nil {
+		switch x := d.Data().(type) {
+		case []float32:
+			for i := range x {
+				x[i] = 1
+			}
+		case []float64:
+			fill(x, 1)
+		}
+		return
+	}
+	setFloats(d, mask)
+}
+
+func setFloats(d *tensor.Dense, v []float64) {
+	switch x := d.Data().(type) {
+	case []float32:
+		for i := range x {
+			x[i] = float32(v[i])
+		}
+	case []float64:
+		copy(x, v)
+	}
+}
+
+func scalarOf(v G.Value) float64 {
+	switch x := v.Data().(type) {
+	case float32:
+		return float64(x)
+	case float64:
+		return x
+	case []float32:
+		return float64(x[0])
+	case []float64:
+		return x[0]
+	}
+	panic(fmt.Sprintf("model: unexpected scalar %T", v.Data()))
+}
+
+// builder threads the first error through a chain of graph constructions,
+// so the model reads as maths rather than as error checks.
+type builder struct{ err error }
+
+func (b *builder) do(n *G.Node, err error) *G.Node {
+	if b.err == nil && err != nil {
+		b.err = err
+	}
+	return n
+}
+
+func (b *builder) scalar(g *G.ExprGraph, dt tensor.Dtype, v float64) *G.Node {
+	if dt == tensor.Float32 {
+		return G.NewConstant(float32(v))
+	}
+	return G.NewConstant(v)
+}
+
+// affine is x·W + b with b broadcast over rows.
+func (b *builder) affine(x, w, bias *G.Node) *G.Node {
+	if b.err != nil {
+		return nil
+	}
+	xw := b.do(G.Mul(x, w))
+	if b.err != nil {
+		return nil
+	}
+	return b.do(G.BroadcastAdd(xw, bias, nil, []byte{0}))
+}
+
+// highway is y = x + t⊙(relu(x·W + b) − x), t = σ(x·Wgate + bgate): the
+// usual t⊙h + (1−t)⊙x with one product fewer.
+func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
+	h := b.do(G.Rectify(b.affine(x, w, bias)))
+	t := b.do(G.Sigmoid(b.affine(x, wg, bg)))
+	return b.do(G.Add(x, b.do(G.HadamardProd(t, b.do(G.Sub(h, x))))))
+}
+
+// lstm unrolls an LSTM over steps. xw holds the input products of all steps
+// (steps·B × 4H, time-major); every step adds extra (B × 4H, may be nil) and
+// h·Wh. h0 may be nil (zero state); the cell always starts at zero. It
+// returns the hidden state after every step, in time order.
+func (b *builder) lstm(xw, extra, wh, h0 *G.Node, steps, B, H int, reverse bool) []*G.Node {
+	out := make([]*G.Node, steps)
+	h := h0
+	var c *G.Node
+	for k := 0; k < steps; k++ {
+		t := k
+		if reverse {
+			t = steps - 1 - k
+		}
+		if b.err != nil {
+			return out
+		}
+		pre := b.do(G.Slice(xw, G.S(t*B, (t+1)*B)))
+		if extra != nil {
+			pre = b.do(G.Add(pre, extra))
+		}
+		if h != nil {
+			pre = b.do(G.Add(pre, b.do(G.Mul(h, wh))))
+		}
+		gate := func(k int) *G.Node { return b.do(G.Slice(pre, nil, G.S(k*H, (k+1)*H))) }
+		i := b.do(G.Sigmoid(gate(0)))
+		g := b.do(G.Tanh(gate(2)))
+		o := b.do(G.Sigmoid(gate(3)))
+		ig := b.do(G.HadamardProd(i, g))
+		if c == nil { // zero initial cell: the forget gate has nothing to act on
+			c = ig
+		} else {
+			f := b.do(G.Sigmoid(gate(1)))
+			c = b.do(G.Add(b.do(G.HadamardProd(f, c)), ig))
+		}
+		h = b.do(G.HadamardProd(o, b.do(G.Tanh(c))))
+		out[t] = h
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// tinyConfig is small enough for finite differences over every weight.
+func tinyConfig() Config {
+	return Config{Vocab: 11, Lines: 2, Embed: 4, Highway: 1, EncHidden: 3, DecHidden: 3, Latent: 2, Dropout: 0.25}
+}
+
+// randomFeed makes a batch of B rows (the last one padding) with every
+// input random, dropout masks included.
+func randomFeed(c Config, B int, seed uint64, masks bool) *Feed {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	T, Td := c.EncSteps(), c.DecSteps()
+	f := &Feed{B: B, Beta: 0.7, FreeBits: 0.05}
+	f.EncIDs = make([]int, T*B)
+	f.DecIDs = make([]int, Td*B)
+	f.Targets = make([]int, Td*B)
+	for i := range f.EncIDs {
+		f.EncIDs[i] = 4 + rng.IntN(c.Vocab-4)
+	}
+	for i := range f.DecIDs {
+		f.DecIDs[i] = 1 + rng.IntN(c.Vocab-1)
+		f.Targets[i] = 2 + rng.IntN(c.Vocab-2)
+	}
+	f.Weight = make([]float64, B)
+	for b := 0; b < B-1; b++ {
+		f.Weight[b] = 1 / float64(B-1)
+	}
+	f.Eps = make([]float64, B*c.Latent)
+	for i := range f.Eps {
+		f.Eps[i] = rng.NormFloat64()
+	}
+	if masks {
+		mask := func(n int) []float64 {
+			m := make([]float64, n)
+			for i := range m {
+				if rng.Float64() >= c.Dropout {
+					m[i] = 1 / (1 - c.Dropout)
+				}
+			}
+			return m
+		}
+		f.EncMask = mask(T * B * c.Embed)
+		f.DecMask = mask(Td * B * c.DecHidden)
+	}
+	return f
+}
+
+// TestGraphMatchesNet holds the Gorgonia graph and the plain forward pass to
+// the same loss on the same batch and noise.
+func TestGraphMatchesNet(t *testing.T) {
+	c := tinyConfig()
+	p, err := NewParams(c, tensor.Float64, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 4
+	f := randomFeed(c, B, 3, false)
+	f.FreeBits = 0
+	gr, err := NewGraph(p, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gr.Close()
+	st, err := gr.Run(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	net := NewNet(p)
+	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
+	enc := make([]int, B*T)
+	decIn := make([]int, B*Td)
+	tgt := make([]int, B*Td)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			enc[b*T+t] = f.EncIDs[t*B+b]
+		}
+		for t := 0; t < Td; t++ {
+			decIn[b*Td+t] = f.DecIDs[t*B+b]
+			tgt[b*Td+t] = f.Targets[t*B+b]
+		}
+	}
+	mu, logvar := net.Encode(enc, B)
+	z := make([]float64, B*Z)
+	for i := range z {
+		z[i] = mu[i] + math.Exp(0.5*logvar[i])*f.Eps[i]
+	}
+	nll := net.NLL(z, decIn, tgt, B)
+	kl := KL(mu, logvar)
+	var wantNLL, wantKL float64
+	for b := 0; b < B; b++ {
+		wantNLL += f.Weight[b] * nll[b]
+		for d := 0; d < Z; d++ {
+			wantKL += f.Weight[b] * kl[b*Z+d]
+		}
+	}
+	if !close(st.NLL, wantNLL, 1e-10) || !close(st.KL, wantKL, 1e-10) {
+		t.Errorf("graph NLL %.12g KL %.12g, forward pass NLL %.12g KL %.12g", st.NLL, st.KL, wantNLL, wantKL)
+	}
+	if want := wantNLL + f.Beta*wantKL; !close(st.Loss, want, 1e-10) {
+		t.Errorf("loss %.12g, want %.12g", st.Loss, want)
+	}
+}
+
+func close(a, b, tol float64) bool {
+	return math.Abs(a-b) <= tol*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+// TestGradientCheck compares Gorgonia's gradient of every parameter tensor
+// with central finite differences, in float64, with dropout masks, padding,
+// the free-bits floor and β all in play.
+func TestGradientCheck(t *testing.T) {
+	c := tinyConfig()
+	p, err := NewParams(c, tensor.Float64, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 3
+	f := randomFeed(c, B, 5, true)
+	gr, err := NewGraph(p, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gr.Close()
+	// The free-bits floor must bind on one dimension and not on the other,
+	// or half of its code goes unchecked: put it between the two.
+	klDim := batchKL(p, f)
+	f.FreeBits = (klDim[0] + klDim[1]) / 2
+	t.Logf("KL per dimension %v, floor %g", klDim, f.FreeBits)
+	if _, err := gr.Run(f); err != nil {
+		t.Fatal(err)
+	}
+	analytic := make([][]float64, len(p.Values))
+	for i := range p.Values {
+		analytic[i] = toFloat64(gr.Grad(i).Data())
+	}
+	loss := func() float64 {
+		s, err := gr.Run(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Loss
+	}
+	const h = 1e-4
+	for i, name := range p.Names {
+		data := p.Values[i].Float64s()
+		numeric := make([]float64, len(data))
+		for j := range data {
+			orig := data[j]
+			data[j] = orig + h
+			up := loss()
+			data[j] = orig - h
+			down := loss()
+			data[j] = orig
+			numeric[j] = (up - down) / (2 * h)
+		}
+		if e := relErr(analytic[i], numeric); e > 1e-4 || math.IsNaN(e) {
+			t.Errorf("%s: relative error %.3g between Gorgonia's gradient and finite differences", name, e)
+		} else {
+			t.Logf("%-16s relative error %.2g", name, e)
+		}
+		if norm(analytic[i]) == 0 && name != "out.b" {
+			t.Errorf("%s: gradient is zero", name)
+		}
+	}
+}
+
+// batchKL is the weighted batch KL of each latent dimension, from the
+// forward pass.
+func batchKL(p *Params, f *Feed) []float64 {
+	c := p.Config
+	T, B, Z := c.EncSteps(), f.B, c.Latent
+	enc := make([]int, B*T)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			enc[b*T+t] = f.EncIDs[t*B+b]
+		}
+	}
+	mu, logvar := NewNet(p).Encode(enc, B)
+	kl := KL(mu, logvar)
+	out := make([]float64, Z)
+	for b := 0; b < B; b++ {
+		for d := 0; d < Z; d++ {
+			out[d] += f.Weight[b] * kl[b*Z+d]
+		}
+	}
+	return out
+}
+
+func relErr(a, b []float64) float64 {
+	var diff, na, nb float64
+	for i := range a {
+		diff += (a[i] - b[i]) * (a[i] - b[i])
+		na += a[i] * a[i]
+		nb += b[i] * b[i]
+	}
+	den := math.Max(math.Sqrt(na), math.Sqrt(nb))
+	if den == 0 {
+		return 0
+	}
+	return math.Sqrt(diff) / den
+}
+
+func norm(a []float64) float64 {
+	var s float64
+	for _, v := range a {
+		s += v * v
+	}
+	return math.Sqrt(s)
+}
