@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"slices"
 	"math/rand/v2"
 	"testing"
 
@@ -149,9 +150,16 @@ func TestGradientCheck(t *testing.T) {
 		}
 		return s.Loss
 	}
-	const h = 1e-4
+	// h balances truncation error (∝ h²) against round-off (∝ 1/h). Where
+	// a ReLU of the highway layer switches within ±h the loss has a kink and
+	// no finite difference is its derivative: such elements show one-sided
+	// slopes that disagree and are left out (they must stay rare).
+	const h = 1e-5
+	f0 := loss()
+	skipped, total := 0, 0
 	for i, name := range p.Names {
 		data := p.Values[i].Float64s()
+		a := slices.Clone(analytic[i])
 		numeric := make([]float64, len(data))
 		for j := range data {
 			orig := data[j]
@@ -161,7 +169,14 @@ func TestGradientCheck(t *testing.T) {
 			down := loss()
 			data[j] = orig
 			numeric[j] = (up - down) / (2 * h)
+			right, left := (up-f0)/h, (f0-down)/h
+			total++
+			if math.Abs(right-left) > 1e-2*(math.Abs(right)+math.Abs(left))+1e-6 {
+				numeric[j], a[j] = 0, 0
+				skipped++
+			}
 		}
+		analytic[i] = a
 		if e := relErr(analytic[i], numeric); e > 1e-4 || math.IsNaN(e) {
 			t.Errorf("%s: relative error %.3g between Gorgonia's gradient and finite differences", name, e)
 		} else {
@@ -171,6 +186,10 @@ func TestGradientCheck(t *testing.T) {
 			t.Errorf("%s: gradient is zero", name)
 		}
 	}
+	if skipped*100 > total {
+		t.Errorf("%d of %d elements sit on a kink: the check is not checking", skipped, total)
+	}
+	t.Logf("%d of %d elements skipped at kinks", skipped, total)
 }
 
 // batchKL is the weighted batch KL of each latent dimension, from the

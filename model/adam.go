@@ -1,0 +1,29 @@
+package model
+
+import "math"
+
+// adamStep applies one Adam update (Kingma & Ba 2015) with bias correction
+// to w, in place, given its gradient scaled by scale (for norm clipping).
+// The moments m and v live in float64 so that resuming from a checkpoint
+// continues the same trajectory. Gorgonia's AdamSolver keeps its moments
+// unexported, which rules out saving them; this is the whole algorithm.
+func adamStep[F float32 | float64](w, grad []F, m, v []float64, scale, lr float64, step int) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	c1 := 1 - math.Pow(b1, float64(step))
+	c2 := 1 - math.Pow(b2, float64(step))
+	for i := range w {
+		g := float64(grad[i]) * scale
+		m[i] = b1*m[i] + (1-b1)*g
+		v[i] = b2*v[i] + (1-b2)*g*g
+		w[i] -= F(lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps))
+	}
+}
+
+// sumSquares is Σ g² in float64.
+func sumSquares[F float32 | float64](g []F) float64 {
+	var s float64
+	for _, x := range g {
+		s += float64(x) * float64(x)
+	}
+	return s
+}

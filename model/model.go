@@ -1,0 +1,90 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"poetvae/corpus"
+	"poetvae/poetry"
+)
+
+// Model is a trained (or training) VAE: its shape, its characters and its
+// weights.
+type Model struct {
+	Config Config
+	Vocab  *corpus.Vocab
+	Params *Params
+	net    *Net // forward pass over a copy of Params; rebuilt by Refresh
+}
+
+// Forward returns the plain forward pass over the current parameters.
+func (m *Model) Forward() *Net {
+	if m.net == nil {
+		m.net = NewNet(m.Params)
+	}
+	return m.net
+}
+
+// Refresh drops the forward pass's copy of the parameters after they change.
+func (m *Model) Refresh() { m.net = nil }
+
+// Encode returns the posterior means and log-variances of poems, one row of
+// Latent values per poem. Characters outside the vocabulary count as UNK.
+// Every poem must have the model's number of lines.
+func (m *Model) Encode(poems []poetry.Poem) (mu, logvar [][]float64, err error) {
+	T, Z := m.Config.EncSteps(), m.Config.Latent
+	ids := make([]int, 0, len(poems)*T)
+	for i, p := range poems {
+		if p.NumLines() != m.Config.Lines {
+			return nil, nil, fmt.Errorf("poem %d has %d lines; the model reads %d-line poems", i+1, p.NumLines(), m.Config.Lines)
+		}
+		ids = append(ids, m.Vocab.Encode(p)...)
+	}
+	const chunk = 256 // bounds memory for large corpora
+	for start := 0; start < len(poems); start += chunk {
+		n := min(chunk, len(poems)-start)
+		mus, lvs := m.Forward().Encode(ids[start*T:(start+n)*T], n)
+		for b := 0; b < n; b++ {
+			mu = append(mu, mus[b*Z:(b+1)*Z])
+			logvar = append(logvar, lvs[b*Z:(b+1)*Z])
+		}
+	}
+	return mu, logvar, nil
+}
+
+// Lerp returns the point a fraction t of the way from a to b.
+func Lerp(a, b []float64, t float64) []float64 {
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = (1-t)*a[i] + t*b[i]
+	}
+	return out
+}
+
+// Slerp interpolates along the great circle between a and b (White 2016),
+// which keeps points at the norm typical of N(0, I) samples where the
+// straight line would pass near the origin. Nearly parallel vectors fall
+// back to Lerp.
+func Slerp(a, b []float64, t float64) []float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += a[i] * b[i]
+		na += a[i] * a[i]
+		nb += b[i] * b[i]
+	}
+	if na == 0 || nb == 0 {
+		return Lerp(a, b, t)
+	}
+	cos := math.Max(-1, math.Min(1, dot/math.Sqrt(na*nb)))
+	omega := math.Acos(cos)
+	if math.Sin(omega) < 1e-6 {
+		return Lerp(a, b, t)
+	}
+	s0 := math.Sin((1-t)*omega) / math.Sin(omega)
+	s1 := math.Sin(t*omega) / math.Sin(omega)
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = s0*a[i] + s1*b[i]
+	}
+	return out
+}

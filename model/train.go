@@ -1,0 +1,431 @@
+package model
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"poetvae/corpus"
+	"poetvae/poetry"
+)
+
+// TrainConfig holds the settings of a training run.
+type TrainConfig struct {
+	Epochs      int     `json:"epochs"`
+	BatchSize   int     `json:"batch_size"`
+	LR          float64 `json:"lr"`
+	Clip        float64 `json:"clip"` // maximum global gradient norm; 0 turns clipping off
+	Seed        uint64  `json:"seed"`
+	Anneal      string  `json:"kl_anneal"`
+	AnnealSteps int     `json:"kl_anneal_steps"` // length of the ramp (of each cycle, for cyclical)
+	FreeBits    float64 `json:"free_bits"`       // nats per latent dimension, batch-averaged
+	WordDropout float64 `json:"word_dropout"`    // share of decoder inputs replaced by UNK
+	Patience    int     `json:"patience"`        // epochs without a better validation ELBO before stopping; 0 never stops early
+	LogEvery    int     `json:"log_every"`       // steps between metrics lines
+}
+
+// DefaultTrainConfig returns the settings measured to train without
+// posterior collapse on the shared Tang and Song corpus (docs/RESULTS.md).
+func DefaultTrainConfig() TrainConfig {
+	return TrainConfig{
+		Epochs:      10,
+		BatchSize:   64,
+		LR:          1e-3,
+		Clip:        5,
+		Seed:        1,
+		Anneal:      AnnealLinear,
+		AnnealSteps: 1000,
+		FreeBits:    0.15,
+		WordDropout: 0.25,
+		LogEvery:    10,
+	}
+}
+
+// Validate reports the first setting that cannot train.
+func (c TrainConfig) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("epochs must be at least 1, not %d", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch size must be at least 1, not %d", c.BatchSize)
+	case !(c.LR > 0):
+		return fmt.Errorf("learning rate must be positive, not %g", c.LR)
+	case c.Clip < 0 || c.FreeBits < 0:
+		return errors.New("clip and free bits cannot be negative")
+	case c.WordDropout < 0 || c.WordDropout >= 1:
+		return fmt.Errorf("word dropout %g outside [0, 1)", c.WordDropout)
+	case c.Patience < 0:
+		return errors.New("patience cannot be negative")
+	}
+	_, err := Beta(c.Anneal, c.AnnealSteps, 0)
+	return err
+}
+
+// TrainState is where a training run stands; saved in checkpoints so that
+// resuming continues exactly: same batches, same noise, same optimiser.
+type TrainState struct {
+	Config    TrainConfig `json:"config"`
+	Corpus    string      `json:"corpus"` // fingerprint of the training poems
+	Step      int         `json:"step"`   // optimiser steps taken
+	Epoch     int         `json:"epoch"`  // current epoch, from 0
+	Pos       int         `json:"pos"`    // batches of the current epoch done
+	BestELBO  float64     `json:"best_elbo"`  // validation ELBO of the best epoch so far
+	BestEpoch int         `json:"best_epoch"` // 0 until an epoch has been validated
+	BadEpochs int         `json:"bad_epochs"`
+	Done      bool        `json:"done"`
+
+	adamM, adamV [][]float64
+}
+
+// Fingerprint identifies a list of poems, to check that a resumed run
+// trains on what it started on.
+func Fingerprint(poems []poetry.Poem) string {
+	h := sha256.New()
+	for _, p := range poems {
+		io.WriteString(h, p.Text())
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// StepInfo is what the trainer reports after each step.
+type StepInfo struct {
+	Step, Epoch, Batch, Batches int
+	Loss, NLL, KL, Beta         float64 // per poem
+	GradNorm                    float64
+}
+
+// ValidStats are the validation figures, per poem.
+type ValidStats struct {
+	NLL         float64 `json:"nll"`
+	KL          float64 `json:"kl"`
+	ELBO        float64 `json:"elbo"` // NLL + KL: the negative evidence lower bound
+	PPL         float64 `json:"ppl"`  // exp(ELBO / tokens), tokens = characters + EOS
+	ActiveUnits int     `json:"active_units"`
+	Poems       int     `json:"poems"`
+}
+
+// EpochInfo is what the trainer reports after each epoch.
+type EpochInfo struct {
+	Epoch     int
+	Step      int
+	TrainLoss float64
+	TrainNLL  float64
+	TrainKL   float64
+	Beta      float64
+	Valid     ValidStats
+	Improved  bool
+	Elapsed   time.Duration
+}
+
+// ErrInterrupted is returned by Run when its context is cancelled; the
+// state was saved to the resume checkpoint first.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Trainer runs the training loop.
+type Trainer struct {
+	Model *Model
+	State *TrainState
+	Train []poetry.Poem
+	Valid []poetry.Poem
+
+	BestPath string    // the best model by validation ELBO is written here
+	LastPath string    // the latest state, for --resume, is written here
+	Metrics  io.Writer // JSON lines of steps and epochs; may be nil
+
+	OnStep  func(StepInfo)
+	OnEpoch func(EpochInfo)
+
+	graph *Graph
+}
+
+// NewModel makes an untrained model for the vocabulary.
+func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
+	p, err := NewParams(c, tensor.Float32, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Config: c, Vocab: v, Params: p}, nil
+}
+
+// NewTrainState starts a run.
+func NewTrainState(c TrainConfig, m *Model, train []poetry.Poem) (*TrainState, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	st := &TrainState{Config: c, Corpus: Fingerprint(train)}
+	for _, v := range m.Params.Values {
+		n := v.Shape().TotalSize()
+		st.adamM = append(st.adamM, make([]float64, n))
+		st.adamV = append(st.adamV, make([]float64, n))
+	}
+	return st, nil
+}
+
+// Run trains until the configured epochs are done, early stopping triggers,
+// or ctx is cancelled (then the state is saved to LastPath and
+// ErrInterrupted returned).
+func (t *Trainer) Run(ctx context.Context) error {
+	st, m := t.State, t.Model
+	if st.Corpus != Fingerprint(t.Train) {
+		return errors.New("the training poems differ from those the run started with; resume with the same corpus files and split")
+	}
+	if len(t.Train) == 0 {
+		return errors.New("no training poems")
+	}
+	if t.graph == nil {
+		g, err := NewGraph(m.Params, st.Config.BatchSize)
+		if err != nil {
+			return err
+		}
+		t.graph = g
+		defer func() { t.graph.Close(); t.graph = nil }()
+	}
+	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
+		start := time.Now()
+		batches := corpus.Batches(t.Train, m.Vocab, st.Config.BatchSize, int64(st.Config.Seed*1_000_003+uint64(st.Epoch)), false)
+		var sum StepInfo
+		var n int
+		for ; st.Pos < len(batches); st.Pos++ {
+			if err := ctx.Err(); err != nil {
+				if serr := t.save(t.LastPath); serr != nil {
+					return fmt.Errorf("%w; and saving the state failed: %v", ErrInterrupted, serr)
+				}
+				return ErrInterrupted
+			}
+			info, err := t.step(&batches[st.Pos])
+			if err != nil {
+				return err
+			}
+			info.Batches = len(batches)
+			sum.Loss += info.Loss
+			sum.NLL += info.NLL
+			sum.KL += info.KL
+			sum.Beta = info.Beta
+			n++
+			if t.OnStep != nil {
+				t.OnStep(info)
+			}
+			if st.Config.LogEvery > 0 && st.Step%st.Config.LogEvery == 0 {
+				t.log(map[string]any{"kind": "step", "step": st.Step, "epoch": st.Epoch + 1,
+					"loss": info.Loss, "nll": info.NLL, "kl": info.KL, "beta": info.Beta, "grad_norm": info.GradNorm})
+			}
+		}
+		st.Pos = 0
+		m.Refresh()
+		valid := Validate(m, t.Valid, st.Config.Seed)
+		ep := EpochInfo{Epoch: st.Epoch + 1, Step: st.Step, Beta: sum.Beta, Valid: valid, Elapsed: time.Since(start)}
+		if n > 0 {
+			ep.TrainLoss, ep.TrainNLL, ep.TrainKL = sum.Loss/float64(n), sum.NLL/float64(n), sum.KL/float64(n)
+		}
+		if valid.Poems == 0 || st.BestEpoch == 0 || valid.ELBO < st.BestELBO {
+			ep.Improved = true
+			st.BestELBO, st.BestEpoch, st.BadEpochs = valid.ELBO, st.Epoch+1, 0
+		} else {
+			st.BadEpochs++
+			if st.Config.Patience > 0 && st.BadEpochs >= st.Config.Patience {
+				st.Done = true
+			}
+		}
+		t.log(map[string]any{"kind": "epoch", "epoch": ep.Epoch, "step": ep.Step, "train_loss": ep.TrainLoss,
+			"train_nll": ep.TrainNLL, "train_kl": ep.TrainKL, "beta": ep.Beta, "valid": valid,
+			"improved": ep.Improved, "seconds": ep.Elapsed.Seconds()})
+		// The saved state is that of the next epoch, so a resume starts there.
+		st.Epoch++
+		if ep.Improved {
+			if err := t.save(t.BestPath); err != nil {
+				return err
+			}
+		}
+		if err := t.save(t.LastPath); err != nil {
+			return err
+		}
+		st.Epoch--
+		if t.OnEpoch != nil {
+			t.OnEpoch(ep)
+		}
+	}
+	return nil
+}
+
+func (t *Trainer) save(path string) error {
+	if path == "" {
+		return nil
+	}
+	return (&Checkpoint{Model: t.Model, Train: t.State}).Save(path)
+}
+
+func (t *Trainer) log(rec map[string]any) {
+	if t.Metrics == nil {
+		return
+	}
+	rec["time"] = time.Now().UTC().Format(time.RFC3339)
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	t.Metrics.Write(append(b, '\n'))
+}
+
+// step runs one batch through the graph and updates the parameters.
+func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
+	st, m := t.State, t.Model
+	cfg := st.Config
+	beta, _ := Beta(cfg.Anneal, cfg.AnnealSteps, st.Step)
+	// Every random choice of a step comes from a generator seeded by the
+	// run's seed and the step number, so a resumed run draws what the
+	// uninterrupted one would have.
+	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(st.Step)))
+	f := NewFeed(m.Config, b, rng, m.Config.Dropout, cfg.WordDropout)
+	f.Beta, f.FreeBits = beta, cfg.FreeBits
+	stats, err := t.graph.Run(f)
+	if err != nil {
+		return StepInfo{}, err
+	}
+	if math.IsNaN(stats.Loss) || math.IsInf(stats.Loss, 0) {
+		return StepInfo{}, fmt.Errorf("loss became %v at step %d; try a lower --lr", stats.Loss, st.Step+1)
+	}
+	var sq float64
+	for i := range m.Params.Values {
+		switch g := t.graph.Grad(i).Data().(type) {
+		case []float32:
+			sq += sumSquares(g)
+		case []float64:
+			sq += sumSquares(g)
+		}
+	}
+	norm := math.Sqrt(sq)
+	scale := 1.0
+	if cfg.Clip > 0 && norm > cfg.Clip {
+		scale = cfg.Clip / norm
+	}
+	st.Step++
+	for i, p := range m.Params.Values {
+		switch w := p.Data().(type) {
+		case []float32:
+			adamStep(w, t.graph.Grad(i).Float32s(), st.adamM[i], st.adamV[i], scale, cfg.LR, st.Step)
+		case []float64:
+			adamStep(w, t.graph.Grad(i).Float64s(), st.adamM[i], st.adamV[i], scale, cfg.LR, st.Step)
+		}
+	}
+	return StepInfo{Step: st.Step, Epoch: st.Epoch + 1, Batch: st.Pos + 1,
+		Loss: stats.Loss, NLL: stats.NLL, KL: stats.KL, Beta: beta, GradNorm: norm}, nil
+}
+
+// NewFeed lays a batch out for the graph, drawing the noise ε, the dropout
+// masks and the word dropout from rng.
+func NewFeed(c Config, b *corpus.Batch, rng *rand.Rand, dropout, wordDropout float64) *Feed {
+	B, T, Td, Z := b.Size, c.EncSteps(), c.DecSteps(), c.Latent
+	f := &Feed{B: B, EncIDs: make([]int, T*B), DecIDs: make([]int, Td*B), Targets: make([]int, Td*B)}
+	for r := 0; r < B; r++ {
+		for s := 0; s < T; s++ {
+			f.EncIDs[s*B+r] = b.Enc[r*T+s]
+		}
+		for s := 0; s < Td; s++ {
+			id := b.DecIn[r*Td+s]
+			if s > 0 && wordDropout > 0 && rng.Float64() < wordDropout {
+				id = corpus.UNK
+			}
+			f.DecIDs[s*B+r] = id
+			f.Targets[s*B+r] = b.Target[r*Td+s]
+		}
+	}
+	f.Weight = make([]float64, B)
+	for r := 0; r < b.Rows; r++ {
+		f.Weight[r] = 1 / float64(b.Rows)
+	}
+	f.Eps = make([]float64, B*Z)
+	for i := range f.Eps {
+		f.Eps[i] = rng.NormFloat64()
+	}
+	if dropout > 0 {
+		f.EncMask = dropoutMask(rng, T*B*c.Embed, dropout)
+		f.DecMask = dropoutMask(rng, Td*B*c.DecHidden, dropout)
+	}
+	return f
+}
+
+// dropoutMask is an inverted-dropout mask: 0 with probability p, else
+// 1/(1−p), so activations keep their expectation and inference needs no
+// rescaling.
+func dropoutMask(rng *rand.Rand, n int, p float64) []float64 {
+	m := make([]float64, n)
+	keep := 1 / (1 - p)
+	for i := range m {
+		if rng.Float64() >= p {
+			m[i] = keep
+		}
+	}
+	return m
+}
+
+// Validate measures the model on poems: reconstruction NLL and KL per poem
+// with one z drawn from q(z|x) (seeded), the ELBO perplexity per token, and
+// the active units: latent dimensions whose posterior mean varies across
+// poems by at least 0.01 (Burda et al. 2016).
+func Validate(m *Model, poems []poetry.Poem, seed uint64) ValidStats {
+	var vs ValidStats
+	if len(poems) == 0 {
+		return vs
+	}
+	c := m.Config
+	Z, Td := c.Latent, c.DecSteps()
+	net := m.Forward()
+	rng := rand.New(rand.NewPCG(seed, 0x76616c6964)) // fixed noise: epochs compare like with like
+	var means [][]float64
+	for _, b := range corpus.Batches(poems, m.Vocab, 64, -1, false) {
+		n := b.Rows
+		mu, logvar := net.Encode(b.Enc[:n*c.EncSteps()], n)
+		z := make([]float64, n*Z)
+		for i := range z {
+			z[i] = mu[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
+		}
+		nll := net.NLL(z, b.DecIn[:n*Td], b.Target[:n*Td], n)
+		kl := KL(mu, logvar)
+		for r := 0; r < n; r++ {
+			vs.NLL += nll[r]
+			for d := 0; d < Z; d++ {
+				vs.KL += kl[r*Z+d]
+			}
+			means = append(means, mu[r*Z:(r+1)*Z])
+		}
+		vs.Poems += n
+	}
+	vs.NLL /= float64(vs.Poems)
+	vs.KL /= float64(vs.Poems)
+	vs.ELBO = vs.NLL + vs.KL
+	vs.PPL = math.Exp(vs.ELBO / float64(Td))
+	vs.ActiveUnits = ActiveUnits(means, 0.01)
+	return vs
+}
+
+// ActiveUnits counts the dimensions whose values vary across rows with a
+// variance of at least threshold.
+func ActiveUnits(rows [][]float64, threshold float64) int {
+	if len(rows) < 2 {
+		return 0
+	}
+	Z := len(rows[0])
+	active := 0
+	for d := 0; d < Z; d++ {
+		var s, sq float64
+		for _, r := range rows {
+			s += r[d]
+			sq += r[d] * r[d]
+		}
+		n := float64(len(rows))
+		if sq/n-(s/n)*(s/n) >= threshold {
+			active++
+		}
+	}
+	return active
+}
