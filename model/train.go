@@ -74,10 +74,10 @@ func (c TrainConfig) Validate() error {
 // resuming continues exactly: same batches, same noise, same optimiser.
 type TrainState struct {
 	Config    TrainConfig `json:"config"`
-	Corpus    string      `json:"corpus"` // fingerprint of the training poems
-	Step      int         `json:"step"`   // optimiser steps taken
-	Epoch     int         `json:"epoch"`  // current epoch, from 0
-	Pos       int         `json:"pos"`    // batches of the current epoch done
+	Corpus    string      `json:"corpus"`     // fingerprint of the training poems
+	Step      int         `json:"step"`       // optimiser steps taken
+	Epoch     int         `json:"epoch"`      // current epoch, from 0
+	Pos       int         `json:"pos"`        // batches of the current epoch done
 	BestELBO  float64     `json:"best_elbo"`  // validation ELBO of the best epoch so far
 	BestEpoch int         `json:"best_epoch"` // 0 until an epoch has been validated
 	BadEpochs int         `json:"bad_epochs"`
