@@ -45,7 +45,7 @@ func DefaultTrainConfig() TrainConfig {
 		Anneal:      AnnealLinear,
 		AnnealSteps: 1000,
 		FreeBits:    0.15,
-		WordDropout: 0.25,
+		WordDropout: 0.2,
 		LogEvery:    10,
 	}
 }
@@ -192,7 +192,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 	}
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()
-		batches := corpus.Batches(t.Train, m.Vocab, st.Config.BatchSize, int64(st.Config.Seed*1_000_003+uint64(st.Epoch)), false)
+		batches := corpus.Batches(t.Train, m.Vocab, st.Config.BatchSize, int64((st.Config.Seed*1_000_003+uint64(st.Epoch))&math.MaxInt64), false)
 		var sum StepInfo
 		var n int
 		for ; st.Pos < len(batches); st.Pos++ {

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"poetvae/corpus"
+	"poetvae/model"
+	"poetvae/poetry"
+)
+
+func trainCommand() *cli.Command {
+	d, m := model.DefaultTrainConfig(), model.DefaultConfig(0, 4)
+	return &cli.Command{
+		Name:      "train",
+		Usage:     "train a model on corpus files (one poem per line)",
+		ArgsUsage: "CORPUS...",
+		Description: `Trains the VAE and writes the model with the best validation ELBO to
+--out (poetvae.ckpt), the latest state to NAME.last.ckpt (for --resume)
+and every logged step and epoch to NAME.metrics.jsonl. Ctrl-C saves the
+state and stops; --resume continues exactly where it stopped.
+
+Examples:
+   poetvae train --sample --epochs 30           # the built-in sample corpus
+   poetvae train --valid valid.txt train.txt
+   poetvae train --resume train.txt             # after Ctrl-C`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "poetvae.ckpt", Usage: "model file to write"},
+			&cli.BoolFlag{Name: "sample", Usage: "train on the built-in sample corpus of well-known quatrains"},
+			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable); default: hold out --valid-split of the training poems"},
+			&cli.Float64Flag{Name: "valid-split", Value: 0.05, Usage: "share of the training poems held out for validation when no --valid is given"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt"},
+			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "passes over the training poems"},
+			&cli.IntFlag{Name: "batch", Value: d.BatchSize, Usage: "poems per step"},
+			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "Adam learning rate"},
+			&cli.Float64Flag{Name: "clip", Value: d.Clip, Usage: "maximum gradient norm (0: no clipping)"},
+			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of every random choice: same seed, same run"},
+			&cli.StringFlag{Name: "kl-anneal", Value: d.Anneal, Usage: "β schedule: linear, sigmoid, cyclical or none"},
+			&cli.IntFlag{Name: "kl-anneal-steps", Value: d.AnnealSteps, Usage: "length of the β ramp in steps (of each cycle, for cyclical)"},
+			&cli.Float64Flag{Name: "free-bits", Value: d.FreeBits, Usage: "floor on the KL of each latent dimension, in nats"},
+			&cli.Float64Flag{Name: "word-dropout", Value: d.WordDropout, Usage: "share of decoder inputs replaced by UNK"},
+			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation ELBO (0: never)"},
+			&cli.IntFlag{Name: "min-count", Value: 1, Usage: "characters seen fewer times are read as UNK"},
+			&cli.IntFlag{Name: "embed", Value: m.Embed, Usage: "character embedding size"},
+			&cli.IntFlag{Name: "highway", Value: m.Highway, Usage: "highway layers"},
+			&cli.IntFlag{Name: "enc-hidden", Value: m.EncHidden, Usage: "encoder LSTM size (each direction)"},
+			&cli.IntFlag{Name: "dec-hidden", Value: m.DecHidden, Usage: "decoder LSTM size"},
+			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
+			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
+		},
+		Action: train,
+	}
+}
+
+// runPaths derives the companion files from the model path.
+func runPaths(out string) (last, metrics string) {
+	base := strings.TrimSuffix(out, ".ckpt")
+	return base + ".last.ckpt", base + ".metrics.jsonl"
+}
+
+// readTraining reads the training corpus from the arguments or the sample.
+func readTraining(c *cli.Context) ([]poetry.Poem, string, error) {
+	if c.Bool("sample") {
+		if c.NArg() > 0 {
+			return nil, "", usageError("give corpus files or --sample, not both")
+		}
+		p, err := corpus.Sample()
+		return p, "the built-in sample corpus", err
+	}
+	if c.NArg() == 0 {
+		return nil, "", usageError("train needs corpus files (one poem per line), or --sample for the built-in sample")
+	}
+	poems, rep, err := corpus.Read(c.Args().Slice()...)
+	if err != nil {
+		return nil, "", err
+	}
+	if rep.Rejected() > 0 && !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "skipped %d malformed lines (see poetvae corpus stats), e.g. %s\n", rep.Rejected(), rep.Rejects[0])
+	}
+	return poems, strings.Join(rep.Files, ", "), nil
+}
+
+// splitByLines keeps the poems of the most common line count (a model reads
+// one shape) and says how many others it left out.
+func splitByLines(poems []poetry.Poem) (kept []poetry.Poem, lines, dropped int) {
+	count := map[int]int{}
+	for _, p := range poems {
+		count[p.NumLines()]++
+	}
+	for n, k := range count {
+		if k > count[lines] || (k == count[lines] && n < lines) {
+			lines = n
+		}
+	}
+	for _, p := range poems {
+		if p.NumLines() == lines {
+			kept = append(kept, p)
+		}
+	}
+	return kept, lines, len(poems) - len(kept)
+}
+
+// holdOut moves a deterministic, seeded share of poems to a validation set.
+func holdOut(poems []poetry.Poem, share float64, seed uint64) (train, valid []poetry.Poem) {
+	if share <= 0 || len(poems) < 2 {
+		return poems, nil
+	}
+	n := max(1, int(share*float64(len(poems))+0.5))
+	idx := rand.New(rand.NewPCG(seed, 0x686f6c64)).Perm(len(poems))
+	isValid := make([]bool, len(poems))
+	for _, i := range idx[:n] {
+		isValid[i] = true
+	}
+	for i, p := range poems {
+		if isValid[i] {
+			valid = append(valid, p)
+		} else {
+			train = append(train, p)
+		}
+	}
+	return train, valid
+}
+
+func train(c *cli.Context) error {
+	stderr := c.App.ErrWriter
+	quiet := c.Bool("quiet")
+	say := func(format string, args ...any) {
+		if !quiet {
+			fmt.Fprintf(stderr, format, args...)
+		}
+	}
+	all, source, err := readTraining(c)
+	if err != nil {
+		return err
+	}
+	poems, lines, dropped := splitByLines(all)
+	if dropped > 0 {
+		say("training on the %d poems of %d lines; %d poems of other lengths left out\n", len(poems), lines, dropped)
+	}
+	var trainPoems, validPoems []poetry.Poem
+	if files := c.StringSlice("valid"); len(files) > 0 {
+		trainPoems = poems
+		v, _, err := corpus.Read(files...)
+		if err != nil {
+			return fmt.Errorf("validation corpus: %w", err)
+		}
+		for _, p := range v {
+			if p.NumLines() == lines {
+				validPoems = append(validPoems, p)
+			}
+		}
+	} else {
+		s := c.Float64("valid-split")
+		if s < 0 || s >= 1 {
+			return usageError("--valid-split must be in [0, 1), not %g", s)
+		}
+		trainPoems, validPoems = holdOut(poems, s, c.Uint64("seed"))
+	}
+
+	out := c.String("out")
+	lastPath, metricsPath := runPaths(out)
+	var m *model.Model
+	var st *model.TrainState
+	if c.Bool("resume") {
+		ck, err := model.Load(lastPath)
+		if err != nil {
+			return fmt.Errorf("cannot resume: %w", err)
+		}
+		if ck.Train == nil {
+			return fmt.Errorf("cannot resume: %s holds no training state", lastPath)
+		}
+		m, st = ck.Model, ck.Train
+		if c.IsSet("epochs") {
+			st.Config.Epochs = c.Int("epochs")
+			st.Done = false
+		}
+		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
+	} else {
+		tc := model.TrainConfig{
+			Epochs: c.Int("epochs"), BatchSize: c.Int("batch"), LR: c.Float64("lr"), Clip: c.Float64("clip"),
+			Seed: c.Uint64("seed"), Anneal: c.String("kl-anneal"), AnnealSteps: c.Int("kl-anneal-steps"),
+			FreeBits: c.Float64("free-bits"), WordDropout: c.Float64("word-dropout"), Patience: c.Int("patience"),
+			LogEvery: 10,
+		}
+		if err := tc.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		if c.Int("min-count") < 1 {
+			return usageError("--min-count must be at least 1")
+		}
+		vocab := corpus.BuildVocab(trainPoems, c.Int("min-count"))
+		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
+			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout")}
+		if err := mc.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		if m, err = model.NewModel(mc, vocab, tc.Seed); err != nil {
+			return err
+		}
+		if st, err = model.NewTrainState(tc, m, trainPoems); err != nil {
+			return err
+		}
+	}
+	metricsFlags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if !c.Bool("resume") {
+		metricsFlags |= os.O_TRUNC
+	}
+	mf, err := os.OpenFile(metricsPath, metricsFlags, 0o644)
+	if err != nil {
+		return fmt.Errorf("metrics log: %w", err)
+	}
+	defer mf.Close()
+
+	cfg := m.Config
+	say("training on %d poems from %s, validating on %d; %d characters\n", len(trainPoems), source, len(validPoems), cfg.Vocab-corpus.NumSpecial)
+	say("model: embedding %d, %d highway, encoder 2×%d, decoder %d, latent %d, %s parameters (%s)\n",
+		cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
+
+	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
+		BestPath: out, LastPath: lastPath, Metrics: mf}
+	bar := newProgress(stderr, quiet)
+	tr.OnStep = func(s model.StepInfo) {
+		bar.step(s, st.Config.Epochs)
+	}
+	tr.OnEpoch = func(e model.EpochInfo) {
+		bar.clear()
+		mark := ""
+		if e.Improved {
+			mark = "  saved"
+		}
+		v := e.Valid
+		say("epoch %2d  train loss %.2f (NLL %.2f, KL %.2f, β %.2f)  valid ELBO ppl %.1f, NLL %.2f, KL %.2f, active %d/%d  %s%s\n",
+			e.Epoch, e.TrainLoss, e.TrainNLL, e.TrainKL, e.Beta, v.PPL, v.NLL, v.KL, v.ActiveUnits, cfg.Latent,
+			e.Elapsed.Round(time.Second), mark)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = tr.Run(ctx)
+	bar.clear()
+	if errors.Is(err, model.ErrInterrupted) {
+		return &exitError{code: 130, err: fmt.Errorf("interrupted at step %d; state saved to %s; continue with: poetvae train --resume %s",
+			st.Step, lastPath, resumeArgs(c))}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "best epoch %d of %d: validation ELBO %.2f nats per poem; model written to %s\n",
+		st.BestEpoch, st.Epoch, st.BestELBO, out)
+	return nil
+}
+
+func resumeArgs(c *cli.Context) string {
+	var parts []string
+	if c.IsSet("out") {
+		parts = append(parts, "--out "+c.String("out"))
+	}
+	if c.Bool("sample") {
+		parts = append(parts, "--sample")
+	}
+	for _, v := range c.StringSlice("valid") {
+		parts = append(parts, "--valid "+v)
+	}
+	return strings.Join(append(parts, c.Args().Slice()...), " ")
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"poetvae/model"
+	"poetvae/poetry"
+)
+
+const modelEnv = "POETVAE_MODEL"
+
+func modelFlag() cli.Flag {
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "poetvae.ckpt", EnvVars: []string{modelEnv}, Usage: "model file written by poetvae train"}
+}
+
+// loadModel reads the model named by --model, or explains how to get one.
+func loadModel(c *cli.Context) (*model.Model, error) {
+	path := c.String("model")
+	ck, err := model.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or %s at one", path, modelEnv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ck.Model, nil
+}
+
+func seedFlag() cli.Flag {
+	return &cli.Uint64Flag{Name: "seed", Usage: "seed for sampling: same seed, same poems (default: a new one each run)"}
+}
+
+func rngFor(c *cli.Context) (*rand.Rand, uint64) {
+	seed := c.Uint64("seed")
+	if !c.IsSet("seed") {
+		seed = uint64(time.Now().UnixNano())
+	}
+	return rand.New(rand.NewPCG(seed, 0x67656e)), seed
+}
+
+func generateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "generate",
+		Usage: "write new poems from random points of the latent space",
+		Description: `Draws z from the prior N(0, I) and decodes it. Every poem is well formed:
+five characters a line, punctuation placed by the formatter.
+
+Examples:
+   poetvae generate
+   poetvae generate --count 5 --temperature 0.6 --seed 7
+   poetvae generate --lines 2 --greedy --json`,
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 2 or 4 (8 with a model of 8-line poems)"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1, Usage: "poems to write"},
+			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: 0.8, Usage: "sampling temperature: lower is safer, higher is wilder"},
+			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
+			&cli.BoolFlag{Name: "greedy", Usage: "take the most likely character at every step"},
+			seedFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print poems, lines and latent codes as JSON"},
+		},
+		Action: generate,
+	}
+}
+
+type poemJSON struct {
+	Poem  string    `json:"poem"`
+	Lines []string  `json:"lines"`
+	Z     []float64 `json:"z,omitempty"`
+	T     *float64  `json:"t,omitempty"`
+}
+
+func newPoemJSON(p poetry.Poem, z []float64) poemJSON {
+	j := poemJSON{Poem: p.String(), Z: z}
+	for i := 0; i < p.NumLines(); i++ {
+		j.Lines = append(j.Lines, string(p.Line(i)))
+	}
+	return j
+}
+
+func generate(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("generate takes no arguments (got %q)", c.Args().First())
+	}
+	if c.Int("count") < 1 {
+		return usageError("--count must be at least 1")
+	}
+	m, err := loadModel(c)
+	if err != nil {
+		return err
+	}
+	rng, seed := rngFor(c)
+	z := m.SamplePrior(c.Int("count"), rng)
+	poems, err := m.Decode(z, model.DecodeOptions{Lines: c.Int("lines"), Greedy: c.Bool("greedy"),
+		Temperature: c.Float64("temperature"), TopK: c.Int("top-k")}, rng)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if c.Bool("json") {
+		out := struct {
+			Seed  uint64     `json:"seed"`
+			Poems []poemJSON `json:"poems"`
+		}{Seed: seed}
+		for i, p := range poems {
+			out.Poems = append(out.Poems, newPoemJSON(p, z[i]))
+		}
+		return writeJSON(w, out)
+	}
+	for _, p := range poems {
+		fmt.Fprintln(w, p)
+	}
+	return nil
+}
+
+// parsePoems parses the poem arguments and checks them against the model:
+// its line count, and its characters (unknown ones become UNK with a
+// warning, or an error with --strict).
+func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, error) {
+	var poems []poetry.Poem
+	for i, a := range args {
+		p, err := poetry.Parse(a)
+		if err != nil {
+			return nil, fmt.Errorf("poem %d: %w", i+1, err)
+		}
+		if p.NumLines() != m.Config.Lines {
+			return nil, fmt.Errorf("poem %d has %d lines; this model reads %d-line poems", i+1, p.NumLines(), m.Config.Lines)
+		}
+		if unk := m.Vocab.Unknown(p); len(unk) > 0 {
+			msg := fmt.Sprintf("poem %d: %s not in the model's vocabulary", i+1, quoteRunes(unk))
+			if c.Bool("strict") {
+				return nil, errors.New(msg)
+			}
+			fmt.Fprintf(c.App.ErrWriter, "warning: %s; read as unknown (UNK)\n", msg)
+		}
+		poems = append(poems, p)
+	}
+	return poems, nil
+}
+
+func quoteRunes(rs []rune) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func strictFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "strict", Usage: "characters outside the model's vocabulary are an error, not a warning"}
+}
+
+func interpolateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "interpolate",
+		Usage:     "walk the latent space from one poem to another",
+		ArgsUsage: `"POEM A" "POEM B"`,
+		Description: `Encodes both poems to their posterior means and decodes, greedily, the
+points between them. An endpoint marked * does not reconstruct to its input.
+
+Example:
+   poetvae interpolate --steps 4 "床前明月光，疑是地上霜。举头望明月，低头思故乡。" "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"`,
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.IntFlag{Name: "steps", Value: 8, Usage: "intervals between the poems (steps+1 poems, endpoints included)"},
+			&cli.BoolFlag{Name: "slerp", Usage: "follow the great circle instead of the straight line"},
+			strictFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print t, poems and latent codes as JSON"},
+		},
+		Action: interpolate,
+	}
+}
+
+func interpolate(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return usageError(`interpolate needs two poems in quotes: poetvae interpolate "POEM A" "POEM B"`)
+	}
+	steps := c.Int("steps")
+	if steps < 1 {
+		return usageError("--steps must be at least 1")
+	}
+	m, err := loadModel(c)
+	if err != nil {
+		return err
+	}
+	ends, err := parsePoems(c, m, c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	mu, _, err := m.Encode(ends)
+	if err != nil {
+		return err
+	}
+	path := make([][]float64, steps+1)
+	ts := make([]float64, steps+1)
+	for i := range path {
+		ts[i] = float64(i) / float64(steps)
+		if c.Bool("slerp") {
+			path[i] = model.Slerp(mu[0], mu[1], ts[i])
+		} else {
+			path[i] = model.Lerp(mu[0], mu[1], ts[i])
+		}
+	}
+	poems, err := m.Decode(path, model.DecodeOptions{Lines: m.Config.Lines, Greedy: true}, nil)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if c.Bool("json") {
+		var out []poemJSON
+		for i, p := range poems {
+			j := newPoemJSON(p, path[i])
+			j.T = &ts[i]
+			out = append(out, j)
+		}
+		return writeJSON(w, out)
+	}
+	for i, p := range poems {
+		mark := " "
+		if (i == 0 && p.String() != ends[0].String()) || (i == steps && p.String() != ends[1].String()) {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%.3f %s %s\n", ts[i], mark, p)
+	}
+	for i, e := range []int{0, steps} {
+		if poems[e].String() != ends[i].String() {
+			fmt.Fprintf(w, "* poem %c reconstructs to this, not to %s (%.0f%% of characters recovered)\n",
+				'A'+i, ends[i], 100*model.Recovered(poems[e], ends[i]))
+		}
+	}
+	return nil
+}
+
+func reconstructCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "reconstruct",
+		Usage:     "encode a poem and decode it again: what the model keeps of it",
+		ArgsUsage: `"POEM"`,
+		Description: `Example:
+   poetvae reconstruct "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`,
+		Flags: []cli.Flag{modelFlag(), strictFlag(), &cli.BoolFlag{Name: "json", Usage: "print as JSON"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError(`reconstruct needs one poem in quotes: poetvae reconstruct "POEM"`)
+			}
+			m, err := loadModel(c)
+			if err != nil {
+				return err
+			}
+			in, err := parsePoems(c, m, c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			out, err := m.Reconstruct(in)
+			if err != nil {
+				return err
+			}
+			share := model.Recovered(in[0], out[0])
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, map[string]any{"input": in[0].String(), "poem": out[0].String(), "recovered": share})
+			}
+			fmt.Fprintln(c.App.Writer, out[0])
+			n := len(in[0].Chars())
+			fmt.Fprintf(c.App.Writer, "%d of %d characters recovered (%.0f%%)\n", int(share*float64(n)+0.5), n, 100*share)
+			return nil
+		},
+	}
+}

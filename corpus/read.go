@@ -1,0 +1,229 @@
+package corpus
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"poetvae/poetry"
+)
+
+// MaxLineBytes is the longest line, in bytes without its line end, that is
+// parsed. A quatrain takes well under a hundred bytes, so a longer line is
+// junk (or not a corpus file at all); it is rejected with reason
+// [ReasonTooLong] instead of being buffered whole.
+const MaxLineBytes = 64 << 10
+
+// ReasonTooLong is the [Reject.Reason] of a line longer than [MaxLineBytes].
+// Every other reason is the [poetry.ParseError] reason of the line.
+const ReasonTooLong = "line too long"
+
+// maxRejectText bounds the text kept of a line that is too long, so that a
+// report on a binary file does not hold the whole file.
+const maxRejectText = 200
+
+// Reject describes one line of a corpus file that is not a valid poem.
+type Reject struct {
+	File   string // file name as given to Read or ReadFrom
+	Line   int    // 1-based line number
+	Text   string // the line, with invalid UTF-8 replaced by U+FFFD so it can be printed
+	Reason string // short reason, e.g. "line length"; see ReasonTooLong
+	Err    error  // the underlying error, usually a *poetry.ParseError; nil for ReasonTooLong
+}
+
+// String formats the reject as "file:line: reason: text".
+func (r Reject) String() string {
+	return fmt.Sprintf("%s:%d: %s: %q", r.File, r.Line, r.Reason, r.Text)
+}
+
+// Report accounts for every line read. Each line is counted exactly once:
+// Lines == Accepted + Rejected() + Duplicates + Blank + Comments.
+type Report struct {
+	Files      []string // files read, in order
+	Lines      int      // lines read in all files
+	Blank      int      // empty or white-space-only lines
+	Comments   int      // lines whose first non-blank character is '#'
+	Accepted   int      // poems returned
+	Duplicates int      // poems dropped because the same poem came earlier
+
+	// ByReason counts rejected lines by Reject.Reason.
+	ByReason map[string]int
+	// Rejects lists every rejected line, in the order read.
+	Rejects []Reject
+}
+
+// Rejected reports the number of lines that are not valid poems.
+func (r *Report) Rejected() int { return len(r.Rejects) }
+
+// Read reads the named corpus files as one corpus: a poem that occurs in
+// several files, or twice in one, is kept once, at its first occurrence.
+//
+// Malformed lines are skipped and listed in the report; they are not errors.
+// Read fails when a file cannot be read or when no file holds a single valid
+// poem. Whenever it got as far as reading, the report is returned with the
+// error, so that the caller can show what was wrong with the lines.
+func Read(paths ...string) ([]poetry.Poem, *Report, error) {
+	if len(paths) == 0 {
+		return nil, nil, errors.New("corpus: no corpus file given")
+	}
+	c := newCollector()
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, c.rep, fmt.Errorf("corpus: %w", err)
+		}
+		err = c.read(f, path)
+		f.Close() // read-only: a close error cannot lose data
+		if err != nil {
+			return nil, c.rep, err
+		}
+	}
+	return c.finish()
+}
+
+// ReadFrom reads one corpus from rd. The name is used in the report and in
+// error messages in place of a file name.
+func ReadFrom(rd io.Reader, name string) ([]poetry.Poem, *Report, error) {
+	c := newCollector()
+	if err := c.read(rd, name); err != nil {
+		return nil, c.rep, err
+	}
+	return c.finish()
+}
+
+// collector accumulates the poems of several files, dropping duplicates
+// across all of them.
+type collector struct {
+	poems []poetry.Poem
+	seen  map[string]struct{}
+	rep   *Report
+}
+
+func newCollector() *collector {
+	return &collector{
+		seen: make(map[string]struct{}),
+		rep:  &Report{ByReason: make(map[string]int)},
+	}
+}
+
+var bom = []byte("\uFEFF")
+
+// read consumes one file. Only I/O errors are returned; bad lines go to the
+// report.
+func (c *collector) read(rd io.Reader, name string) error {
+	c.rep.Files = append(c.rep.Files, name)
+	lr := lineReader{br: bufio.NewReaderSize(rd, 64<<10)}
+	for n := 1; ; n++ {
+		line, tooLong, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("corpus: %s:%d: %w", name, n, err)
+		}
+		if n == 1 {
+			line = bytes.TrimPrefix(line, bom)
+		}
+		c.line(name, n, line, tooLong)
+	}
+}
+
+// line classifies one line, without its line end.
+func (c *collector) line(name string, n int, line []byte, tooLong bool) {
+	rep := c.rep
+	rep.Lines++
+	if tooLong {
+		c.reject(Reject{File: name, Line: n, Text: printable(line, maxRejectText), Reason: ReasonTooLong})
+		return
+	}
+	trimmed := bytes.TrimSpace(line)
+	switch {
+	case len(trimmed) == 0:
+		rep.Blank++
+		return
+	case trimmed[0] == '#':
+		rep.Comments++
+		return
+	}
+	text := string(trimmed)
+	p, err := poetry.Parse(text)
+	if err != nil {
+		c.reject(Reject{File: name, Line: n, Text: printable(trimmed, len(trimmed)), Reason: reason(err), Err: err})
+		return
+	}
+	// Text identifies a poem: lines have a fixed length, so the
+	// characters alone fix the line breaks.
+	key := p.Text()
+	if _, dup := c.seen[key]; dup {
+		rep.Duplicates++
+		return
+	}
+	c.seen[key] = struct{}{}
+	c.poems = append(c.poems, p)
+	rep.Accepted++
+}
+
+func (c *collector) reject(r Reject) {
+	c.rep.Rejects = append(c.rep.Rejects, r)
+	c.rep.ByReason[r.Reason]++
+}
+
+// finish returns the poems, or an error when there are none.
+func (c *collector) finish() ([]poetry.Poem, *Report, error) {
+	rep := c.rep
+	if len(c.poems) > 0 {
+		return c.poems, rep, nil
+	}
+	msg := fmt.Sprintf("corpus: no valid poem in %s (%s: %d blank, %s, %d rejected",
+		strings.Join(rep.Files, ", "), plural(rep.Lines, "line"), rep.Blank, plural(rep.Comments, "comment"), rep.Rejected())
+	if len(rep.Rejects) > 0 {
+		first := rep.Rejects[0]
+		msg += fmt.Sprintf("; first: %s:%d: %s", first.File, first.Line, first.Reason)
+	}
+	return nil, rep, errors.New(msg + ")")
+}
+
+// plural formats a count of things, as in "1 line" or "2 lines".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// reason extracts the short reason of a parse error.
+func reason(err error) string {
+	if pe, ok := errors.AsType[*poetry.ParseError](err); ok {
+		return pe.Reason()
+	}
+	return err.Error()
+}
+
+// printable returns at most max bytes of b as a valid UTF-8 string, with a
+// trailing ellipsis when it was cut.
+func printable(b []byte, max int) string {
+	cut := len(b) > max
+	if cut {
+		b = b[:max]
+		// Drop a rune that the cut split, so that the cut itself does not
+		// show up as a replacement character.
+		for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(b[i]) {
+				if !utf8.FullRune(b[i:]) {
+					b = b[:i]
+				}
+				break
+			}
+		}
+	}
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	if cut {
+		s += "…"
+	}
+	return s
+}
