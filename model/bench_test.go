@@ -1,9 +1,13 @@
 package model
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"poetvae/corpus"
+	"poetvae/poetry"
 )
 
 // BenchmarkTrainStep times one forward and backward pass of the default
@@ -28,4 +32,40 @@ func BenchmarkTrainStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(B*b.N)/b.Elapsed().Seconds(), "poems/s")
+}
+
+// BenchmarkGenerate times sampling quatrains from the prior with the
+// default model size, 16 poems decoded together.
+func BenchmarkGenerate(b *testing.B) {
+	v := fakeVocab(5000)
+	c := DefaultConfig(v.Size(), 4)
+	p, err := NewParams(c, tensor.Float32, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &Model{Config: c, Vocab: v, Params: p}
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n = 16
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Decode(m.SamplePrior(n, rng), DecodeOptions{Lines: 4, Temperature: 0.8}, rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(n*b.N), "ms/poem")
+}
+
+// fakeVocab is a vocabulary of about size entries made of consecutive Han
+// characters.
+func fakeVocab(size int) *corpus.Vocab {
+	chars := make([]rune, size-corpus.NumSpecial)
+	for i := range chars {
+		chars[i] = rune(0x4e00 + i)
+	}
+	var poems []poetry.Poem
+	for i := 0; i+20 <= len(chars); i += 20 {
+		p, _ := poetry.New(chars[i : i+20])
+		poems = append(poems, p)
+	}
+	return corpus.BuildVocab(poems, 1)
 }

@@ -18,8 +18,31 @@ type Net struct {
 // NewNet copies the parameters for inference.
 func NewNet(p *Params) *Net {
 	n := &Net{Config: p.Config, w: map[string][]float64{}}
+	cols := map[string]int{}
 	for i, name := range p.Names {
 		n.w[name] = p.Float64s(i)
+		cols[name] = p.Values[i].Shape()[1]
+	}
+	// The plain pass does one product for all four gates: join the gates'
+	// weights side by side (rows × 4H, gates i f g o).
+	for _, lstm := range []string{"enc_fwd.", "enc_bwd.", "dec."} {
+		for _, kind := range []string{"Wx", "Wz", "Wh", "b"} {
+			first := lstm + kind + ".i"
+			if _, ok := n.w[first]; !ok {
+				continue
+			}
+			H := cols[first]
+			rows := len(n.w[first]) / H
+			joined := make([]float64, rows*4*H)
+			for k, g := range gateNames {
+				part := n.w[lstm+kind+"."+g]
+				for r := 0; r < rows; r++ {
+					copy(joined[r*4*H+k*H:r*4*H+(k+1)*H], part[r*H:(r+1)*H])
+				}
+				delete(n.w, lstm+kind+"."+g)
+			}
+			n.w[lstm+kind] = joined
+		}
 	}
 	return n
 }

@@ -53,7 +53,7 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	c := p.Config
 	dt := p.Values[0].Dtype()
 	T, Td := c.EncSteps(), c.DecSteps()
-	E, He, Hd, Z := c.Embed, c.EncHidden, c.DecHidden, c.Latent
+	E, Hd, Z := c.Embed, c.DecHidden, c.Latent
 	gr := &Graph{cfg: c, B: B, g: G.NewGraph()}
 	g := gr.g
 
@@ -91,9 +91,17 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		x = b.highway(x, node[pre+"W"], node[pre+"b"], node[pre+"Wgate"], node[pre+"bgate"])
 	}
 	x = b.do(G.HadamardProd(x, encMask))
-	hf := b.lstm(b.affine(x, node["enc_fwd.Wx"], node["enc_fwd.b"]), nil, node["enc_fwd.Wh"], nil, T, B, He, false)
-	hb := b.lstm(b.affine(x, node["enc_bwd.Wx"], node["enc_bwd.b"]), nil, node["enc_bwd.Wh"], nil, T, B, He, true)
-	hEnc := b.do(G.Concat(1, hf[T-1], hb[0]))
+	var hEnds [2]*G.Node
+	for dir, pre := range []string{"enc_fwd.", "enc_bwd."} {
+		var xw, wh [4]*G.Node
+		for k, gname := range gateNames {
+			xw[k] = b.affine(x, node[pre+"Wx."+gname], node[pre+"b."+gname])
+			wh[k] = node[pre+"Wh."+gname]
+		}
+		hs := b.lstm(xw, [4]*G.Node{}, wh, nil, T, B, dir == 1)
+		hEnds[dir] = hs[len(hs)-1]
+	}
+	hEnc := b.do(G.Concat(1, hEnds[0], hEnds[1]))
 	mu := b.affine(hEnc, node["mu.W"], node["mu.b"])
 	logvar := b.affine(hEnc, node["logvar.W"], node["logvar.b"])
 
@@ -113,9 +121,14 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	// Decoder: [embedding; z] at every step. The z half of the input product
 	// is the same at every step, so it is computed once (z·Wz + b) and added.
 	xd := b.do(gatherRows(node["embed"], decIDs))
-	zIn := b.affine(z, node["dec.Wz"], node["dec.b"])
+	var xw, zIn, wh [4]*G.Node
+	for k, gname := range gateNames {
+		xw[k] = b.do(G.Mul(xd, node["dec.Wx."+gname]))
+		zIn[k] = b.affine(z, node["dec.Wz."+gname], node["dec.b."+gname])
+		wh[k] = node["dec.Wh."+gname]
+	}
 	h0 := b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
-	hd := b.lstm(b.do(G.Mul(xd, node["dec.Wx"])), zIn, node["dec.Wh"], h0, Td, B, Hd, false)
+	hd := b.lstm(xw, zIn, wh, h0, Td, B, false)
 	hs := b.do(G.Concat(0, hd...))
 	hs = b.do(G.HadamardProd(hs, decMask))
 	logits := b.affine(hs, node["out.W"], node["out.b"])
@@ -286,12 +299,14 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 	return b.do(G.Add(x, b.do(G.HadamardProd(t, b.do(G.Sub(h, x))))))
 }
 
-// lstm unrolls an LSTM over steps. xw holds the input products of all steps
-// (steps·B × 4H, time-major); every step adds extra (B × 4H, may be nil) and
-// h·Wh. h0 may be nil (zero state); the cell always starts at zero. It
-// returns the hidden state after every step, in time order.
-func (b *builder) lstm(xw, extra, wh, h0 *G.Node, steps, B, H int, reverse bool) []*G.Node {
-	out := make([]*G.Node, steps)
+// lstm unrolls an LSTM over steps, one gate at a time (i, f, g, o). xw[k]
+// holds gate k's input products of all steps (steps·B × H, time-major);
+// every step adds extra[k] (B × H, may be nil) and h·wh[k]. h0 may be nil
+// (zero state); the cell starts at zero. It returns the hidden state after
+// every step in the order processed (reversed when reverse is set), so the
+// last element is always the final state.
+func (b *builder) lstm(xw, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
+	out := make([]*G.Node, 0, steps)
 	h := h0
 	var c *G.Node
 	for k := 0; k < steps; k++ {
@@ -302,14 +317,16 @@ func (b *builder) lstm(xw, extra, wh, h0 *G.Node, steps, B, H int, reverse bool)
 		if b.err != nil {
 			return out
 		}
-		pre := b.do(G.Slice(xw, G.S(t*B, (t+1)*B)))
-		if extra != nil {
-			pre = b.do(G.Add(pre, extra))
+		gate := func(g int) *G.Node {
+			pre := b.do(G.Slice(xw[g], G.S(t*B, (t+1)*B))) // rows of one step: contiguous
+			if extra[g] != nil {
+				pre = b.do(G.Add(pre, extra[g]))
+			}
+			if h != nil {
+				pre = b.do(G.Add(pre, b.do(G.Mul(h, wh[g]))))
+			}
+			return pre
 		}
-		if h != nil {
-			pre = b.do(G.Add(pre, b.do(G.Mul(h, wh))))
-		}
-		gate := func(k int) *G.Node { return b.do(G.Slice(pre, nil, G.S(k*H, (k+1)*H))) }
 		i := b.do(G.Sigmoid(gate(0)))
 		g := b.do(G.Tanh(gate(2)))
 		o := b.do(G.Sigmoid(gate(3)))
@@ -321,7 +338,7 @@ func (b *builder) lstm(xw, extra, wh, h0 *G.Node, steps, B, H int, reverse bool)
 			c = b.do(G.Add(b.do(G.HadamardProd(f, c)), ig))
 		}
 		h = b.do(G.HadamardProd(o, b.do(G.Tanh(c))))
-		out[t] = h
+		out = append(out, h)
 	}
 	return out
 }

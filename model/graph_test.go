@@ -55,59 +55,78 @@ func randomFeed(c Config, B int, seed uint64, masks bool) *Feed {
 }
 
 // TestGraphMatchesNet holds the Gorgonia graph and the plain forward pass to
-// the same loss on the same batch and noise.
+// the same loss on the same batch and noise, in both float types and at the
+// default width (a Gorgonia kernel once went wrong only on wide matrices).
 func TestGraphMatchesNet(t *testing.T) {
-	c := tinyConfig()
-	p, err := NewParams(c, tensor.Float64, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const B = 4
-	f := randomFeed(c, B, 3, false)
-	f.FreeBits = 0
-	gr, err := NewGraph(p, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
-	st, err := gr.Run(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wide := DefaultConfig(300, 4)
+	for _, tc := range []struct {
+		c   Config
+		dt  tensor.Dtype
+		tol float64
+	}{
+		{tinyConfig(), tensor.Float64, 1e-10},
+		{wide, tensor.Float64, 1e-10},
+		{wide, tensor.Float32, 1e-5},
+	} {
+		c := tc.c
+		p, err := NewParams(c, tc.dt, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range p.Values { // larger weights: saturated gates, large KL
+			v := p.Float64s(i)
+			for j := range v {
+				v[j] *= 3
+			}
+			p.set(i, v)
+		}
+		const B = 4
+		f := randomFeed(c, B, 3, false)
+		f.FreeBits = 0
+		gr, err := NewGraph(p, B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := gr.Run(f)
+		gr.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 
-	net := NewNet(p)
-	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
-	enc := make([]int, B*T)
-	decIn := make([]int, B*Td)
-	tgt := make([]int, B*Td)
-	for b := 0; b < B; b++ {
-		for t := 0; t < T; t++ {
-			enc[b*T+t] = f.EncIDs[t*B+b]
+		net := NewNet(p)
+		T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
+		enc := make([]int, B*T)
+		decIn := make([]int, B*Td)
+		tgt := make([]int, B*Td)
+		for b := 0; b < B; b++ {
+			for t := 0; t < T; t++ {
+				enc[b*T+t] = f.EncIDs[t*B+b]
+			}
+			for t := 0; t < Td; t++ {
+				decIn[b*Td+t] = f.DecIDs[t*B+b]
+				tgt[b*Td+t] = f.Targets[t*B+b]
+			}
 		}
-		for t := 0; t < Td; t++ {
-			decIn[b*Td+t] = f.DecIDs[t*B+b]
-			tgt[b*Td+t] = f.Targets[t*B+b]
+		mu, logvar := net.Encode(enc, B)
+		z := make([]float64, B*Z)
+		for i := range z {
+			z[i] = mu[i] + math.Exp(0.5*logvar[i])*f.Eps[i]
 		}
-	}
-	mu, logvar := net.Encode(enc, B)
-	z := make([]float64, B*Z)
-	for i := range z {
-		z[i] = mu[i] + math.Exp(0.5*logvar[i])*f.Eps[i]
-	}
-	nll := net.NLL(z, decIn, tgt, B)
-	kl := KL(mu, logvar)
-	var wantNLL, wantKL float64
-	for b := 0; b < B; b++ {
-		wantNLL += f.Weight[b] * nll[b]
-		for d := 0; d < Z; d++ {
-			wantKL += f.Weight[b] * kl[b*Z+d]
+		nll := net.NLL(z, decIn, tgt, B)
+		kl := KL(mu, logvar)
+		var wantNLL, wantKL float64
+		for b := 0; b < B; b++ {
+			wantNLL += f.Weight[b] * nll[b]
+			for d := 0; d < Z; d++ {
+				wantKL += f.Weight[b] * kl[b*Z+d]
+			}
 		}
-	}
-	if !close(st.NLL, wantNLL, 1e-10) || !close(st.KL, wantKL, 1e-10) {
-		t.Errorf("graph NLL %.12g KL %.12g, forward pass NLL %.12g KL %.12g", st.NLL, st.KL, wantNLL, wantKL)
-	}
-	if want := wantNLL + f.Beta*wantKL; !close(st.Loss, want, 1e-10) {
-		t.Errorf("loss %.12g, want %.12g", st.Loss, want)
+		if !close(st.NLL, wantNLL, tc.tol) || !close(st.KL, wantKL, tc.tol) {
+			t.Errorf("%v hidden %d: graph NLL %.12g KL %.12g, forward pass NLL %.12g KL %.12g", tc.dt, c.EncHidden, st.NLL, st.KL, wantNLL, wantKL)
+		}
+		if want := wantNLL + f.Beta*wantKL; !close(st.Loss, want, tc.tol) {
+			t.Errorf("%v hidden %d: loss %.12g, want %.12g", tc.dt, c.EncHidden, st.Loss, want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"gorgonia.org/tensor"
 )
@@ -17,8 +18,8 @@ type Params struct {
 	index  map[string]int
 }
 
-// LSTM gate order in every weight matrix: input, forget, cell, output.
-const gates = 4
+// LSTM gates: input, forget, cell candidate, output.
+var gateNames = [4]string{"i", "f", "g", "o"}
 
 // layout lists every parameter and its shape. Biases are 1×n matrices so
 // they broadcast over the rows of a batch.
@@ -36,21 +37,29 @@ func layout(c Config) (names []string, shapes [][2]int) {
 		add(p+"Wgate", E, E)
 		add(p+"bgate", 1, E)
 	}
-	for _, dir := range []string{"enc_fwd.", "enc_bwd."} {
-		add(dir+"Wx", E, gates*He)
-		add(dir+"Wh", He, gates*He)
-		add(dir+"b", 1, gates*He)
+	// Each LSTM gate has weights of its own rather than one slice of a
+	// 4H-wide matrix: every per-gate product is then a contiguous matrix,
+	// which Gorgonia's element-wise kernels require (they miscompute on
+	// column views of wide matrices).
+	lstm := func(prefix string, in, H int, withZ bool) {
+		for _, g := range gateNames {
+			add(prefix+"Wx."+g, in, H)
+			if withZ {
+				add(prefix+"Wz."+g, Z, H)
+			}
+			add(prefix+"Wh."+g, H, H)
+			add(prefix+"b."+g, 1, H)
+		}
 	}
+	lstm("enc_fwd.", E, He, false)
+	lstm("enc_bwd.", E, He, false)
 	add("mu.W", 2*He, Z)
 	add("mu.b", 1, Z)
 	add("logvar.W", 2*He, Z)
 	add("logvar.b", 1, Z)
 	add("dec_init.W", Z, Hd)
 	add("dec_init.b", 1, Hd)
-	add("dec.Wx", E, gates*Hd)
-	add("dec.Wz", Z, gates*Hd)
-	add("dec.Wh", Hd, gates*Hd)
-	add("dec.b", 1, gates*Hd)
+	lstm("dec.", E, Hd, true)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
 	return names, shapes
@@ -78,7 +87,7 @@ func NewParams(c Config, dt tensor.Dtype, seed uint64) (*Params, error) {
 				vals[j] = rng.NormFloat64() * 0.1
 			}
 		case shape[0] == 1: // a bias
-			initBias(name, vals, c)
+			initBias(name, vals)
 		default:
 			bound := 1 / math.Sqrt(float64(shape[0]))
 			for j := range vals {
@@ -90,16 +99,12 @@ func NewParams(c Config, dt tensor.Dtype, seed uint64) (*Params, error) {
 	return p, nil
 }
 
-func initBias(name string, vals []float64, c Config) {
-	switch name {
-	case "enc_fwd.b", "enc_bwd.b":
-		fill(vals[c.EncHidden:2*c.EncHidden], 1)
-	case "dec.b":
-		fill(vals[c.DecHidden:2*c.DecHidden], 1)
-	default:
-		if len(name) > 7 && name[:7] == "highway" && name[len(name)-5:] == "bgate" {
-			fill(vals, -2)
-		}
+func initBias(name string, vals []float64) {
+	switch {
+	case strings.HasSuffix(name, ".b.f"):
+		fill(vals, 1)
+	case strings.HasPrefix(name, "highway") && strings.HasSuffix(name, ".bgate"):
+		fill(vals, -2)
 	}
 }
 

@@ -28,6 +28,12 @@ func corpusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "corpus",
 		Usage: "inspect, check and import poem corpora",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand(c)
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:      "stats",
@@ -60,7 +66,7 @@ the chinese-poetry layout ([{"author","title","paragraphs":[...]}], e.g.
 Example:
    poetvae corpus import -o tang.txt --meta tang.tsv 全唐诗/poet.tang.*.json`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "corpus file to write"},
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "corpus file to write (required)"},
 					&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 4 (绝句) or 8 (律诗)"},
 					&cli.BoolFlag{Name: "simplified", Usage: "convert traditional characters to simplified (OpenCC t2s)"},
 					&cli.StringFlag{Name: "meta", Usage: "also write author and title of each poem to this TSV file"},
@@ -127,6 +133,9 @@ type corpusFigures struct {
 func corpusStats(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("corpus stats needs at least one corpus file")
+	}
+	if c.Int("top") < 0 || c.Int("rejects") < 0 {
+		return usageError("--top and --rejects cannot be negative")
 	}
 	start := time.Now()
 	pros, judge, err := loadProsody(c, true)
@@ -253,6 +262,9 @@ func writeJSON(w io.Writer, v any) error {
 func corpusImport(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("corpus import needs at least one JSON file")
+	}
+	if c.String("output") == "" {
+		return usageError("corpus import needs --output FILE, the corpus file to write")
 	}
 	lines := c.Int("lines")
 	if lines != 4 && lines != 8 {

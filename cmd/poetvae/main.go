@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "poetvae",
 		Usage:     "learn and explore a latent space of Chinese five-character poems",
 		UsageText: "poetvae <command> [flags] [arguments]",
@@ -76,10 +77,43 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			reconstructCommand(),
 			corpusCommand(),
 		},
-		// Usage errors from flag parsing get status 2, like the go command.
-		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
-			return usageError("%v (see poetvae %s --help)", err, c.Command.Name)
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand(c)
+			}
+			return cli.ShowAppHelp(c)
 		},
+		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run prints and exits
 	}
+	// urfave/cli does not pass the app's OnUsageError down to commands.
+	var setOnUsageError func([]*cli.Command)
+	setOnUsageError = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			cmd.OnUsageError = onUsageError
+			setOnUsageError(cmd.Subcommands)
+		}
+	}
+	setOnUsageError(app.Commands)
+	return app
+}
+
+// onUsageError gives usage errors from flag parsing status 2, like the go
+// command.
+func onUsageError(c *cli.Context, err error, isSub bool) error {
+	return usageError("%v (see %s --help)", err, c.Command.HelpName)
+}
+
+// unknownCommand reports the first argument of a command that has
+// subcommands but none of that name. (urfave/cli would print "No help
+// topic" and exit with status 1.)
+func unknownCommand(c *cli.Context) error {
+	var names []string
+	for _, sub := range c.Command.Subcommands {
+		if !sub.Hidden && sub.Name != "help" {
+			names = append(names, sub.Name)
+		}
+	}
+	return usageError("unknown command %q: want %s (see %s --help)",
+		c.Args().First(), strings.Join(names, ", "), c.Command.HelpName)
 }

@@ -14,15 +14,21 @@ import (
 	"poetvae/poetry"
 )
 
-const modelEnv = "POETVAE_MODEL"
+const (
+	modelEnv     = "POETVAE_MODEL"
+	defaultModel = "poetvae.ckpt"
+)
 
 func modelFlag() cli.Flag {
-	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "poetvae.ckpt", EnvVars: []string{modelEnv}, Usage: "model file written by poetvae train"}
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: defaultModel, EnvVars: []string{modelEnv}, Usage: "model file written by poetvae train"}
 }
 
 // loadModel reads the model named by --model, or explains how to get one.
 func loadModel(c *cli.Context) (*model.Model, error) {
 	path := c.String("model")
+	if path == "" { // an empty POETVAE_MODEL counts as unset
+		path = defaultModel
+	}
 	ck, err := model.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or %s at one", path, modelEnv)
@@ -224,13 +230,13 @@ func interpolate(c *cli.Context) error {
 	}
 	for i, p := range poems {
 		mark := " "
-		if (i == 0 && p.String() != ends[0].String()) || (i == steps && p.String() != ends[1].String()) {
+		if (i == 0 && !p.Equal(ends[0])) || (i == steps && !p.Equal(ends[1])) {
 			mark = "*"
 		}
 		fmt.Fprintf(w, "%.3f %s %s\n", ts[i], mark, p)
 	}
 	for i, e := range []int{0, steps} {
-		if poems[e].String() != ends[i].String() {
+		if !poems[e].Equal(ends[i]) {
 			fmt.Fprintf(w, "* poem %c reconstructs to this, not to %s (%.0f%% of characters recovered)\n",
 				'A'+i, ends[i], 100*model.Recovered(poems[e], ends[i]))
 		}
