@@ -67,6 +67,10 @@ func (ck *Checkpoint) Save(path string) error {
 		tmp.Close()
 		return fmt.Errorf("saving checkpoint %s: %w", path, err)
 	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; a model is no secret
+		tmp.Close()
+		return fmt.Errorf("saving checkpoint %s: %w", path, err)
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("saving checkpoint %s: %w", path, err)

@@ -21,6 +21,9 @@ type Config struct {
 	DecHidden int     `json:"dec_hidden"` // decoder LSTM size
 	Latent    int     `json:"latent"`     // size of z
 	Dropout   float64 `json:"dropout"`    // on the encoder input and the decoder output, training only
+	// LM makes the model a plain LSTM language model: no encoder, z fixed
+	// at 0, no KL; the baseline a VAE is compared with (Bowman et al.).
+	LM bool `json:"lm,omitempty"`
 }
 
 // DefaultConfig returns the sizes measured to train well on a few thousand

@@ -95,9 +95,13 @@ func (n *Net) embedRows(ids []int) []float64 {
 }
 
 // Encode returns the posterior mean and log-variance (B × Latent each) of B
-// poems given as batch-major ids (B × EncSteps).
+// poems given as batch-major ids (B × EncSteps). A language model (LM) has
+// no encoder: it returns the prior's, zeros.
 func (n *Net) Encode(ids []int, B int) (mu, logvar []float64) {
 	c := n.Config
+	if c.LM {
+		return make([]float64, B*c.Latent), make([]float64, B*c.Latent)
+	}
 	T, E, H, Z := c.EncSteps(), c.Embed, c.EncHidden, c.Latent
 	tm := make([]int, T*B) // time-major
 	for b := 0; b < B; b++ {
@@ -171,6 +175,10 @@ func (n *Net) NewDecoder(z []float64, B int) *Decoder {
 	H, Z := c.DecHidden, c.Latent
 	d := &Decoder{net: n, B: B, h: make([]float64, B*H), c: make([]float64, B*H),
 		zIn: make([]float64, B*4*H), pre: make([]float64, B*4*H)}
+	if c.LM { // a language model ignores z: bias only, zero initial state
+		addRows(d.zIn, n.w["dec.b"])
+		return d
+	}
 	matmul(d.zIn, z, B, Z, n.w["dec.Wz"], 4*H, false)
 	addRows(d.zIn, n.w["dec.b"])
 	matmul(d.h, z, B, Z, n.w["dec_init.W"], H, false)

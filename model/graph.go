@@ -70,27 +70,86 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		}
 		return G.NewMatrix(g, d, G.WithName(name), G.WithValue(*dense))
 	}
-	encIDs := input("enc_ids", &gr.encIDs, tensor.Int, T*B)
 	decIDs := input("dec_ids", &gr.decIDs, tensor.Int, Td*B)
 	targets := input("targets", &gr.targets, tensor.Int, Td*B)
 	tokW := input("token_weight", &gr.tokW, dt, Td*B)
-	klW := input("kl_weight", &gr.klW, dt, B, Z)
-	eps := input("eps", &gr.eps, dt, B, Z)
-	encMask := input("enc_mask", &gr.encMask, dt, T*B, E)
 	decMask := input("dec_mask", &gr.decMask, dt, Td*B, Hd)
-	beta := G.NewScalar(g, dt, G.WithName("beta"))
-	gr.beta = beta
-	gr.freeBits = tensor.New(tensor.Of(dt), tensor.WithShape(1, Z))
-	freeBits := G.NewMatrix(g, dt, G.WithName("free_bits"), G.WithValue(gr.freeBits))
 
 	b := &builder{}
-	// Encoder: embed, highway, dropout, both directions over all steps.
-	x := b.do(gatherRows(node["embed"], encIDs))
+	var z, klTotal, klLoss *G.Node
+	if !c.LM {
+		enc := encoderInputs{
+			ids:      input("enc_ids", &gr.encIDs, tensor.Int, T*B),
+			mask:     input("enc_mask", &gr.encMask, dt, T*B, E),
+			eps:      input("eps", &gr.eps, dt, B, Z),
+			klWeight: input("kl_weight", &gr.klW, dt, B, Z),
+			freeBits: input("free_bits", &gr.freeBits, dt, 1, Z),
+		}
+		z, klTotal, klLoss = b.encoder(c, node, enc, B)
+	}
+
+	// Decoder: [embedding; z] at every step. The z half of the input product
+	// is the same at every step, so it is computed once (z·Wz + b) and added.
+	xd := b.do(gatherRows(node["embed"], decIDs))
+	var xw, zIn, wh [4]*G.Node
+	for k, gname := range gateNames {
+		wh[k] = node["dec.Wh."+gname]
+		if c.LM {
+			xw[k] = b.affine(xd, node["dec.Wx."+gname], node["dec.b."+gname])
+			continue
+		}
+		xw[k] = b.do(G.Mul(xd, node["dec.Wx."+gname]))
+		zIn[k] = b.affine(z, node["dec.Wz."+gname], node["dec.b."+gname])
+	}
+	var h0 *G.Node
+	if !c.LM {
+		h0 = b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
+	}
+	hd := b.lstm(xw, zIn, wh, h0, Td, B, false)
+	hs := b.do(G.Concat(0, hd...))
+	hs = b.do(G.HadamardProd(hs, decMask))
+	logits := b.affine(hs, node["out.W"], node["out.b"])
+	nllTok := b.do(softmaxXent(logits, targets))
+	nll := b.do(G.Sum(b.do(G.HadamardProd(nllTok, tokW))))
+	loss := nll
+	if !c.LM {
+		gr.beta = G.NewScalar(g, dt, G.WithName("beta"))
+		loss = b.do(G.Add(nll, b.do(G.Mul(gr.beta, klLoss))))
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("building the training graph: %w", b.err)
+	}
+
+	G.Read(loss, &gr.lossV)
+	G.Read(nll, &gr.nllV)
+	if klTotal != nil {
+		G.Read(klTotal, &gr.klV)
+	}
+	grads, err := G.Grad(loss, gr.params...)
+	if err != nil {
+		return nil, fmt.Errorf("differentiating the training graph: %w", err)
+	}
+	gr.grads = grads
+	gr.vm = G.NewTapeMachine(g)
+	return gr, nil
+}
+
+// encoderInputs are the graph inputs only a VAE has.
+type encoderInputs struct {
+	ids, mask, eps, klWeight, freeBits *G.Node
+}
+
+// encoder builds q(z|x): embedding, highway, dropout, a bidirectional LSTM
+// over all steps, then mu and log σ²; it returns z = mu + σ·ε, the batch KL
+// and the KL term of the loss (with the free-bits floor).
+func (b *builder) encoder(c Config, node map[string]*G.Node, in encoderInputs, B int) (z, klTotal, klLoss *G.Node) {
+	T, Z := c.EncSteps(), c.Latent
+	x := b.do(gatherRows(node["embed"], in.ids))
 	for l := 0; l < c.Highway; l++ {
 		pre := fmt.Sprintf("highway%d.", l)
 		x = b.highway(x, node[pre+"W"], node[pre+"b"], node[pre+"Wgate"], node[pre+"bgate"])
 	}
-	x = b.do(G.HadamardProd(x, encMask))
+	x = b.do(G.HadamardProd(x, in.mask))
 	var hEnds [2]*G.Node
 	for dir, pre := range []string{"enc_fwd.", "enc_bwd."} {
 		var xw, wh [4]*G.Node
@@ -99,7 +158,12 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 			wh[k] = node[pre+"Wh."+gname]
 		}
 		hs := b.lstm(xw, [4]*G.Node{}, wh, nil, T, B, dir == 1)
-		hEnds[dir] = hs[len(hs)-1]
+		if len(hs) > 0 {
+			hEnds[dir] = hs[len(hs)-1]
+		}
+	}
+	if b.err != nil {
+		return nil, nil, nil
 	}
 	hEnc := b.do(G.Concat(1, hEnds[0], hEnds[1]))
 	mu := b.affine(hEnc, node["mu.W"], node["mu.b"])
@@ -107,48 +171,21 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 
 	// Reparameterisation and the KL of each poem and dimension:
 	// KL = ½(mu² + σ² − 1 − log σ²).
-	sigma := b.do(G.Exp(b.do(G.HadamardProd(logvar, b.scalar(g, dt, 0.5)))))
-	z := b.do(G.Add(mu, b.do(G.HadamardProd(sigma, eps))))
-	kl := b.do(G.Sub(b.do(G.Add(b.do(G.Square(mu)), b.do(G.Exp(logvar)))), b.do(G.Add(logvar, b.scalar(g, dt, 1)))))
-	kl = b.do(G.HadamardProd(kl, b.scalar(g, dt, 0.5)))
-	klDim := b.do(G.Sum(b.do(G.HadamardProd(kl, klW)), 0)) // batch mean per dimension (weights are 1/rows)
-	klTotal := b.do(G.Sum(klDim))
+	dt := node["embed"].Dtype()
+	sigma := b.do(G.Exp(b.do(G.HadamardProd(logvar, b.scalar(dt, 0.5)))))
+	z = b.do(G.Add(mu, b.do(G.HadamardProd(sigma, in.eps))))
+	kl := b.do(G.Sub(b.do(G.Add(b.do(G.Square(mu)), b.do(G.Exp(logvar)))), b.do(G.Add(logvar, b.scalar(dt, 1)))))
+	kl = b.do(G.HadamardProd(kl, b.scalar(dt, 0.5)))
+	klDim := b.do(G.Sum(b.do(G.HadamardProd(kl, in.klWeight)), 0)) // batch mean per dimension (weights are 1/rows)
+	klTotal = b.do(G.Sum(klDim))
 	// Free bits: max(KL_d, λ) = λ + relu(KL_d − λ), a floor the optimiser
 	// cannot gain from pushing a dimension below.
-	floored := b.do(G.Add(b.do(G.Rectify(b.do(G.Sub(b.do(G.Reshape(klDim, tensor.Shape{1, Z})), freeBits)))), freeBits))
-	klLoss := b.do(G.Sum(floored))
-
-	// Decoder: [embedding; z] at every step. The z half of the input product
-	// is the same at every step, so it is computed once (z·Wz + b) and added.
-	xd := b.do(gatherRows(node["embed"], decIDs))
-	var xw, zIn, wh [4]*G.Node
-	for k, gname := range gateNames {
-		xw[k] = b.do(G.Mul(xd, node["dec.Wx."+gname]))
-		zIn[k] = b.affine(z, node["dec.Wz."+gname], node["dec.b."+gname])
-		wh[k] = node["dec.Wh."+gname]
-	}
-	h0 := b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
-	hd := b.lstm(xw, zIn, wh, h0, Td, B, false)
-	hs := b.do(G.Concat(0, hd...))
-	hs = b.do(G.HadamardProd(hs, decMask))
-	logits := b.affine(hs, node["out.W"], node["out.b"])
-	nllTok := b.do(softmaxXent(logits, targets))
-	nll := b.do(G.Sum(b.do(G.HadamardProd(nllTok, tokW))))
-	loss := b.do(G.Add(nll, b.do(G.Mul(beta, klLoss))))
 	if b.err != nil {
-		return nil, fmt.Errorf("building the training graph: %w", b.err)
+		return nil, nil, nil
 	}
-
-	G.Read(loss, &gr.lossV)
-	G.Read(nll, &gr.nllV)
-	G.Read(klTotal, &gr.klV)
-	grads, err := G.Grad(loss, gr.params...)
-	if err != nil {
-		return nil, fmt.Errorf("differentiating the training graph: %w", err)
-	}
-	gr.grads = grads
-	gr.vm = G.NewTapeMachine(g)
-	return gr, nil
+	excess := b.do(G.Rectify(b.do(G.Sub(b.do(G.Reshape(klDim, tensor.Shape{1, Z})), in.freeBits))))
+	klLoss = b.do(G.Sum(b.do(G.Add(excess, in.freeBits))))
+	return z, klTotal, klLoss
 }
 
 // Run binds a batch, computes the loss and the gradients, and returns the
@@ -161,11 +198,11 @@ func (gr *Graph) Run(f *Feed) (Stats, error) {
 	if err := gr.vm.RunAll(); err != nil {
 		return Stats{}, fmt.Errorf("running the training graph: %w", err)
 	}
-	return Stats{
-		Loss: scalarOf(gr.lossV),
-		NLL:  scalarOf(gr.nllV),
-		KL:   scalarOf(gr.klV),
-	}, nil
+	st := Stats{Loss: scalarOf(gr.lossV), NLL: scalarOf(gr.nllV)}
+	if gr.klV != nil {
+		st.KL = scalarOf(gr.klV)
+	}
+	return st, nil
 }
 
 // Grad returns the gradient of parameter i from the last Run (not a copy).
@@ -192,22 +229,25 @@ func (gr *Graph) bind(f *Feed) error {
 			}
 		}
 	}
-	copy(gr.encIDs.Ints(), f.EncIDs)
 	copy(gr.decIDs.Ints(), f.DecIDs)
 	copy(gr.targets.Ints(), f.Targets)
 	tokW := make([]float64, Td*B)
 	for t := 0; t < Td; t++ {
 		copy(tokW[t*B:(t+1)*B], f.Weight)
 	}
+	setFloats(gr.tokW, tokW)
+	setMask(gr.decMask, f.DecMask)
+	if c.LM { // no encoder, no KL
+		return nil
+	}
+	copy(gr.encIDs.Ints(), f.EncIDs)
 	klW := make([]float64, B*Z)
 	for r := 0; r < B; r++ {
 		fill(klW[r*Z:(r+1)*Z], f.Weight[r])
 	}
-	setFloats(gr.tokW, tokW)
 	setFloats(gr.klW, klW)
 	setFloats(gr.eps, f.Eps)
 	setMask(gr.encMask, f.EncMask)
-	setMask(gr.decMask, f.DecMask)
 	var beta G.Value = G.NewF64(f.Beta)
 	if gr.beta.Dtype() == tensor.Float32 {
 		beta = G.NewF32(float32(f.Beta))
@@ -272,7 +312,7 @@ func (b *builder) do(n *G.Node, err error) *G.Node {
 	return n
 }
 
-func (b *builder) scalar(g *G.ExprGraph, dt tensor.Dtype, v float64) *G.Node {
+func (b *builder) scalar(dt tensor.Dtype, v float64) *G.Node {
 	if dt == tensor.Float32 {
 		return G.NewConstant(float32(v))
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -253,4 +254,67 @@ func norm(a []float64) float64 {
 		s += v * v
 	}
 	return math.Sqrt(s)
+}
+
+// TestLanguageModelGraph: the LM baseline's graph agrees with the forward
+// pass and its gradients with finite differences.
+func TestLanguageModelGraph(t *testing.T) {
+	c := tinyConfig()
+	c.LM = true
+	p, err := NewParams(c, tensor.Float64, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range p.Names {
+		if strings.HasPrefix(n, "enc") || strings.HasPrefix(n, "mu") || strings.Contains(n, "Wz") {
+			t.Errorf("language model has encoder parameter %s", n)
+		}
+	}
+	const B = 3
+	f := randomFeed(c, B, 9, true)
+	gr, err := NewGraph(p, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gr.Close()
+	st, err := gr.Run(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KL != 0 || st.Loss != st.NLL {
+		t.Errorf("language model loss %g, NLL %g, KL %g: want loss = NLL, no KL", st.Loss, st.NLL, st.KL)
+	}
+	analytic := toFloat64(gr.Grad(0).Data())
+	data := p.Values[0].Float64s()
+	const h = 1e-5
+	numeric := make([]float64, len(data))
+	for j := range data {
+		orig := data[j]
+		data[j] = orig + h
+		up, _ := gr.Run(f)
+		data[j] = orig - h
+		down, _ := gr.Run(f)
+		data[j] = orig
+		numeric[j] = (up.Loss - down.Loss) / (2 * h)
+	}
+	if e := relErr(analytic, numeric); e > 1e-4 {
+		t.Errorf("embedding gradient: relative error %.3g", e)
+	}
+	f.DecMask = nil
+	st, _ = gr.Run(f)
+	Td := c.DecSteps()
+	decIn, tgt := make([]int, B*Td), make([]int, B*Td)
+	for b := 0; b < B; b++ {
+		for s := 0; s < Td; s++ {
+			decIn[b*Td+s], tgt[b*Td+s] = f.DecIDs[s*B+b], f.Targets[s*B+b]
+		}
+	}
+	nll := NewNet(p).NLL(make([]float64, B*c.Latent), decIn, tgt, B)
+	var want float64
+	for b := range nll {
+		want += f.Weight[b] * nll[b]
+	}
+	if !close(st.NLL, want, 1e-10) {
+		t.Errorf("graph NLL %.12g, forward pass %.12g", st.NLL, want)
+	}
 }

@@ -30,6 +30,16 @@ func layout(c Config) (names []string, shapes [][2]int) {
 	}
 	E, He, Hd, Z, V := c.Embed, c.EncHidden, c.DecHidden, c.Latent, c.Vocab
 	add("embed", V, E)
+	if c.LM {
+		for _, g := range gateNames {
+			add("dec.Wx."+g, E, Hd)
+			add("dec.Wh."+g, Hd, Hd)
+			add("dec.b."+g, 1, Hd)
+		}
+		add("out.W", Hd, V)
+		add("out.b", 1, V)
+		return names, shapes
+	}
 	for l := 0; l < c.Highway; l++ {
 		p := fmt.Sprintf("highway%d.", l)
 		add(p+"W", E, E)

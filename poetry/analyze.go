@@ -34,7 +34,8 @@ type Analysis struct {
 // Violation is a rule of regulated verse that a poem breaks.
 type Violation struct {
 	// Line and Pos locate the character at fault, counting from 1.
-	Line, Pos int
+	Line int `json:"line"`
+	Pos  int `json:"pos"`
 	// Rule names the rule:
 	//	"rhyme"  an even line does not rhyme with line 2
 	//	"tone"   a character at position 2, 4 or 5 has the tone class
@@ -43,9 +44,9 @@ type Violation struct {
 	//	"对"     the 2nd characters of a couplet's lines have one class
 	//	"粘"     the 2nd character of the first line of a couplet differs
 	//	         in class from that of the line before
-	Rule string
+	Rule string `json:"rule"`
 	// Detail explains the violation, naming the characters.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 // lineType is the tone pattern of a five-character line.

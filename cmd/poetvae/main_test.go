@@ -88,6 +88,7 @@ func writeFile(t *testing.T, name, content string) {
 
 var shared struct {
 	once sync.Once
+	dir  string // removed by TestMain
 	path string
 	err  error
 }
@@ -101,6 +102,7 @@ func sharedModel(t *testing.T) string {
 			shared.err = err
 			return
 		}
+		shared.dir = dir
 		path := filepath.Join(dir, "m.ckpt")
 		var out, errb bytes.Buffer
 		if code := run(slices.Concat([]string{"poetvae"}, tinyTrain, []string{"--out", path}), &out, &errb); code != 0 {
@@ -117,8 +119,8 @@ func sharedModel(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.path != "" {
-		os.RemoveAll(filepath.Dir(shared.path))
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
 	}
 	os.Exit(code)
 }

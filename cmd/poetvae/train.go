@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -210,6 +211,9 @@ func train(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
 	metricsFlags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	if !c.Bool("resume") {
 		metricsFlags |= os.O_TRUNC
@@ -238,9 +242,12 @@ func train(c *cli.Context) error {
 			mark = "  saved"
 		}
 		v := e.Valid
-		say("epoch %2d  train loss %.2f (NLL %.2f, KL %.2f, β %.2f)  valid ELBO ppl %.1f, NLL %.2f, KL %.2f, active %d/%d  %s%s\n",
-			e.Epoch, e.TrainLoss, e.TrainNLL, e.TrainKL, e.Beta, v.PPL, v.NLL, v.KL, v.ActiveUnits, cfg.Latent,
-			e.Elapsed.Round(time.Second), mark)
+		valid := "no validation poems"
+		if v.Poems > 0 {
+			valid = fmt.Sprintf("valid ELBO ppl %.1f, NLL %.2f, KL %.2f, active %d/%d", v.PPL, v.NLL, v.KL, v.ActiveUnits, cfg.Latent)
+		}
+		say("epoch %2d  train loss %.2f (NLL %.2f, KL %.2f, β %.2f)  %s  %s%s\n",
+			e.Epoch, e.TrainLoss, e.TrainNLL, e.TrainKL, e.Beta, valid, e.Elapsed.Round(time.Second), mark)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -252,6 +259,10 @@ func train(c *cli.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if len(validPoems) == 0 {
+		fmt.Fprintf(c.App.Writer, "trained %d epochs (no validation poems: the last epoch is kept); model written to %s\n", st.Epoch, out)
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "best epoch %d of %d: validation ELBO %.2f nats per poem; model written to %s\n",
 		st.BestEpoch, st.Epoch, st.BestELBO, out)
