@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -32,6 +33,9 @@ func (m *Model) Refresh() { m.net = nil }
 // Latent values per poem. Characters outside the vocabulary count as UNK.
 // Every poem must have the model's number of lines.
 func (m *Model) Encode(poems []poetry.Poem) (mu, logvar [][]float64, err error) {
+	if m.Config.LM {
+		return nil, nil, errors.New("this model is a plain language model (trained with --lm): it has no latent space to encode poems into")
+	}
 	T, Z := m.Config.EncSteps(), m.Config.Latent
 	ids := make([]int, 0, len(poems)*T)
 	for i, p := range poems {

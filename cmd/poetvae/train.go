@@ -56,6 +56,7 @@ Examples:
 			&cli.IntFlag{Name: "dec-hidden", Value: m.DecHidden, Usage: "decoder LSTM size"},
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
+			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
 		},
 		Action: train,
@@ -200,7 +201,8 @@ func train(c *cli.Context) error {
 		}
 		vocab := corpus.BuildVocab(trainPoems, c.Int("min-count"))
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
-			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout")}
+			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
+			LM: c.Bool("lm")}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
@@ -226,8 +228,12 @@ func train(c *cli.Context) error {
 
 	cfg := m.Config
 	say("training on %d poems from %s, validating on %d; %d characters\n", len(trainPoems), source, len(validPoems), cfg.Vocab-corpus.NumSpecial)
-	say("model: embedding %d, %d highway, encoder 2×%d, decoder %d, latent %d, %s parameters (%s)\n",
-		cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
+	if cfg.LM {
+		say("language model: embedding %d, decoder %d, %s parameters (%s)\n", cfg.Embed, cfg.DecHidden, num(m.Params.Count()), model.BLAS)
+	} else {
+		say("model: embedding %d, %d highway, encoder 2×%d, decoder %d, latent %d, %s parameters (%s)\n",
+			cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
+	}
 
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
 		BestPath: out, LastPath: lastPath, Metrics: mf}
