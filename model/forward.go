@@ -44,6 +44,15 @@ func NewNet(p *Params) *Net {
 			n.w[lstm+kind] = joined
 		}
 	}
+	// Stacking the per-direction blocks row-wise gives the weight of the
+	// concatenated final state [h_fwd ; h_bwd].
+	for _, out := range []string{"mu.", "logvar."} {
+		if f, ok := n.w[out+"Wf"]; ok {
+			n.w[out+"W"] = append(f, n.w[out+"Wb"]...)
+			delete(n.w, out+"Wf")
+			delete(n.w, out+"Wb")
+		}
+	}
 	return n
 }
 

@@ -165,9 +165,8 @@ func (b *builder) encoder(c Config, node map[string]*G.Node, in encoderInputs, B
 	if b.err != nil {
 		return nil, nil, nil
 	}
-	hEnc := b.do(G.Concat(1, hEnds[0], hEnds[1]))
-	mu := b.affine(hEnc, node["mu.W"], node["mu.b"])
-	logvar := b.affine(hEnc, node["logvar.W"], node["logvar.b"])
+	mu := b.do(G.Add(b.affine(hEnds[0], node["mu.Wf"], node["mu.b"]), b.do(G.Mul(hEnds[1], node["mu.Wb"]))))
+	logvar := b.do(G.Add(b.affine(hEnds[0], node["logvar.Wf"], node["logvar.b"]), b.do(G.Mul(hEnds[1], node["logvar.Wb"]))))
 
 	// Reparameterisation and the KL of each poem and dimension:
 	// KL = ½(mu² + σ² − 1 − log σ²).

@@ -63,9 +63,14 @@ func layout(c Config) (names []string, shapes [][2]int) {
 	}
 	lstm("enc_fwd.", E, He, false)
 	lstm("enc_bwd.", E, He, false)
-	add("mu.W", 2*He, Z)
+	// mu and log σ² read [h_fwd ; h_bwd] through one weight block per
+	// direction: h_fwd·Wf + h_bwd·Wb equals [h_fwd ; h_bwd]·W without a
+	// concatenation, whose gradient Gorgonia would pass on as column views.
+	add("mu.Wf", He, Z)
+	add("mu.Wb", He, Z)
 	add("mu.b", 1, Z)
-	add("logvar.W", 2*He, Z)
+	add("logvar.Wf", He, Z)
+	add("logvar.Wb", He, Z)
 	add("logvar.b", 1, Z)
 	add("dec_init.W", Z, Hd)
 	add("dec_init.b", 1, Hd)

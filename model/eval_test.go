@@ -1,0 +1,279 @@
+package model
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"poetvae/corpus"
+	"poetvae/poetry"
+)
+
+// evalModel is an untrained model small enough to evaluate many times in a
+// test, with the vocabulary of poems.
+func evalModel(t testing.TB, poems []poetry.Poem, lm bool) *Model {
+	t.Helper()
+	v := corpus.BuildVocab(poems, 1)
+	c := Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 16, DecHidden: 16, Latent: 4, LM: lm}
+	m, err := NewModel(c, v, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// setParamValues overwrites the named parameters with values from f.
+func setParamValues(m *Model, f func() float64, names ...string) {
+	for _, name := range names {
+		w := m.Params.Get(name).Data().([]float32)
+		for i := range w {
+			w[i] = float32(f())
+		}
+	}
+	m.Refresh()
+}
+
+// collapsePosterior makes q(z|x) = N(0, I) for every poem.
+func collapsePosterior(m *Model) {
+	setParamValues(m, func() float64 { return 0 }, "mu.Wf", "mu.Wb", "mu.b", "logvar.Wf", "logvar.Wb", "logvar.b")
+}
+
+// spreadPosterior gives the posterior means random weights of the given
+// scale. At initialisation the encoder's final states are small and the
+// posteriors of all poems nearly coincide; larger weights pull them apart,
+// as training does, so that z carries information about the poem.
+func spreadPosterior(m *Model, scale float64) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	setParamValues(m, func() float64 { return scale * rng.NormFloat64() }, "mu.Wf", "mu.Wb")
+}
+
+func meanAndErr(x []float64) (mean, stderr float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(x)-1) / float64(len(x)))
+}
+
+// TestImportanceBound checks the importance-sampled NLL against the ELBO
+// over independent draws: with K = 1 it estimates the negative ELBO, and
+// with K = 50 it is lower (a tighter bound on −log p(x)) by more than the
+// Monte Carlo error.
+func TestImportanceBound(t *testing.T) {
+	poems := samplePoems(t, 30)
+	m := evalModel(t, poems, false)
+	spreadPosterior(m, 10)
+	var d1, d50, d1to50 []float64 // per poem and draw: IS₁ − (−ELBO), IS₅₀ − (−ELBO), IS₁ − IS₅₀
+	for seed := uint64(1); seed <= 3; seed++ {
+		is1, err := ImportanceNLL(m, poems, 1, rand.New(rand.NewPCG(seed, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		is50, err := ImportanceNLL(m, poems, 50, rand.New(rand.NewPCG(seed, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nll, kl, err := ELBO(m, poems, rand.New(rand.NewPCG(seed, 3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range poems {
+			negELBO := nll[i] + kl[i]
+			d1 = append(d1, is1[i]-negELBO)
+			d50 = append(d50, is50[i]-negELBO)
+			d1to50 = append(d1to50, is1[i]-is50[i])
+		}
+	}
+	m1, e1 := meanAndErr(d1)
+	m50, e50 := meanAndErr(d50)
+	shrink, eShrink := meanAndErr(d1to50)
+	t.Logf("IS₁ − (−ELBO) = %.3f ± %.3f, IS₅₀ − (−ELBO) = %.3f ± %.3f, IS₁ − IS₅₀ = %.3f ± %.3f", m1, e1, m50, e50, shrink, eShrink)
+	if math.Abs(m1) > 4*e1 {
+		t.Errorf("K = 1 differs from the negative ELBO by %.3f ± %.3f", m1, e1)
+	}
+	if m50 > -4*e50 {
+		t.Errorf("K = 50 is not below the negative ELBO: %.3f ± %.3f", m50, e50)
+	}
+	if shrink < -4*eShrink {
+		t.Errorf("K = 50 gave a looser bound than K = 1: by %.3f ± %.3f", -shrink, eShrink)
+	}
+}
+
+// TestImportanceExact: when q(z|x) is the prior and the decoder ignores z,
+// every importance weight is p(x), so the estimate is exact for any K and
+// equals the reconstruction NLL, with no KL. K = 50 spreads the poems over
+// several batches, which checks that results come back in order, and a K
+// above evalRows splits each poem's samples over several decoder passes.
+func TestImportanceExact(t *testing.T) {
+	poems := samplePoems(t, 20)
+	m := evalModel(t, poems, false)
+	collapsePosterior(m)
+	names := []string{"dec_init.W"}
+	for _, g := range gateNames {
+		names = append(names, "dec.Wz."+g)
+	}
+	setParamValues(m, func() float64 { return 0 }, names...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	nll, kl, err := ELBO(m, poems, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ k, poems int }{{1, 20}, {3, 20}, {50, 20}, {evalRows + 7, 3}} {
+		k := tt.k
+		is, err := ImportanceNLL(m, poems[:tt.poems], k, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range is {
+			if !close(is[i], nll[i], 1e-9) || kl[i] != 0 {
+				t.Fatalf("K = %d, poem %d: IS-NLL %.12g, NLL %.12g, KL %g", k, i, is[i], nll[i], kl[i])
+			}
+		}
+	}
+	// Distinct poems have distinct likelihoods: the order is not scrambled.
+	if nll[0] == nll[1] {
+		t.Errorf("two poems with the same NLL %g", nll[0])
+	}
+}
+
+// TestLatentUse: a collapsed posterior carries no information (MI exactly
+// 0, no active unit); one whose means vary across poems carries some.
+func TestLatentUse(t *testing.T) {
+	poems := samplePoems(t, 30)
+	tests := []struct {
+		name   string
+		change func(*Model)
+		used   bool
+	}{
+		{"collapsed", collapsePosterior, false},
+		{"random encoder", func(m *Model) { spreadPosterior(m, 5) }, true},
+	}
+	for _, tt := range tests {
+		m := evalModel(t, poems, false)
+		tt.change(m)
+		mi, err := MutualInformation(m, poems, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		au, err := ActiveUnitCount(m, poems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: MI %.4g nats, %d active units", tt.name, mi, au)
+		if tt.used && (mi < 0.1 || au == 0) {
+			t.Errorf("%s: MI %g, active units %d; want both positive", tt.name, mi, au)
+		}
+		if !tt.used && (mi != 0 || au != 0) {
+			t.Errorf("%s: MI %g, active units %d; want 0", tt.name, mi, au)
+		}
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	poems := samplePoems(t, 24)
+	m := evalModel(t, poems, false)
+	spreadPosterior(m, 5)
+	r, err := Evaluate(m, poems, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", r)
+	if r.Poems != len(poems) || r.Samples != 5 || r.Tokens != 21 || r.Latent != 4 {
+		t.Errorf("counts: %+v", r)
+	}
+	if !close(r.ELBO, r.NLL+r.KL, 1e-12) || !close(r.ISPPL, math.Exp(r.ISNLL/21), 1e-12) ||
+		!close(r.ELBOPPL, math.Exp(r.ELBO/21), 1e-12) {
+		t.Errorf("derived figures do not add up: %+v", r)
+	}
+	if again, _ := Evaluate(m, poems, 5, 1); again != r {
+		t.Errorf("same seed, different report:\n%+v\n%+v", again, r)
+	}
+	if other, _ := Evaluate(m, poems, 5, 2); other.ISNLL == r.ISNLL {
+		t.Errorf("different seeds, same IS-NLL %g", r.ISNLL)
+	}
+	// The reconstruction figures are those of Reconstruct.
+	recon, err := m.Reconstruct(poems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var share float64
+	refs := make([][]poetry.Poem, len(poems))
+	for i := range poems {
+		share += Recovered(poems[i], recon[i])
+		refs[i] = poems[i : i+1]
+	}
+	if want := share / float64(len(poems)); !close(r.CharsRecovered, want, 1e-12) {
+		t.Errorf("characters recovered %g, Recovered says %g", r.CharsRecovered, want)
+	}
+	if want := poetry.CorpusBLEU(recon, refs, 4); r.ReconBLEU != want {
+		t.Errorf("reconstruction BLEU %g, want %g", r.ReconBLEU, want)
+	}
+	if r.LinesRecovered < 0 || r.LinesRecovered > r.CharsRecovered+1e-12 {
+		t.Errorf("lines recovered %g with characters recovered %g", r.LinesRecovered, r.CharsRecovered)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil || back != r {
+		t.Errorf("JSON round trip: %s gave %+v, %v", b, back, err)
+	}
+}
+
+// TestEvaluateLM: a language model's estimate is its exact likelihood, and
+// its latent figures are 0.
+func TestEvaluateLM(t *testing.T) {
+	poems := samplePoems(t, 12)
+	m := evalModel(t, poems, true)
+	r, err := Evaluate(m, poems, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !close(r.ISNLL, r.NLL, 1e-9) || r.KL != 0 || r.MI != 0 || r.ActiveUnits != 0 {
+		t.Errorf("language model: %+v", r)
+	}
+	if _, err := ActiveUnitCount(m, poems); err != nil {
+		t.Errorf("active units of a language model: %v", err)
+	}
+}
+
+func TestEvalErrors(t *testing.T) {
+	poems := samplePoems(t, 4)
+	m := evalModel(t, poems, false)
+	couplet, err := poetry.Parse("床前明月光，疑是地上霜。")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := append(poems[:2:2], couplet)
+	rng := rand.New(rand.NewPCG(1, 1))
+	if _, err := ImportanceNLL(m, poems, 0, rng); err == nil {
+		t.Error("K = 0 accepted")
+	}
+	if _, err := ImportanceNLL(m, mixed, 5, rng); err == nil {
+		t.Error("ImportanceNLL accepted a couplet")
+	}
+	if _, _, err := ELBO(m, mixed, rng); err == nil {
+		t.Error("ELBO accepted a couplet")
+	}
+	if _, err := MutualInformation(m, mixed, rng); err == nil {
+		t.Error("MutualInformation accepted a couplet")
+	}
+	if _, err := ActiveUnitCount(m, mixed); err == nil {
+		t.Error("ActiveUnitCount accepted a couplet")
+	}
+	if _, err := Evaluate(m, nil, 5, 1); err == nil {
+		t.Error("Evaluate accepted no poems")
+	}
+	if _, err := Evaluate(nil, poems, 5, 1); err == nil {
+		t.Error("Evaluate accepted no model")
+	}
+	if mi, err := MutualInformation(m, poems[:1], rng); mi != 0 || err != nil {
+		t.Errorf("MI of one poem = %g, %v", mi, err)
+	}
+}
