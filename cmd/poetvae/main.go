@@ -75,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			interpolateCommand(),
 			reconstructCommand(),
+			evalCommand(),
 			corpusCommand(),
 		},
 		Action: func(c *cli.Context) error {

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/urfave/cli/v2"
+
+	"poetvae/corpus"
+	"poetvae/model"
+	"poetvae/poetry"
+)
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "eval",
+		Usage:     "measure a model: likelihood of test poems, use of the latent space, quality of its poems",
+		ArgsUsage: "TEST...",
+		Description: `On the test poems: the importance-sampled NLL (K samples from q(z|x)) and
+its perplexity, the ELBO and its terms, the mutual information I(x; z), the
+active units, and how much of each poem a round trip through its posterior
+mean recovers. On --samples poems drawn from the prior: the share that is
+well formed, rhymes and keeps the tonal rules (beside the test corpus's own
+rates), distinct-1/2, self-BLEU and, with --train, how many lines and
+poems are copied from the training corpus. A language model (train --lm)
+gets the likelihood figures only.
+
+Example:
+   poetvae eval --model poetvae.ckpt --train train.txt --rhyme-table pingshui.tsv test.txt`,
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.IntFlag{Name: "samples", Value: 1000, Usage: "poems to generate from the prior"},
+			&cli.IntFlag{Name: "is-k", Value: 100, Usage: "importance samples per test poem"},
+			&cli.Float64Flag{Name: "temperature", Value: 1, Usage: "sampling temperature of the generated poems"},
+			&cli.StringSliceFlag{Name: "train", Usage: "training corpus `FILE` for the novelty figures (repeatable)"},
+			rhymeTableFlag(),
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice: same seed, same report"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+		},
+		Action: evaluate,
+	}
+}
+
+// formRates are the form figures of a set of poems.
+type formRates struct {
+	WellFormed float64 `json:"well_formed"`
+	Rhyme      float64 `json:"rhyme"`
+	LevelRhyme float64 `json:"level_rhyme"`
+	ErSiBuTong float64 `json:"er_si_bu_tong"`
+	Pattern    float64 `json:"tonal_pattern"`
+}
+
+func measureForm(pros *poetry.Prosody, poems []poetry.Poem) formRates {
+	var r formRates
+	if len(poems) == 0 {
+		return r
+	}
+	var ok, checked, formed int
+	for _, p := range poems {
+		if _, err := poetry.Parse(p.String()); err == nil {
+			formed++
+		}
+		if pros.RhymeOK(p) {
+			r.Rhyme++
+		}
+		if pros.LevelRhymeOK(p) {
+			r.LevelRhyme++
+		}
+		o, c := pros.ErSiBuTong(p)
+		ok, checked = ok+o, checked+c
+		if len(pros.Analyze(p).Violations) == 0 {
+			r.Pattern++
+		}
+	}
+	n := float64(len(poems))
+	r.WellFormed, r.Rhyme, r.LevelRhyme, r.Pattern = float64(formed)/n, r.Rhyme/n, r.LevelRhyme/n, r.Pattern/n
+	if checked > 0 {
+		r.ErSiBuTong = float64(ok) / float64(checked)
+	}
+	return r
+}
+
+type sampleReport struct {
+	Count       int             `json:"count"`
+	Temperature float64         `json:"temperature"`
+	Form        formRates       `json:"form"`
+	Distinct1   float64         `json:"distinct_1"`
+	Distinct2   float64         `json:"distinct_2"`
+	SelfBLEU    float64         `json:"self_bleu"`
+	Copied      *poetry.Novelty `json:"copied_from_train,omitempty"`
+	Examples    []string        `json:"examples"`
+}
+
+type evalReport struct {
+	Model    string        `json:"model"`
+	LM       bool          `json:"lm"`
+	Test     model.Report  `json:"test"`
+	Unknown  int           `json:"test_chars_unknown"`
+	TestForm formRates     `json:"test_form"`
+	Samples  *sampleReport `json:"samples,omitempty"`
+	JudgedBy string        `json:"judged_by"`
+	Skipped  int           `json:"test_poems_skipped"`
+}
+
+func evaluate(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usageError("eval needs test corpus files")
+	}
+	if c.Int("is-k") < 1 || c.Int("samples") < 0 {
+		return usageError("--is-k must be at least 1 and --samples cannot be negative")
+	}
+	m, err := loadModel(c)
+	if err != nil {
+		return err
+	}
+	pros, judge, err := loadProsody(c, false)
+	if err != nil {
+		return err
+	}
+	all, _, err := corpus.Read(c.Args().Slice()...)
+	if err != nil {
+		return err
+	}
+	var test []poetry.Poem
+	for _, p := range all {
+		if p.NumLines() == m.Config.Lines {
+			test = append(test, p)
+		}
+	}
+	if len(test) == 0 {
+		return fmt.Errorf("no %d-line poems in the test files for this model", m.Config.Lines)
+	}
+	rep := evalReport{Model: c.String("model"), LM: m.Config.LM, JudgedBy: judge, Skipped: len(all) - len(test)}
+	for _, p := range test {
+		for _, r := range p.Chars() {
+			if !m.Vocab.Has(r) {
+				rep.Unknown++
+			}
+		}
+	}
+	seed := c.Uint64("seed")
+	if rep.Test, err = model.Evaluate(m, test, c.Int("is-k"), seed); err != nil {
+		return err
+	}
+	rep.TestForm = measureForm(pros, test)
+	if n := c.Int("samples"); n > 0 {
+		rng := rand.New(rand.NewPCG(seed, 0x73616d70))
+		gen, err := m.Decode(m.SamplePrior(n, rng), model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature")}, rng)
+		if err != nil {
+			return err
+		}
+		s := &sampleReport{Count: n, Temperature: c.Float64("temperature"), Form: measureForm(pros, gen),
+			Distinct1: poetry.Distinct(gen, 1), Distinct2: poetry.Distinct(gen, 2), SelfBLEU: poetry.SelfBLEU(gen, 4)}
+		if files := c.StringSlice("train"); len(files) > 0 {
+			train, _, err := corpus.Read(files...)
+			if err != nil {
+				return fmt.Errorf("training corpus: %w", err)
+			}
+			nov := poetry.NewNoveltyIndex(train).Copied(gen)
+			s.Copied = &nov
+		}
+		for _, p := range gen[:min(5, len(gen))] {
+			s.Examples = append(s.Examples, p.String())
+		}
+		rep.Samples = s
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, rep)
+	}
+	printEval(c, rep)
+	return nil
+}
+
+func printEval(c *cli.Context, r evalReport) {
+	w := c.App.Writer
+	t := r.Test
+	kind := fmt.Sprintf("VAE, latent %d", t.Latent)
+	if r.LM {
+		kind = "language model"
+	}
+	fmt.Fprintf(w, "model               %s (%s)\n", r.Model, kind)
+	fmt.Fprintf(w, "test poems          %s", num(t.Poems))
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, " (%s of other lengths skipped)", num(r.Skipped))
+	}
+	fmt.Fprintf(w, ", %d characters unknown to the model (scored as UNK)\n\n", r.Unknown)
+	fmt.Fprintf(w, "likelihood of the test poems (nats per poem; perplexity per token, %d tokens a poem)\n", t.Tokens)
+	fmt.Fprintf(w, "  NLL (IS, K=%d)    %8.2f   perplexity %7.1f\n", t.Samples, t.ISNLL, t.ISPPL)
+	if !r.LM {
+		fmt.Fprintf(w, "  −ELBO              %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", t.ELBO, t.ELBOPPL, t.NLL, t.KL)
+		fmt.Fprintf(w, "  mutual information %8.2f nats\n", t.MI)
+		fmt.Fprintf(w, "  active units       %5d of %d\n", t.ActiveUnits, t.Latent)
+		fmt.Fprintf(w, "reconstruction from the posterior mean (greedy)\n")
+		fmt.Fprintf(w, "  characters %.1f%%   whole lines %.1f%%   BLEU-4 %.3f\n", 100*t.CharsRecovered, 100*t.LinesRecovered, t.ReconBLEU)
+	}
+	if s := r.Samples; s != nil {
+		fmt.Fprintf(w, "\n%s poems from the prior (temperature %.2g)   generated   test corpus\n", num(s.Count), s.Temperature)
+		row := func(name string, g, tc float64) {
+			fmt.Fprintf(w, "  %-36s %7.1f%%    %7.1f%%\n", name, 100*g, 100*tc)
+		}
+		row("well formed", s.Form.WellFormed, r.TestForm.WellFormed)
+		row("rhyme (even lines, one group)", s.Form.Rhyme, r.TestForm.Rhyme)
+		row("level-tone rhyme", s.Form.LevelRhyme, r.TestForm.LevelRhyme)
+		row("二四不同 (of lines with known tones)", s.Form.ErSiBuTong, r.TestForm.ErSiBuTong)
+		row("standard tonal pattern, no violation", s.Form.Pattern, r.TestForm.Pattern)
+		fmt.Fprintf(w, "  distinct-1 %.3f   distinct-2 %.3f   self-BLEU-4 %.3f\n", s.Distinct1, s.Distinct2, s.SelfBLEU)
+		if s.Copied != nil {
+			fmt.Fprintf(w, "  copied from the training corpus: %.1f%% of lines, %.1f%% of poems\n", 100*s.Copied.Lines, 100*s.Copied.Poems)
+		}
+		for _, e := range s.Examples {
+			fmt.Fprintf(w, "    %s\n", e)
+		}
+	}
+	fmt.Fprintf(w, "(form judged by %s)\n", r.JudgedBy)
+}
