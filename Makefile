@@ -7,8 +7,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO    ?= demo.ckpt
 
 # Debian packages the build needs: OpenBLAS for the matrix products (cgo),
-# a C++ compiler for gojieba's segmenter.
-DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config
+# a C++ compiler for gojieba's segmenter, and a font with Chinese characters
+# for poetvae plot.
+DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
 

@@ -106,7 +106,7 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		h0 = b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
 	}
 	hd := b.lstm(xw, zIn, wh, h0, Td, B, false)
-	hs := b.do(G.Concat(0, hd...))
+	hs := b.do(stackRows(hd...))
 	hs = b.do(G.HadamardProd(hs, decMask))
 	logits := b.affine(hs, node["out.W"], node["out.b"])
 	nllTok := b.do(softmaxXent(logits, targets))
@@ -347,6 +347,19 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 func (b *builder) lstm(xw, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
 	out := make([]*G.Node, 0, steps)
 	h := h0
+	// Each step takes its rows as xw3[g][t] from a steps × B × H view.
+	// Slicing the flat matrix by rows t·B…(t+1)·B would be simpler, but
+	// Gorgonia hashes a slice's start as one byte, so starts 256 apart
+	// (step 4 and step 0 at B = 64) look identical and get merged into one
+	// node; step indices stay far below 256.
+	var xw3 [4]*G.Node
+	for g := range xw {
+		if b.err != nil {
+			return out
+		}
+		H := xw[g].Shape()[1]
+		xw3[g] = b.do(G.Reshape(xw[g], tensor.Shape{steps, B, H}))
+	}
 	var c *G.Node
 	for k := 0; k < steps; k++ {
 		t := k
@@ -357,7 +370,7 @@ func (b *builder) lstm(xw, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, rever
 			return out
 		}
 		gate := func(g int) *G.Node {
-			pre := b.do(G.Slice(xw[g], G.S(t*B, (t+1)*B))) // rows of one step: contiguous
+			pre := b.do(G.Slice(xw3[g], G.S(t))) // B × H, contiguous
 			if extra[g] != nil {
 				pre = b.do(G.Add(pre, extra[g]))
 			}

@@ -247,3 +247,110 @@ func hashOf(op fmt.Stringer) uint32 {
 	fmt.Fprint(h, op.String())
 	return h.Sum32()
 }
+
+// stackRows stacks matrices of equal shape on top of each other: the
+// decoder's hidden states of all steps, for one output product. Gorgonia's
+// Concat would do, but its gradient slices the result at row offsets that
+// its common-subexpression elimination hashes as one byte, so blocks 256
+// rows apart get merged and receive the wrong gradient.
+func stackRows(parts ...*G.Node) (*G.Node, error) {
+	return G.ApplyOp(stackOp{n: len(parts)}, parts...)
+}
+
+type stackOp struct{ n int }
+
+func (op stackOp) Arity() int { return op.n }
+func (op stackOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	ts := make([]hm.Type, op.n+1)
+	for i := range ts {
+		ts[i] = G.TensorType{Dims: 2, Of: a}
+	}
+	return hm.NewFnType(ts...)
+}
+func (op stackOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := in[0].(tensor.Shape)
+	return tensor.Shape{op.n * s[0], s[1]}, nil
+}
+func (stackOp) ReturnsPtr() bool         { return false }
+func (stackOp) CallsExtern() bool        { return false }
+func (stackOp) OverwritesInput() int     { return -1 }
+func (op stackOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op stackOp) Hashcode() uint32      { return hashOf(op) }
+func (op stackOp) String() string        { return fmt.Sprintf("StackRows(%d)", op.n) }
+
+func (op stackOp) Do(in ...G.Value) (G.Value, error) {
+	first := in[0].(*tensor.Dense)
+	rows, cols := first.Shape()[0], first.Shape()[1]
+	out := tensor.New(tensor.Of(first.Dtype()), tensor.WithShape(op.n*rows, cols))
+	for i, v := range in {
+		d := v.(*tensor.Dense)
+		if !d.Shape().Eq(first.Shape()) {
+			return nil, fmt.Errorf("stack: block %d is %v, block 0 %v", i, d.Shape(), first.Shape())
+		}
+		switch dst := out.Data().(type) {
+		case []float32:
+			copy(dst[i*rows*cols:], d.Float32s())
+		case []float64:
+			copy(dst[i*rows*cols:], d.Float64s())
+		default:
+			return nil, fmt.Errorf("stack: unsupported type %v", d.Dtype())
+		}
+	}
+	return out, nil
+}
+
+func (op stackOp) DiffWRT(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
+
+func (op stackOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	ds := make(G.Nodes, op.n)
+	for i := range ds {
+		d, err := G.ApplyOp(blockOp{i: i, n: op.n}, grad)
+		if err != nil {
+			return nil, err
+		}
+		ds[i] = d
+	}
+	return ds, nil
+}
+
+// blockOp takes block i of n equal row blocks: the backward of stackOp.
+type blockOp struct{ i, n int }
+
+func (blockOp) Arity() int { return 1 }
+func (blockOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a})
+}
+func (op blockOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := in[0].(tensor.Shape)
+	return tensor.Shape{s[0] / op.n, s[1]}, nil
+}
+func (blockOp) ReturnsPtr() bool         { return false }
+func (blockOp) CallsExtern() bool        { return false }
+func (blockOp) OverwritesInput() int     { return -1 }
+func (op blockOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op blockOp) Hashcode() uint32      { return hashOf(op) }
+func (op blockOp) String() string        { return fmt.Sprintf("RowBlock(%d of %d)", op.i, op.n) }
+
+func (op blockOp) Do(in ...G.Value) (G.Value, error) {
+	src := in[0].(*tensor.Dense)
+	rows, cols := src.Shape()[0]/op.n, src.Shape()[1]
+	out := tensor.New(tensor.Of(src.Dtype()), tensor.WithShape(rows, cols))
+	lo, hi := op.i*rows*cols, (op.i+1)*rows*cols
+	switch s := src.Data().(type) {
+	case []float32:
+		copy(out.Float32s(), s[lo:hi])
+	case []float64:
+		copy(out.Float64s(), s[lo:hi])
+	default:
+		return nil, fmt.Errorf("row block: unsupported type %v", src.Dtype())
+	}
+	return out, nil
+}

@@ -148,12 +148,34 @@ type Trainer struct {
 	graph *Graph
 }
 
-// NewModel makes an untrained model for the vocabulary.
+// NewModel makes an untrained model for the vocabulary. The output bias
+// starts at the log frequency of each token in the training poems, so the
+// first prediction is the unigram distribution: otherwise Adam, whose steps
+// are about the learning rate in size, spends thousands of steps just moving
+// 6,000 biases from uniform to unigram before context can help.
 func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
 	p, err := NewParams(c, tensor.Float32, seed)
 	if err != nil {
 		return nil, err
 	}
+	if v.Size() != c.Vocab {
+		return nil, fmt.Errorf("vocabulary of %d entries for a model of %d", v.Size(), c.Vocab)
+	}
+	bias := make([]float64, c.Vocab)
+	var chars float64
+	for id := corpus.NumSpecial; id < c.Vocab; id++ {
+		chars += float64(v.Count(id))
+	}
+	poems := chars / float64(c.EncSteps()) // one EOS a poem
+	total := chars + poems + float64(c.Vocab)
+	for id := range bias {
+		n := float64(v.Count(id))
+		if id == corpus.EOS {
+			n = poems
+		}
+		bias[id] = math.Log((n + 1) / total) // add-one: unseen ids stay finite
+	}
+	p.set(p.index["out.b"], bias)
 	return &Model{Config: c, Vocab: v, Params: p}, nil
 }
 

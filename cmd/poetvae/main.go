@@ -77,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			reconstructCommand(),
 			evalCommand(),
 			corpusCommand(),
+			plotCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
