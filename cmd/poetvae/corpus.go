@@ -123,10 +123,7 @@ type corpusFigures struct {
 	Cover99     int            `json:"chars_covering_99"`
 	Top         []charCount    `json:"most_frequent"`
 	Judge       string         `json:"judged_by"`
-	Rhyme       float64        `json:"rhyme_rate"`
-	LevelRhyme  float64        `json:"level_rhyme_rate"`
-	ErSiBuTong  float64        `json:"er_si_bu_tong_rate"`
-	NoViolation float64        `json:"tonal_pattern_rate"`
+	Form        formRates      `json:"form"`
 	Seconds     float64        `json:"seconds"`
 }
 
@@ -149,26 +146,14 @@ func corpusStats(c *cli.Context) error {
 	f := corpusFigures{Files: rep.Files, Lines: rep.Lines, Accepted: rep.Accepted, Rejected: rep.Rejected(),
 		Duplicates: rep.Duplicates, ByReason: rep.ByReason, ByLines: map[int]int{}, Judge: judge}
 	counts := map[rune]int{}
-	var rhymed, level, esOK, esChecked, clean int
 	for _, p := range poems {
 		f.ByLines[p.NumLines()]++
 		for _, r := range p.Chars() {
 			counts[r]++
 		}
 		f.Chars += len(p.Chars())
-		if pros.RhymeOK(p) {
-			rhymed++
-		}
-		if pros.LevelRhymeOK(p) {
-			level++
-		}
-		ok, checked := pros.ErSiBuTong(p)
-		esOK += ok
-		esChecked += checked
-		if len(pros.Analyze(p).Violations) == 0 {
-			clean++
-		}
 	}
+	f.Form = measureForm(pros, poems)
 	freq := make([]charCount, 0, len(counts))
 	for r, n := range counts {
 		freq = append(freq, charCount{string(r), n})
@@ -182,11 +167,6 @@ func corpusStats(c *cli.Context) error {
 	f.Vocab = len(freq)
 	f.Cover95, f.Cover99 = coverage(freq, f.Chars, 0.95), coverage(freq, f.Chars, 0.99)
 	f.Top = freq[:min(c.Int("top"), len(freq))]
-	n := float64(len(poems))
-	f.Rhyme, f.LevelRhyme, f.NoViolation = float64(rhymed)/n, float64(level)/n, float64(clean)/n
-	if esChecked > 0 {
-		f.ErSiBuTong = float64(esOK) / float64(esChecked)
-	}
 	f.Seconds = time.Since(start).Seconds()
 	w := c.App.Writer
 	if c.Bool("json") {
@@ -212,10 +192,10 @@ func corpusStats(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "most frequent  %s\n", top.String())
 	fmt.Fprintf(w, "form           (judged by %s)\n", f.Judge)
-	fmt.Fprintf(w, "  rhyme        %.1f%% of poems: even lines end in one rhyme group\n", 100*f.Rhyme)
-	fmt.Fprintf(w, "  level rhyme  %.1f%% of poems: ... in one level-tone (平) group\n", 100*f.LevelRhyme)
-	fmt.Fprintf(w, "  二四不同      %.1f%% of lines where both characters have one known tone\n", 100*f.ErSiBuTong)
-	fmt.Fprintf(w, "  pattern      %.1f%% of poems keep a standard tonal pattern with no violation\n", 100*f.NoViolation)
+	fmt.Fprintf(w, "  rhyme        %.1f%% of poems: even lines end in one rhyme group\n", 100*f.Form.Rhyme)
+	fmt.Fprintf(w, "  level rhyme  %.1f%% of poems: ... in one level-tone (平) group\n", 100*f.Form.LevelRhyme)
+	fmt.Fprintf(w, "  二四不同      %.1f%% of lines where both characters have one known tone\n", 100*f.Form.ErSiBuTong)
+	fmt.Fprintf(w, "  pattern      %.1f%% of poems keep a standard tonal pattern with no violation\n", 100*f.Form.Pattern)
 	return nil
 }
 

@@ -249,8 +249,8 @@ func TestCorpusStats(t *testing.T) {
 	if f.Chars != 60 || len(f.Top) == 0 || f.Top[0].Count < 2 {
 		t.Errorf("corpus stats --json: characters %d, most frequent %v; want 60 and a character seen twice or more", f.Chars, f.Top)
 	}
-	if f.Rhyme < 0 || f.Rhyme > 1 || f.NoViolation < 0 || f.NoViolation > 1 {
-		t.Errorf("corpus stats --json: rates out of [0, 1]: rhyme %g, pattern %g", f.Rhyme, f.NoViolation)
+	if f.Form.Rhyme < 0 || f.Form.Rhyme > 1 || f.Form.Pattern < 0 || f.Form.Pattern > 1 || f.Form.WellFormed != 1 {
+		t.Errorf("corpus stats --json: rates out of [0, 1] or malformed poems: %+v", f.Form)
 	}
 
 	// --top and --rejects limit the lists.
