@@ -110,21 +110,21 @@ type charCount struct {
 }
 
 type corpusFigures struct {
-	Files       []string       `json:"files"`
-	Lines       int            `json:"lines"`
-	Accepted    int            `json:"accepted"`
-	Rejected    int            `json:"rejected"`
-	Duplicates  int            `json:"duplicates"`
-	ByReason    map[string]int `json:"rejected_by_reason"`
-	ByLines     map[int]int    `json:"poems_by_lines"`
-	Chars       int            `json:"characters"`
-	Vocab       int            `json:"vocabulary"`
-	Cover95     int            `json:"chars_covering_95"`
-	Cover99     int            `json:"chars_covering_99"`
-	Top         []charCount    `json:"most_frequent"`
-	Judge       string         `json:"judged_by"`
-	Form        formRates      `json:"form"`
-	Seconds     float64        `json:"seconds"`
+	Files      []string       `json:"files"`
+	Lines      int            `json:"lines"`
+	Accepted   int            `json:"accepted"`
+	Rejected   int            `json:"rejected"`
+	Duplicates int            `json:"duplicates"`
+	ByReason   map[string]int `json:"rejected_by_reason"`
+	ByLines    map[int]int    `json:"poems_by_lines"`
+	Chars      int            `json:"characters"`
+	Vocab      int            `json:"vocabulary"`
+	Cover95    int            `json:"chars_covering_95"`
+	Cover99    int            `json:"chars_covering_99"`
+	Top        []charCount    `json:"most_frequent"`
+	Judge      string         `json:"judged_by"`
+	Form       formRates      `json:"form"`
+	Seconds    float64        `json:"seconds"`
 }
 
 func corpusStats(c *cli.Context) error {
