@@ -56,11 +56,12 @@ install:
 	$(GO) build -o $(DESTDIR)$(PREFIX)/bin/$(BIN) ./cmd/poetvae
 
 # Benchmarks: training poems/second and milliseconds per generated poem,
-# medians of several runs, written to bench/results.txt.
+# five runs each; bench/results.txt gets the raw runs and the medians.
 bench:
 	@mkdir -p bench
-	@echo "cores: $$(nproc), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" | tee bench/results.txt
+	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" > bench/results.txt
 	$(GO) test ./model -run '^$$' -bench 'TrainStep|Generate' -benchtime 3x -count 5 | tee -a bench/results.txt
+	@(echo "medians:"; awk -f bench/median.awk bench/results.txt | sort) | tee -a bench/results.txt
 
 clean:
 	rm -f $(BIN) *.ckpt *.last.ckpt *.metrics.jsonl

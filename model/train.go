@@ -39,7 +39,7 @@ func DefaultTrainConfig() TrainConfig {
 	return TrainConfig{
 		Epochs:      10,
 		BatchSize:   64,
-		LR:          1e-3,
+		LR:          2e-3,
 		Clip:        5,
 		Seed:        1,
 		Anneal:      AnnealLinear,
