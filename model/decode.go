@@ -10,12 +10,63 @@ import (
 	"poetvae/poetry"
 )
 
-// DecodeOptions says how to turn latent codes into poems.
+// DecodeOptions says how to turn latent codes into poems, and which
+// constraints the poems must keep. The zero value of every constraint
+// leaves the poems to the model, and then the same random numbers give the
+// same poems as decoding without constraints ever did.
+//
+// Constraints are masks on the model's distribution at each step: a
+// character that would break one is never chosen, and sampling (top-k
+// included) and beam search see only the characters allowed. Where no
+// character keeps them all, the search first looks wider (beam search
+// takes the other beams' continuations) and then gives up, for that step
+// only, the weakest constraint that lets a character through, in the order
+// no-repeat, tones, rhyme; [DecodeResult.Notes] says where. Fixed
+// characters and the form of the poem are never given up.
 type DecodeOptions struct {
 	Lines       int     // lines to write: 2, or the model's 4 or 8 (an 8-line model also writes 4)
 	Greedy      bool    // take the most likely character at every step
 	Temperature float64 // sampling temperature (> 0); ignored when greedy
 	TopK        int     // sample among the k most likely characters; 0 means all
+
+	// Beam, when above 1, searches for the most likely poem (the highest
+	// [DecodeResult.LogProb]) that keeps the constraints, keeping the Beam
+	// best beginnings at each step; Greedy, Temperature and TopK are then
+	// ignored. 0 and 1 sample, or decode greedily with Greedy.
+	Beam int
+
+	// Template fixes the characters at some positions: Template[i] is the
+	// character of line i/5, position i%5 (from 0), or 0 where the model
+	// chooses. It has 5·Lines entries, or none; poetry.ParseTemplate reads
+	// one from text such as 春□□□□，□□□□□。…
+	Template []rune
+	// Fixed fixes characters too, by position (i as for Template); it is
+	// merged with Template, which must not give a position another
+	// character.
+	Fixed map[int]rune
+
+	// Rhyme makes the last characters of lines 2 and 4 (and 6 and 8) rhyme
+	// in one group of Prosody: the group of the first of them written, or
+	// the one RhymeGroup names, or that of RhymeChar. Under a rhyme table,
+	// characters the table lacks rhyme by their Mandarin final. Setting
+	// RhymeGroup, RhymeChar or RhymeFirstLine implies Rhyme.
+	Rhyme bool
+	// RhymeGroup names the group as Prosody.RhymeGroups writes it ("ang",
+	// "下平聲七陽"), or by the end of its name ("七陽"), or by a character
+	// of it that names no group ("阳" for the groups of 阳).
+	RhymeGroup string
+	// RhymeChar asks for the group of this character (光 for "ang").
+	RhymeChar rune
+	// RhymeFirstLine makes the first line rhyme as well (首句入韵); under
+	// TonesStrict it selects the patterns whose first line rhymes.
+	RhymeFirstLine bool
+	// Tones is the tone rule: TonesOff (or ""), TonesLoose or TonesStrict.
+	// Characters of unknown or either tone keep every rule.
+	Tones ToneRule
+	// NoRepeat forbids a character to appear twice in a poem.
+	NoRepeat bool
+	// Prosody judges tones and rhymes; nil means poetry.NewProsody().
+	Prosody *poetry.Prosody
 }
 
 // CheckLines reports whether the model can write poems of n lines.
@@ -34,18 +85,48 @@ func (c Config) CheckLines(n int) error {
 // by construction: at each of the 5·Lines steps the special tokens (PAD,
 // BOS, EOS, UNK) are masked out, so only characters can be chosen, and the
 // poem ends exactly when its last line is full (EOS is forced there and
-// never needs to be sampled).
+// never needs to be sampled). Use DecodeResults to learn where constraints
+// were relaxed.
 func (m *Model) Decode(z [][]float64, opt DecodeOptions, rng *rand.Rand) ([]poetry.Poem, error) {
+	res, err := m.decode(z, opt, rng, false)
+	if err != nil || res == nil {
+		return nil, err
+	}
+	poems := make([]poetry.Poem, len(res))
+	for i, r := range res {
+		poems[i] = r.Poem
+	}
+	return poems, nil
+}
+
+// DecodeResults is Decode with what the constraints made of each poem: its
+// log-probability, tonal pattern and rhyme, and the notes on any constraint
+// relaxed.
+func (m *Model) DecodeResults(z [][]float64, opt DecodeOptions, rng *rand.Rand) ([]DecodeResult, error) {
+	return m.decode(z, opt, rng, true)
+}
+
+// decode implements Decode and DecodeResults; score asks for LogProb, which
+// sampling and greedy decoding need not compute otherwise.
+func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score bool) ([]DecodeResult, error) {
 	if err := m.Config.CheckLines(opt.Lines); err != nil {
 		return nil, err
 	}
-	if !opt.Greedy && !(opt.Temperature > 0) {
+	if opt.Beam < 0 {
+		return nil, fmt.Errorf("beam width cannot be negative (%d)", opt.Beam)
+	}
+	beam := opt.Beam > 1
+	if !beam && !opt.Greedy && !(opt.Temperature > 0) {
 		return nil, fmt.Errorf("temperature must be positive, not %g", opt.Temperature)
 	}
 	if opt.TopK < 0 {
 		return nil, fmt.Errorf("top-k cannot be negative (%d)", opt.TopK)
 	}
-	B, V, Z := len(z), m.Config.Vocab, m.Config.Latent
+	p, err := m.newPlan(opt)
+	if err != nil {
+		return nil, err
+	}
+	B, Z := len(z), m.Config.Latent
 	if B == 0 {
 		return nil, nil
 	}
@@ -56,14 +137,38 @@ func (m *Model) Decode(z [][]float64, opt DecodeOptions, rng *rand.Rand) ([]poet
 		}
 		flat = append(flat, row...)
 	}
-	N := 5 * opt.Lines
+	var hyps []hyp
+	if beam {
+		hyps = m.beamSearch(flat, B, opt.Beam, p)
+	} else {
+		hyps = m.stepwise(flat, B, opt, p, rng, score)
+	}
+	out := make([]DecodeResult, B)
+	for b := range hyps {
+		if out[b], err = p.result(&hyps[b]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// stepwise decodes B poems together, choosing each character greedily or
+// by sampling from the masked distribution.
+func (m *Model) stepwise(flat []float64, B int, opt DecodeOptions, p *plan, rng *rand.Rand, score bool) []hyp {
+	V, N := m.Config.Vocab, 5*opt.Lines
 	d := m.Forward().NewDecoder(flat, B)
 	prev := make([]int, B)
+	hyps := make([]hyp, B)
 	for b := range prev {
 		prev[b] = corpus.BOS
+		hyps[b] = p.start()
 	}
-	chars := make([][]rune, B)
 	probs := make([]float64, V)
+	scratch := make([]float64, 0, V)
+	var v []uint8
+	if p.active {
+		v = make([]uint8, V)
+	}
 	for s := 0; s < N; s++ {
 		logits := d.Step(prev)
 		for b := 0; b < B; b++ {
@@ -71,25 +176,183 @@ func (m *Model) Decode(z [][]float64, opt DecodeOptions, rng *rand.Rand) ([]poet
 			for id := 0; id < corpus.NumSpecial; id++ {
 				row[id] = math.Inf(-1)
 			}
-			var id int
-			if opt.Greedy {
-				id = argmax(row)
-			} else {
-				id = sample(row, probs, opt.Temperature, opt.TopK, rng)
+			h := &hyps[b]
+			var lse float64
+			if score {
+				lse = rowLogSumExp(row[corpus.NumSpecial:])
 			}
+			id := p.fixed[s]
+			if id != 0 {
+				if br := p.breaks(h, s, id); br != 0 {
+					p.note(h, s, id, br, true)
+				}
+			} else {
+				present := uint8(0)
+				if p.active {
+					present = p.fill(h, s, v)
+				}
+				if present != 0 {
+					relax := relaxation(present)
+					for i := corpus.NumSpecial; i < V; i++ {
+						if v[i]&^relax != 0 {
+							row[i] = math.Inf(-1)
+						}
+					}
+				}
+				if opt.Greedy {
+					id = argmax(row)
+				} else {
+					id = sample(row, probs, scratch, opt.Temperature, opt.TopK, rng)
+				}
+				if present != 0 && v[id] != 0 {
+					p.note(h, s, id, v[id], false)
+				}
+			}
+			if score {
+				h.logp += row[id] - lse
+			}
+			p.advance(h, s, id)
 			prev[b] = id
-			chars[b] = append(chars[b], m.Vocab.Rune(id))
 		}
 	}
-	poems := make([]poetry.Poem, B)
-	for b, cs := range chars {
-		p, err := poetry.New(cs)
-		if err != nil { // the vocabulary holds only Han characters, so this means a damaged model
-			return nil, fmt.Errorf("decoding produced a malformed poem: %w", err)
+	return hyps
+}
+
+// beamCand is a continuation of a beam considered at one step.
+type beamCand struct {
+	score float64
+	k, id int   // the beam continued and the character
+	bits  uint8 // the constraints the character breaks
+}
+
+// beamSearch decodes B poems with K beams each: at every step each poem
+// keeps the K best continuations of its beams, by summed log-probability,
+// among the characters the constraints allow. The allowed set is judged
+// across all of a poem's beams, so a constraint is relaxed only when no
+// beam can keep it.
+func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
+	V, Z, N := m.Config.Vocab, m.Config.Latent, 5*p.lines
+	rows := B * K
+	zz := make([]float64, 0, rows*Z)
+	for b := 0; b < B; b++ {
+		for range K {
+			zz = append(zz, flat[b*Z:(b+1)*Z]...)
 		}
-		poems[b] = p
 	}
-	return poems, nil
+	d := m.Forward().NewDecoder(zz, rows)
+	prev := make([]int, rows)
+	src := make([]int, rows)
+	for i := range prev {
+		prev[i] = corpus.BOS
+	}
+	beams := make([][]hyp, B)
+	for b := range beams {
+		beams[b] = []hyp{p.start()} // K equal beams would fill the beam with copies
+	}
+	v := make([]uint8, rows*V) // constraints broken, per row and character
+	present := make([]uint8, K)
+	lse := make([]float64, K)
+	cands := make([]beamCand, 0, K)
+	push := func(c beamCand) {
+		if len(cands) == K {
+			if c.score <= cands[K-1].score {
+				return
+			}
+			cands = cands[:K-1]
+		}
+		i := len(cands)
+		cands = append(cands, c)
+		for ; i > 0 && cands[i-1].score < c.score; i-- {
+			cands[i] = cands[i-1]
+		}
+		cands[i] = c
+	}
+	for s := 0; s < N; s++ {
+		logits := d.Step(prev)
+		for b := 0; b < B; b++ {
+			live := beams[b]
+			fixed := p.fixed[s]
+			all := uint8(0)
+			for k := range live {
+				r := b*K + k
+				row := logits[r*V : (r+1)*V]
+				for id := 0; id < corpus.NumSpecial; id++ {
+					row[id] = math.Inf(-1)
+				}
+				lse[k] = rowLogSumExp(row[corpus.NumSpecial:])
+				present[k] = 0
+				if fixed == 0 && p.active {
+					present[k] = p.fill(&live[k], s, v[r*V:(r+1)*V])
+				}
+				if present[k] == 0 {
+					all |= 1 // no constraint applies: every character keeps them all
+				}
+				all |= present[k]
+			}
+			relax := relaxation(all)
+			cands = cands[:0]
+			for k := range live {
+				r := b*K + k
+				row := logits[r*V : (r+1)*V]
+				base := live[k].logp - lse[k]
+				if fixed != 0 {
+					push(beamCand{base + row[fixed], k, fixed, p.breaks(&live[k], s, fixed)})
+					continue
+				}
+				vr := v[r*V : (r+1)*V]
+				for id := corpus.NumSpecial; id < V; id++ {
+					var br uint8
+					if present[k] != 0 {
+						if br = vr[id]; br&^relax != 0 {
+							continue
+						}
+					}
+					if sc := base + row[id]; len(cands) < K || sc > cands[K-1].score {
+						push(beamCand{sc, k, id, br})
+					}
+				}
+			}
+			next := make([]hyp, len(cands))
+			for j, c := range cands {
+				h := live[c.k].clone()
+				if c.bits != 0 {
+					p.note(&h, s, c.id, c.bits, fixed != 0)
+				}
+				h.logp = c.score
+				p.advance(&h, s, c.id)
+				next[j] = h
+				src[b*K+j], prev[b*K+j] = b*K+c.k, c.id
+			}
+			for j := len(cands); j < K; j++ { // rows without a beam
+				src[b*K+j], prev[b*K+j] = b*K, corpus.BOS
+			}
+			beams[b] = next
+		}
+		d.Reorder(src)
+	}
+	best := make([]hyp, B)
+	for b, live := range beams {
+		best[b] = live[0] // sorted best first
+	}
+	return best
+}
+
+// rowLogSumExp returns log Σ exp(row), for a row of finite logits. It
+// compares with > where math.Max would also order NaNs and signed zeros,
+// which logits never are: the maximum costs a tenth of the exponentials
+// rather than half.
+func rowLogSumExp(row []float64) float64 {
+	m := row[0]
+	for _, v := range row[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var s float64
+	for _, v := range row {
+		s += math.Exp(v - m)
+	}
+	return m + math.Log(s)
 }
 
 func argmax(row []float64) int {
@@ -103,11 +366,12 @@ func argmax(row []float64) int {
 }
 
 // sample draws an index from softmax(row/temperature), restricted to the
-// topK largest entries when topK > 0. Masked entries are −Inf.
-func sample(row, probs []float64, temperature float64, topK int, rng *rand.Rand) int {
+// topK largest entries when topK > 0. Masked entries are −Inf. probs and
+// scratch are buffers of len(row) and cap(row) entries.
+func sample(row, probs, scratch []float64, temperature float64, topK int, rng *rand.Rand) int {
 	cut := math.Inf(-1)
 	if topK > 0 && topK < len(row) {
-		sorted := slices.Clone(row)
+		sorted := append(scratch[:0], row...)
 		slices.Sort(sorted)
 		cut = sorted[len(sorted)-topK]
 	}
@@ -143,6 +407,21 @@ func (m *Model) SamplePrior(n int, rng *rand.Rand) [][]float64 {
 		z[i] = make([]float64, m.Config.Latent)
 		for d := range z[i] {
 			z[i][d] = rng.NormFloat64()
+		}
+	}
+	return z
+}
+
+// SampleAround draws n latent codes near a poem's posterior N(mu, σ²),
+// σ = exp(logvar/2): z = mu + spread·σ·ε with ε ~ N(0, I). They decode to
+// poems like the one encoded; spread scales how far they stray, and 0 gives
+// mu itself.
+func (m *Model) SampleAround(mu, logvar []float64, n int, spread float64, rng *rand.Rand) [][]float64 {
+	z := make([][]float64, n)
+	for i := range z {
+		z[i] = make([]float64, len(mu))
+		for d := range z[i] {
+			z[i][d] = mu[d] + spread*math.Exp(logvar[d]/2)*rng.NormFloat64()
 		}
 	}
 	return z

@@ -176,6 +176,7 @@ type Decoder struct {
 	h, c []float64 // B × DecHidden
 	zIn  []float64 // B × 4·DecHidden: z·Wz + b, added at every step
 	pre  []float64
+	out  []float64 // B × Vocab: the logits, reused from step to step
 }
 
 // NewDecoder starts decoding from B latent codes (B × Latent).
@@ -199,7 +200,8 @@ func (n *Net) NewDecoder(z []float64, B int) *Decoder {
 }
 
 // Step feeds the previous character of each poem and returns the logits of
-// the next (B × Vocab).
+// the next (B × Vocab). The logits are valid until the next call, which
+// reuses their storage; the caller may change them.
 func (d *Decoder) Step(prev []int) []float64 {
 	n, c := d.net, d.net.Config
 	H, E, V := c.DecHidden, c.Embed, c.Vocab
@@ -208,10 +210,27 @@ func (d *Decoder) Step(prev []int) []float64 {
 	matmul(d.pre, x, d.B, E, n.w["dec.Wx"], 4*H, true)
 	matmul(d.pre, d.h, d.B, H, n.w["dec.Wh"], 4*H, true)
 	lstmCell(d.pre, d.h, d.c, d.B, H)
-	logits := make([]float64, d.B*V)
-	matmul(logits, d.h, d.B, H, n.w["out.W"], V, false)
-	addRows(logits, n.w["out.b"])
-	return logits
+	if d.out == nil {
+		d.out = make([]float64, d.B*V)
+	}
+	matmul(d.out, d.h, d.B, H, n.w["out.W"], V, false)
+	addRows(d.out, n.w["out.b"])
+	return d.out
+}
+
+// Reorder makes row j of the decoder's state a copy of row src[j], for
+// each of its B rows: beam search continues the best beams, several of
+// which may descend from one row while others end.
+func (d *Decoder) Reorder(src []int) {
+	H := d.net.Config.DecHidden
+	gather := func(x []float64, width int) []float64 {
+		out := make([]float64, len(x))
+		for j, i := range src {
+			copy(out[j*width:(j+1)*width], x[i*width:(i+1)*width])
+		}
+		return out
+	}
+	d.h, d.c, d.zIn = gather(d.h, H), gather(d.c, H), gather(d.zIn, 4*H)
 }
 
 // NLL returns −log p(targets | z) for each of B poems under teacher forcing:

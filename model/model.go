@@ -16,6 +16,10 @@ type Model struct {
 	Vocab  *corpus.Vocab
 	Params *Params
 	net    *Net // forward pass over a copy of Params; rebuilt by Refresh
+	// tabs caches what the last Prosody used for constrained decoding says
+	// of each character. It survives Refresh: it depends on the vocabulary,
+	// not on the weights.
+	tabs *charTables
 }
 
 // Forward returns the plain forward pass over the current parameters.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,32 +56,50 @@ func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "generate",
 		Usage: "write new poems from random points of the latent space",
-		Description: `Draws z from the prior N(0, I) and decodes it. Every poem is well formed:
-five characters a line, punctuation placed by the formatter.
+		Description: `Draws z from the prior N(0, I), or with --like from near the encoding of a
+poem, and decodes it. Every poem is well formed: five characters a line,
+punctuation placed by the formatter. No character appears twice unless
+--allow-repeats.
+
+Characters can be fixed (--acrostic, --first-line, --template) and the poem
+held to a rhyme (--rhyme, --rhyme-char) and to tonal rules (--tones); all
+combine. Where no character keeps every constraint, the weakest gives way at
+that place only, repeats first, then tones, then rhyme (fixed characters
+never), and a warning on stderr says where.
 
 Examples:
    poetvae generate
    poetvae generate --count 5 --temperature 0.6 --seed 7
-   poetvae generate --lines 2 --greedy --json`,
-		Flags: []cli.Flag{
+   poetvae generate --lines 2 --greedy --json
+   poetvae generate --acrostic 春夏秋冬 --rhyme any --tones loose
+   poetvae generate --first-line 床前明月光 --rhyme-char 光 --beam 5
+   poetvae generate --template "春□□□□，□□□□□。秋□□□□，□□□□□。" --tones strict --rhyme ang
+   poetvae generate --like "床前明月光，疑是地上霜。举头望明月，低头思故乡。" --spread 0.5 -n 3`,
+		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 2 or 4 (8 with a model of 8-line poems)"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1, Usage: "poems to write"},
 			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: 0.8, Usage: "sampling temperature: lower is safer, higher is wilder"},
 			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
 			&cli.BoolFlag{Name: "greedy", Usage: "take the most likely character at every step"},
+			&cli.StringFlag{Name: "like", Usage: "write poems like `POEM`: draw z from its posterior N(mu, σ²) instead of the prior"},
+			&cli.Float64Flag{Name: "spread", Value: 1, Usage: "with --like, scale σ: 0 decodes the posterior mean, larger strays further"},
+		}, fixedFlags(), formFlags(true), []cli.Flag{
 			seedFlag(),
-			&cli.BoolFlag{Name: "json", Usage: "print poems, lines and latent codes as JSON"},
-		},
+			&cli.BoolFlag{Name: "json", Usage: "print poems, lines, latent codes and notes as JSON"},
+		}),
 		Action: generate,
 	}
 }
 
 type poemJSON struct {
-	Poem  string    `json:"poem"`
-	Lines []string  `json:"lines"`
-	Z     []float64 `json:"z,omitempty"`
-	T     *float64  `json:"t,omitempty"`
+	Poem    string       `json:"poem"`
+	Lines   []string     `json:"lines"`
+	Z       []float64    `json:"z,omitempty"`
+	T       *float64     `json:"t,omitempty"`
+	Pattern string       `json:"pattern,omitempty"`
+	Rhyme   []string     `json:"rhyme,omitempty"`
+	Notes   []model.Note `json:"notes,omitempty"`
 }
 
 func newPoemJSON(p poetry.Poem, z []float64) poemJSON {
@@ -91,6 +110,13 @@ func newPoemJSON(p poetry.Poem, z []float64) poemJSON {
 	return j
 }
 
+// resultJSON is newPoemJSON with what the constraints made of the poem.
+func resultJSON(r model.DecodeResult, z []float64) poemJSON {
+	j := newPoemJSON(r.Poem, z)
+	j.Pattern, j.Rhyme, j.Notes = r.Pattern, r.Rhyme, r.Notes
+	return j
+}
+
 func generate(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("generate takes no arguments (got %q)", c.Args().First())
@@ -98,30 +124,58 @@ func generate(c *cli.Context) error {
 	if c.Int("count") < 1 {
 		return usageError("--count must be at least 1")
 	}
+	if c.Float64("spread") < 0 {
+		return usageError("--spread cannot be negative")
+	}
+	if c.IsSet("spread") && !c.IsSet("like") {
+		return usageError("--spread needs --like")
+	}
+	tm, lines, err := fixedTemplate(c, c.Int("lines"))
+	if err != nil {
+		return err
+	}
+	opt := model.DecodeOptions{Lines: lines, Greedy: c.Bool("greedy"),
+		Temperature: c.Float64("temperature"), TopK: c.Int("top-k"), Template: tm}
+	if err := formOptions(c, &opt, true); err != nil {
+		return err
+	}
 	m, err := loadModel(c)
 	if err != nil {
 		return err
 	}
 	rng, seed := rngFor(c)
-	z := m.SamplePrior(c.Int("count"), rng)
-	poems, err := m.Decode(z, model.DecodeOptions{Lines: c.Int("lines"), Greedy: c.Bool("greedy"),
-		Temperature: c.Float64("temperature"), TopK: c.Int("top-k")}, rng)
+	var z [][]float64
+	if like := c.String("like"); like != "" {
+		poems, err := parsePoems(c, m, []string{like})
+		if err != nil {
+			return fmt.Errorf("--like: %w", err)
+		}
+		mu, logvar, err := m.Encode(poems)
+		if err != nil {
+			return err
+		}
+		z = m.SampleAround(mu[0], logvar[0], c.Int("count"), c.Float64("spread"), rng)
+	} else {
+		z = m.SamplePrior(c.Int("count"), rng)
+	}
+	results, err := m.DecodeResults(z, opt, rng)
 	if err != nil {
 		return err
 	}
+	warnNotes(c, results, func(i int) string { return fmt.Sprintf("poem %d", i+1) })
 	w := c.App.Writer
 	if c.Bool("json") {
 		out := struct {
 			Seed  uint64     `json:"seed"`
 			Poems []poemJSON `json:"poems"`
 		}{Seed: seed}
-		for i, p := range poems {
-			out.Poems = append(out.Poems, newPoemJSON(p, z[i]))
+		for i, r := range results {
+			out.Poems = append(out.Poems, resultJSON(r, z[i]))
 		}
 		return writeJSON(w, out)
 	}
-	for _, p := range poems {
-		fmt.Fprintln(w, p)
+	for _, r := range results {
+		fmt.Fprintln(w, r.Poem)
 	}
 	return nil
 }
@@ -170,16 +224,21 @@ func interpolateCommand() *cli.Command {
 		ArgsUsage: `"POEM A" "POEM B"`,
 		Description: `Encodes both poems to their posterior means and decodes, greedily, the
 points between them. An endpoint marked * does not reconstruct to its input.
+--rhyme, --rhyme-char and --tones hold every poem on the way to a form (and
+then forbid repeats, unless --allow-repeats); --beam searches for the most
+likely poem at each point.
 
-Example:
-   poetvae interpolate --steps 4 "床前明月光，疑是地上霜。举头望明月，低头思故乡。" "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"`,
-		Flags: []cli.Flag{
+Examples:
+   poetvae interpolate --steps 4 "床前明月光，疑是地上霜。举头望明月，低头思故乡。" "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"
+   poetvae interpolate --rhyme any --tones loose --beam 3 "床前明月光，疑是地上霜。举头望明月，低头思故乡。" "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"`,
+		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "steps", Value: 8, Usage: "intervals between the poems (steps+1 poems, endpoints included)"},
 			&cli.BoolFlag{Name: "slerp", Usage: "follow the great circle instead of the straight line"},
 			strictFlag(),
-			&cli.BoolFlag{Name: "json", Usage: "print t, poems and latent codes as JSON"},
-		},
+		}, formFlags(false), []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print t, poems, latent codes and notes as JSON"},
+		}),
 		Action: interpolate,
 	}
 }
@@ -191,6 +250,10 @@ func interpolate(c *cli.Context) error {
 	steps := c.Int("steps")
 	if steps < 1 {
 		return usageError("--steps must be at least 1")
+	}
+	opt := model.DecodeOptions{Greedy: true}
+	if err := formOptions(c, &opt, false); err != nil {
+		return err
 	}
 	m, err := loadModel(c)
 	if err != nil {
@@ -214,15 +277,21 @@ func interpolate(c *cli.Context) error {
 			path[i] = model.Lerp(mu[0], mu[1], ts[i])
 		}
 	}
-	poems, err := m.Decode(path, model.DecodeOptions{Lines: m.Config.Lines, Greedy: true}, nil)
+	opt.Lines = m.Config.Lines
+	results, err := m.DecodeResults(path, opt, nil)
 	if err != nil {
 		return err
+	}
+	warnNotes(c, results, func(i int) string { return fmt.Sprintf("t=%.3f", ts[i]) })
+	poems := make([]poetry.Poem, len(results))
+	for i, r := range results {
+		poems[i] = r.Poem
 	}
 	w := c.App.Writer
 	if c.Bool("json") {
 		var out []poemJSON
-		for i, p := range poems {
-			j := newPoemJSON(p, path[i])
+		for i, r := range results {
+			j := resultJSON(r, path[i])
 			j.T = &ts[i]
 			out = append(out, j)
 		}
@@ -249,12 +318,22 @@ func reconstructCommand() *cli.Command {
 		Name:      "reconstruct",
 		Usage:     "encode a poem and decode it again: what the model keeps of it",
 		ArgsUsage: `"POEM"`,
-		Description: `Example:
-   poetvae reconstruct "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`,
-		Flags: []cli.Flag{modelFlag(), strictFlag(), &cli.BoolFlag{Name: "json", Usage: "print as JSON"}},
+		Description: `Encodes the poem to its posterior mean and decodes that greedily, or with
+--beam by beam search. --rhyme, --rhyme-char and --tones hold the result to
+a form (and then forbid repeats, unless --allow-repeats).
+
+Examples:
+   poetvae reconstruct "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+   poetvae reconstruct --tones strict --rhyme-char 霜 --beam 4 --allow-repeats "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`,
+		Flags: slices.Concat([]cli.Flag{modelFlag(), strictFlag()}, formFlags(false),
+			[]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print as JSON"}}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError(`reconstruct needs one poem in quotes: poetvae reconstruct "POEM"`)
+			}
+			opt := model.DecodeOptions{Greedy: true}
+			if err := formOptions(c, &opt, false); err != nil {
+				return err
 			}
 			m, err := loadModel(c)
 			if err != nil {
@@ -264,13 +343,30 @@ func reconstructCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			out, err := m.Reconstruct(in)
+			mu, _, err := m.Encode(in)
 			if err != nil {
 				return err
 			}
+			opt.Lines = m.Config.Lines
+			res, err := m.DecodeResults(mu, opt, nil)
+			if err != nil {
+				return err
+			}
+			warnNotes(c, res, func(int) string { return "reconstruction" })
+			out := []poetry.Poem{res[0].Poem}
 			share := model.Recovered(in[0], out[0])
 			if c.Bool("json") {
-				return writeJSON(c.App.Writer, map[string]any{"input": in[0].String(), "poem": out[0].String(), "recovered": share})
+				j := map[string]any{"input": in[0].String(), "poem": out[0].String(), "recovered": share}
+				if res[0].Pattern != "" {
+					j["pattern"] = res[0].Pattern
+				}
+				if res[0].Rhyme != nil {
+					j["rhyme"] = res[0].Rhyme
+				}
+				if res[0].Notes != nil {
+					j["notes"] = res[0].Notes
+				}
+				return writeJSON(c.App.Writer, j)
 			}
 			fmt.Fprintln(c.App.Writer, out[0])
 			n := len(in[0].Chars())

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"poetvae/model"
+	"poetvae/poetry"
+)
+
+// formFlags are the flags of the constraints on rhyme, tones and repeats,
+// and of the search, that generate, interpolate and reconstruct share.
+// repeatsOff says whether repeats are forbidden by default.
+func formFlags(repeatsOff bool) []cli.Flag {
+	repeats := "let a character appear twice in a poem (by default repeats are forbidden when --rhyme, --rhyme-char or --tones asks for form)"
+	if repeatsOff {
+		repeats = "let a character appear twice in a poem (by default no character repeats)"
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "rhyme", Usage: "make lines 2 and 4 (and 6, 8) rhyme in the group `GROUP`: a name as \"corpus check\" shows them (ang, or 下平聲七陽 with a rhyme table), or a character naming it (阳); \"any\" lets the model choose"},
+		&cli.StringFlag{Name: "rhyme-char", Usage: "make the even lines rhyme in the group of the character `CHAR`, e.g. 光"},
+		&cli.BoolFlag{Name: "rhyme-first-line", Usage: "make the first line rhyme too (首句入韵); implies --rhyme any"},
+		&cli.StringFlag{Name: "tones", Value: "off", Usage: "tonal `RULE`: strict (one standard pattern at the 2nd, 4th and 5th characters of each line), loose (二四不同, 粘 and 对 at the 2nd and 4th) or off"},
+		&cli.IntFlag{Name: "beam", Usage: "search with `N` beams for the most likely poem that keeps the constraints (0 or 1: no beam search)"},
+		&cli.BoolFlag{Name: "allow-repeats", Usage: repeats},
+		rhymeTableFlag(),
+	}
+}
+
+// formOptions sets the constraints of the form flags in opt. Repeats are
+// forbidden when repeatsOff is set or any form is asked for, unless
+// --allow-repeats. Bad flag values are usage errors.
+func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) error {
+	tones, err := model.ParseToneRule(c.String("tones"))
+	if err != nil {
+		return usageError("--tones: %v", err)
+	}
+	opt.Tones = tones
+	switch g := strings.TrimSpace(c.String("rhyme")); g {
+	case "":
+	case "any":
+		opt.Rhyme = true
+	default:
+		opt.RhymeGroup = g
+	}
+	if s := c.String("rhyme-char"); s != "" {
+		r, size := utf8.DecodeRuneInString(s)
+		if size != len(s) || !poetry.IsHan(r) {
+			return usageError("--rhyme-char takes one Chinese character, not %q", s)
+		}
+		opt.RhymeChar = r
+	}
+	opt.RhymeFirstLine = c.Bool("rhyme-first-line")
+	if c.Int("beam") < 0 {
+		return usageError("--beam cannot be negative")
+	}
+	opt.Beam = c.Int("beam")
+	form := opt.Rhyme || opt.RhymeGroup != "" || opt.RhymeChar != 0 || opt.RhymeFirstLine || tones != model.TonesOff
+	opt.NoRepeat = (repeatsOff || form) && !c.Bool("allow-repeats")
+	if form {
+		if opt.Prosody, _, err = loadProsody(c, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fixedFlags are generate's flags that fix characters.
+func fixedFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "acrostic", Usage: "begin each line with one of the characters `HEADS` in turn (藏头诗), e.g. 春夏秋冬"},
+		&cli.StringFlag{Name: "first-line", Usage: "begin with the five characters `LINE`, e.g. 床前明月光"},
+		&cli.StringFlag{Name: "template", Usage: "write to the `TEMPLATE`, a poem with blanks (" + poetry.Blanks + `), e.g. "春□□□□，□□□□□。□□□□□，□□□□□。"`},
+	}
+}
+
+// fixedTemplate merges --acrostic, --first-line and --template into one
+// template for poems of lines lines, or returns nil when none is given. A
+// template also sets the number of lines when --lines is not given.
+func fixedTemplate(c *cli.Context, lines int) (tm []rune, n int, err error) {
+	if s := c.String("template"); s != "" {
+		t, err := poetry.ParseTemplate(s)
+		if err != nil {
+			return nil, 0, usageError("--template: %v", err)
+		}
+		if got := len(t) / poetry.LineLen; c.IsSet("lines") && got != lines {
+			return nil, 0, usageError("--template has %d lines, --lines %d", got, lines)
+		}
+		tm, lines = t, len(t)/poetry.LineLen
+	}
+	// from records which flag fixed each position, for conflicts.
+	from := make([]string, poetry.LineLen*lines)
+	for i, r := range tm {
+		if r != 0 {
+			from[i] = "--template"
+		}
+	}
+	set := func(flag string, pos int, r rune) error {
+		if tm == nil {
+			tm = make([]rune, len(from))
+		}
+		if tm[pos] != 0 && tm[pos] != r {
+			return usageError("line %d, position %d: %s gives %c, %s %c", pos/5+1, pos%5+1, from[pos], tm[pos], flag, r)
+		}
+		tm[pos], from[pos] = r, flag
+		return nil
+	}
+	if s := c.String("acrostic"); s != "" {
+		heads := []rune(strings.TrimSpace(s))
+		if len(heads) != lines {
+			return nil, 0, usageError("--acrostic %s has %d characters, but a %d-line poem needs %d, one for each line (--lines sets 2, 4 or 8 lines)", s, len(heads), lines, lines)
+		}
+		for i, r := range heads {
+			if !poetry.IsHan(r) {
+				return nil, 0, usageError("--acrostic: %q is not a Chinese character", r)
+			}
+			if err := set("--acrostic", i*poetry.LineLen, r); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if s := c.String("first-line"); s != "" {
+		line := []rune(strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
+		if len(line) != poetry.LineLen {
+			return nil, 0, usageError("--first-line %s has %d characters, want %d", s, len(line), poetry.LineLen)
+		}
+		for i, r := range line {
+			if !poetry.IsHan(r) {
+				return nil, 0, usageError("--first-line: %q is not a Chinese character", r)
+			}
+			if err := set("--first-line", i, r); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	return tm, lines, nil
+}
+
+// warnNotes writes the notes of the results to stderr as warnings; name
+// names result i for the reader.
+func warnNotes(c *cli.Context, results []model.DecodeResult, name func(i int) string) {
+	for i, r := range results {
+		for _, n := range r.Notes {
+			fmt.Fprintf(c.App.ErrWriter, "warning: %s: %s\n", name(i), n)
+		}
+	}
+}
