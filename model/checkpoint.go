@@ -14,6 +14,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"poetvae/corpus"
+	"poetvae/poetry"
 )
 
 // A checkpoint file is
@@ -21,14 +22,27 @@ import (
 //	magic "POETVAE\n" | version uint32 | payload length uint64 | payload | SHA-256 of all before it
 //
 // and the payload is a length-prefixed JSON header (configuration, training
-// state, parameter names and shapes), the length-prefixed vocabulary, then
-// every parameter as little-endian float32, then, when the file can resume
-// training, Adam's first and second moments in the same order. The checksum
-// catches a truncated or damaged file before any of it is trusted; the
-// version lets the format change without misreading old files.
+// state, parameter names and shapes), the length-prefixed vocabulary, the
+// length-prefixed keyword block (version 2 on), then every parameter as
+// little-endian float32, then, when the file can resume training, Adam's
+// first and second moments in the same order. The checksum catches a
+// truncated or damaged file before any of it is trusted; the version lets
+// the format change without misreading old files.
+//
+// The keyword block is empty for a model without a keyword index, and
+// otherwise holds two length-prefixed blocks: the index in the binary form
+// of corpus.Index, and the poems it refers to, each as its characters
+// without punctuation and a newline, in the order of the indices. The
+// poems are stored rather than their encodings so that the index stays
+// valid for any weights: a resumed run goes on saving the same block.
+//
+// Version 1 is version 2 without the keyword block; it is still read, as a
+// model without an index. Lengths are uvarints.
 const (
 	ckptMagic   = "POETVAE\n"
-	ckptVersion = 1
+	ckptVersion = 2
+	// ckptOldest is the oldest version this package reads.
+	ckptOldest = 1
 )
 
 // Checkpoint is everything a file holds: the model and, when saved during
@@ -103,9 +117,14 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	kw, err := encodeKeywords(m)
+	if err != nil {
+		return nil, err
+	}
 	var payload bytes.Buffer
 	putBlock(&payload, hdr)
 	putBlock(&payload, voc)
+	putBlock(&payload, kw)
 	for i := range m.Params.Values {
 		putFloats(&payload, m.Params.Float64s(i))
 	}
@@ -127,6 +146,81 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 	sum := sha256.Sum256(out.Bytes())
 	out.Write(sum[:])
 	return out.Bytes(), nil
+}
+
+// encodeKeywords returns the keyword block of m: empty without an index,
+// else the index and the poems it refers to.
+func encodeKeywords(m *Model) ([]byte, error) {
+	if m.Keywords == nil {
+		return nil, nil
+	}
+	ix, err := m.Keywords.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("saving checkpoint: %w", err)
+	}
+	// Check here what decodeKeywords checks, so that a bad index fails
+	// the save that made it rather than every later load.
+	for w, list := range m.Keywords.Words {
+		if last := list[len(list)-1]; last >= len(m.Poems) {
+			return nil, fmt.Errorf("saving checkpoint: keyword index: word %q refers to poem %d of %d", w, last+1, len(m.Poems))
+		}
+	}
+	var poems bytes.Buffer
+	for i, p := range m.Poems {
+		if p.NumLines() != m.Config.Lines {
+			return nil, fmt.Errorf("saving checkpoint: keyword poem %d has %d lines; the model reads %d-line poems", i+1, p.NumLines(), m.Config.Lines)
+		}
+		poems.WriteString(p.Text())
+		poems.WriteByte('\n')
+	}
+	var b bytes.Buffer
+	putBlock(&b, ix)
+	putBlock(&b, poems.Bytes())
+	return b.Bytes(), nil
+}
+
+// decodeKeywords reads a keyword block written by encodeKeywords for a
+// model of lines-line poems. An empty block is no index.
+func decodeKeywords(data []byte, lines int) (*corpus.Index, []poetry.Poem, error) {
+	if len(data) == 0 {
+		return nil, nil, nil
+	}
+	r := bytes.NewReader(data)
+	ixBytes, err := getBlock(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	text, err := getBlock(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Len() != 0 {
+		return nil, nil, fmt.Errorf("checkpoint keyword block has %d unexpected bytes", r.Len())
+	}
+	ix := new(corpus.Index)
+	if err := ix.UnmarshalBinary(ixBytes); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint keyword index: %w", err)
+	}
+	if len(text) > 0 && text[len(text)-1] != '\n' {
+		return nil, nil, errors.New("checkpoint keyword poems do not end with a newline")
+	}
+	var poems []poetry.Poem
+	for line := range bytes.Lines(text) {
+		p, err := poetry.New([]rune(string(line[:len(line)-1])))
+		if err != nil {
+			return nil, nil, fmt.Errorf("checkpoint keyword poem %d: %w", len(poems)+1, err)
+		}
+		if p.NumLines() != lines {
+			return nil, nil, fmt.Errorf("checkpoint keyword poem %d has %d lines; the model reads %d-line poems", len(poems)+1, p.NumLines(), lines)
+		}
+		poems = append(poems, p)
+	}
+	for w, list := range ix.Words {
+		if last := list[len(list)-1]; last >= len(poems) {
+			return nil, nil, fmt.Errorf("checkpoint keyword index: word %q refers to poem %d of %d", w, last+1, len(poems))
+		}
+	}
+	return ix, poems, nil
 }
 
 func putBlock(b *bytes.Buffer, data []byte) {
@@ -175,8 +269,9 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if len(data) < head {
 		return nil, errors.New("checkpoint is truncated")
 	}
-	if v := binary.LittleEndian.Uint32(data[len(ckptMagic):]); v != ckptVersion {
-		return nil, fmt.Errorf("checkpoint format version %d; this poetvae reads version %d", v, ckptVersion)
+	version := binary.LittleEndian.Uint32(data[len(ckptMagic):])
+	if version < ckptOldest || version > ckptVersion {
+		return nil, fmt.Errorf("checkpoint format version %d; this poetvae reads versions %d to %d", version, ckptOldest, ckptVersion)
 	}
 	n := binary.LittleEndian.Uint64(data[len(ckptMagic)+4:])
 	if n > uint64(len(data)) || uint64(len(data)) != uint64(head)+n+sha256.Size {
@@ -212,6 +307,17 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if voc.Size() != h.Config.Vocab {
 		return nil, fmt.Errorf("checkpoint vocabulary has %d entries, configuration says %d", voc.Size(), h.Config.Vocab)
 	}
+	var keywords *corpus.Index
+	var poems []poetry.Poem
+	if version >= 2 {
+		kwBytes, err := getBlock(r)
+		if err != nil {
+			return nil, err
+		}
+		if keywords, poems, err = decodeKeywords(kwBytes, h.Config.Lines); err != nil {
+			return nil, err
+		}
+	}
 	p := newParams(h.Config, tensor.Float32)
 	if len(h.Params) != len(p.Names) {
 		return nil, fmt.Errorf("checkpoint has %d parameter tensors, the model %d", len(h.Params), len(p.Names))
@@ -240,7 +346,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	for i, w := range weights {
 		p.set(i, w)
 	}
-	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p}, Train: h.Train}
+	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems}, Train: h.Train}
 	if h.Train != nil {
 		if ck.Train.adamM, err = read(8); err != nil {
 			return nil, err

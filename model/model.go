@@ -15,7 +15,14 @@ type Model struct {
 	Config Config
 	Vocab  *corpus.Vocab
 	Params *Params
-	net    *Net // forward pass over a copy of Params; rebuilt by Refresh
+	// Keywords indexes Poems by the words they contain, so that generation
+	// can start near the poems of a theme. It is nil for a model trained
+	// without one; its poem indices are positions in Poems.
+	Keywords *corpus.Index
+	// Poems are the training poems that Keywords refers to, kept as text
+	// so that they can be encoded with whatever the weights are.
+	Poems []poetry.Poem
+	net   *Net // forward pass over a copy of Params; rebuilt by Refresh
 	// tabs caches what the last Prosody used for constrained decoding says
 	// of each character. It survives Refresh: it depends on the vocabulary,
 	// not on the weights.

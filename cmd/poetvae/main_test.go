@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"poetvae/corpus"
 	"poetvae/poetry"
 )
 
@@ -145,6 +146,11 @@ func TestUsageErrors(t *testing.T) {
 		{"train latent", []string{"train", "--sample", "--latent", "0"}, []string{"latent"}},
 		{"generate count", []string{"generate", "--count", "0"}, []string{"--count"}},
 		{"generate argument", []string{"generate", jingYeSi}, []string{"no arguments"}},
+		{"generate theme and like", []string{"generate", "--theme", "明月", "--like", jingYeSi}, []string{"--like", "--theme"}},
+		{"generate theme not Chinese", []string{"generate", "--theme", "moon"}, []string{"--theme", "Chinese"}},
+		{"generate theme spread", []string{"generate", "--theme", "明月", "--theme-spread", "-1"}, []string{"--theme-spread"}},
+		{"generate theme spread without theme", []string{"generate", "--theme-spread", "0.5"}, []string{"--theme-spread", "needs --theme"}},
+		{"generate theme k", []string{"generate", "--theme", "明月", "--theme-k", "0"}, []string{"--theme-k"}},
 		{"interpolate one poem", []string{"interpolate", jingYeSi}, []string{"two poems", "interpolate"}},
 		{"interpolate three poems", []string{"interpolate", jingYeSi, dengGuanQ, chunXiao}, []string{"two poems"}},
 		{"interpolate steps", []string{"interpolate", "--steps", "0", jingYeSi, dengGuanQ}, []string{"--steps"}},
@@ -519,7 +525,13 @@ func TestTrain(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
 	}
-	if stderr != "" {
+	if _, err := corpus.DictDir(""); err != nil {
+		// Without the jieba dictionaries, --quiet still warns that the
+		// model gets no keyword index.
+		if l := lines(stderr); len(l) != 1 || !strings.HasPrefix(l[0], "warning: ") {
+			t.Errorf("train --quiet without dictionaries: stderr is not one warning:\n%s", stderr)
+		}
+	} else if stderr != "" {
 		t.Errorf("train --quiet wrote to stderr:\n%s", stderr)
 	}
 	if !strings.Contains(stdout, "model written to m.ckpt") || !strings.Contains(stdout, "of 2") {

@@ -26,7 +26,9 @@ func trainCommand() *cli.Command {
 		ArgsUsage: "CORPUS...",
 		Description: `Trains the VAE and writes the model with the best validation ELBO to
 --out (poetvae.ckpt), the latest state to NAME.last.ckpt (for --resume)
-and every logged step and epoch to NAME.metrics.jsonl. Ctrl-C saves the
+and every logged step and epoch to NAME.metrics.jsonl. The model also
+holds an index of the words of the training poems, cut with the jieba
+dictionaries (--jieba-dict), for generate --theme. Ctrl-C saves the
 state and stops; --resume continues exactly where it stopped.
 
 Examples:
@@ -57,6 +59,8 @@ Examples:
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
+			jiebaDictFlag(),
+			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
 		},
 		Action: train,
@@ -234,6 +238,8 @@ func train(c *cli.Context) error {
 		say("model: embedding %d, %d highway, encoder 2×%d, decoder %d, latent %d, %s parameters (%s)\n",
 			cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
 	}
+
+	buildKeywords(c, m, trainPoems, say)
 
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
 		BestPath: out, LastPath: lastPath, Metrics: mf}

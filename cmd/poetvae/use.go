@@ -24,12 +24,17 @@ func modelFlag() cli.Flag {
 	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: defaultModel, EnvVars: []string{modelEnv}, Usage: "model file written by poetvae train"}
 }
 
+// modelPath returns the path of the model named by --model.
+func modelPath(c *cli.Context) string {
+	if path := c.String("model"); path != "" {
+		return path
+	}
+	return defaultModel // an empty POETVAE_MODEL counts as unset
+}
+
 // loadModel reads the model named by --model, or explains how to get one.
 func loadModel(c *cli.Context) (*model.Model, error) {
-	path := c.String("model")
-	if path == "" { // an empty POETVAE_MODEL counts as unset
-		path = defaultModel
-	}
+	path := modelPath(c)
 	ck, err := model.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or %s at one", path, modelEnv)
@@ -56,10 +61,11 @@ func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "generate",
 		Usage: "write new poems from random points of the latent space",
-		Description: `Draws z from the prior N(0, I), or with --like from near the encoding of a
-poem, and decodes it. Every poem is well formed: five characters a line,
-punctuation placed by the formatter. No character appears twice unless
---allow-repeats.
+		Description: `Draws z from the prior N(0, I), with --like from near the encoding of a
+poem, or with --theme from near the encoding of a training poem that holds
+a keyword of the theme, and decodes it. Every poem is well formed: five
+characters a line, punctuation placed by the formatter. No character
+appears twice unless --allow-repeats.
 
 Characters can be fixed (--acrostic, --first-line, --template) and the poem
 held to a rhyme (--rhyme, --rhyme-char) and to tonal rules (--tones); all
@@ -74,7 +80,14 @@ Examples:
    poetvae generate --acrostic 春夏秋冬 --rhyme any --tones loose
    poetvae generate --first-line 床前明月光 --rhyme-char 光 --beam 5
    poetvae generate --template "春□□□□，□□□□□。秋□□□□，□□□□□。" --tones strict --rhyme ang
-   poetvae generate --like "床前明月光，疑是地上霜。举头望明月，低头思故乡。" --spread 0.5 -n 3`,
+   poetvae generate --like "床前明月光，疑是地上霜。举头望明月，低头思故乡。" --spread 0.5 -n 3
+   poetvae generate --theme 江南春雨 -n 3 --rhyme any
+
+--theme cuts the theme into keywords with jieba (the dictionaries of
+--jieba-dict or $POETVAE_JIEBA_DICT), looks them up in the keyword index
+that train stores in the model, and says on stderr how many training poems
+hold each. Every poem is drawn near one of those poems (near one holding
+more keywords more often); when none holds any, from the prior.`,
 		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 2 or 4 (8 with a model of 8-line poems)"},
@@ -84,7 +97,7 @@ Examples:
 			&cli.BoolFlag{Name: "greedy", Usage: "take the most likely character at every step"},
 			&cli.StringFlag{Name: "like", Usage: "write poems like `POEM`: draw z from its posterior N(mu, σ²) instead of the prior"},
 			&cli.Float64Flag{Name: "spread", Value: 1, Usage: "with --like, scale σ: 0 decodes the posterior mean, larger strays further"},
-		}, fixedFlags(), formFlags(true), []cli.Flag{
+		}, themeFlags(), fixedFlags(), formFlags(true), []cli.Flag{
 			seedFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print poems, lines, latent codes and notes as JSON"},
 		}),
@@ -100,6 +113,7 @@ type poemJSON struct {
 	Pattern string       `json:"pattern,omitempty"`
 	Rhyme   []string     `json:"rhyme,omitempty"`
 	Notes   []model.Note `json:"notes,omitempty"`
+	Near    string       `json:"near,omitempty"` // with --theme, the training poem z was drawn near
 }
 
 func newPoemJSON(p poetry.Poem, z []float64) poemJSON {
@@ -130,6 +144,9 @@ func generate(c *cli.Context) error {
 	if c.IsSet("spread") && !c.IsSet("like") {
 		return usageError("--spread needs --like")
 	}
+	if err := checkThemeFlags(c); err != nil {
+		return err
+	}
 	tm, lines, err := fixedTemplate(c, c.Int("lines"))
 	if err != nil {
 		return err
@@ -145,7 +162,13 @@ func generate(c *cli.Context) error {
 	}
 	rng, seed := rngFor(c)
 	var z [][]float64
-	if like := c.String("like"); like != "" {
+	var near []int
+	var theme *themeJSON
+	if c.String("theme") != "" {
+		if z, near, theme, err = themeLatents(c, m, c.Int("count"), rng); err != nil {
+			return err
+		}
+	} else if like := c.String("like"); like != "" {
 		poems, err := parsePoems(c, m, []string{like})
 		if err != nil {
 			return fmt.Errorf("--like: %w", err)
@@ -167,10 +190,15 @@ func generate(c *cli.Context) error {
 	if c.Bool("json") {
 		out := struct {
 			Seed  uint64     `json:"seed"`
+			Theme *themeJSON `json:"theme,omitempty"`
 			Poems []poemJSON `json:"poems"`
-		}{Seed: seed}
+		}{Seed: seed, Theme: theme}
 		for i, r := range results {
-			out.Poems = append(out.Poems, resultJSON(r, z[i]))
+			j := resultJSON(r, z[i])
+			if near != nil {
+				j.Near = m.Poems[near[i]].String()
+			}
+			out.Poems = append(out.Poems, j)
 		}
 		return writeJSON(w, out)
 	}
