@@ -241,6 +241,24 @@ func quoteRunes(rs []rune) string {
 	return strings.Join(parts, ", ")
 }
 
+// encodeArgs reads the form flags, loads the model, parses the poem
+// arguments and encodes them to their posterior means: the common start of
+// interpolate and reconstruct, which decode greedily.
+func encodeArgs(c *cli.Context) (m *model.Model, poems []poetry.Poem, mu [][]float64, opt model.DecodeOptions, err error) {
+	opt = model.DecodeOptions{Greedy: true}
+	if err = formOptions(c, &opt, false); err != nil {
+		return
+	}
+	if m, err = loadModel(c); err != nil {
+		return
+	}
+	if poems, err = parsePoems(c, m, c.Args().Slice()); err != nil {
+		return
+	}
+	mu, _, err = m.Encode(poems)
+	return
+}
+
 func strictFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "strict", Usage: "characters outside the model's vocabulary are an error, not a warning"}
 }
@@ -279,19 +297,7 @@ func interpolate(c *cli.Context) error {
 	if steps < 1 {
 		return usageError("--steps must be at least 1")
 	}
-	opt := model.DecodeOptions{Greedy: true}
-	if err := formOptions(c, &opt, false); err != nil {
-		return err
-	}
-	m, err := loadModel(c)
-	if err != nil {
-		return err
-	}
-	ends, err := parsePoems(c, m, c.Args().Slice())
-	if err != nil {
-		return err
-	}
-	mu, _, err := m.Encode(ends)
+	m, ends, mu, opt, err := encodeArgs(c)
 	if err != nil {
 		return err
 	}
@@ -359,19 +365,7 @@ Examples:
 			if c.NArg() != 1 {
 				return usageError(`reconstruct needs one poem in quotes: poetvae reconstruct "POEM"`)
 			}
-			opt := model.DecodeOptions{Greedy: true}
-			if err := formOptions(c, &opt, false); err != nil {
-				return err
-			}
-			m, err := loadModel(c)
-			if err != nil {
-				return err
-			}
-			in, err := parsePoems(c, m, c.Args().Slice())
-			if err != nil {
-				return err
-			}
-			mu, _, err := m.Encode(in)
+			m, in, mu, opt, err := encodeArgs(c)
 			if err != nil {
 				return err
 			}
