@@ -40,4 +40,11 @@
 // and the rules broken. [Prosody.RhymeOK], [Prosody.LevelRhymeOK] and
 // [Prosody.ErSiBuTong] are cheap, allocation-free checks for use inside
 // decoding loops and corpus statistics.
+//
+// # Metrics
+//
+// [BLEU], [CorpusBLEU], [SelfBLEU] and [Distinct] compare and measure sets of
+// poems with characters as tokens and n-grams kept within lines;
+// [NoveltyIndex] counts the lines and poems of a set found verbatim in a
+// training corpus.
 package poetry
