@@ -189,6 +189,9 @@ func train(c *cli.Context) error {
 			st.Config.Epochs = c.Int("epochs")
 			st.Done = false
 		}
+		if st.Epoch >= st.Config.Epochs || st.Done {
+			return usageError("the run in %s has finished its %d epochs; give --epochs more than %d to train it further", lastPath, st.Epoch, st.Epoch)
+		}
 		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
 	} else {
 		tc := model.TrainConfig{
