@@ -179,7 +179,7 @@ func (m *Model) stepwise(flat []float64, B int, opt DecodeOptions, p *plan, rng 
 			h := &hyps[b]
 			var lse float64
 			if score {
-				lse = rowLogSumExp(row[corpus.NumSpecial:])
+				lse = logSumExp(row[corpus.NumSpecial:])
 			}
 			id := p.fixed[s]
 			if id != 0 {
@@ -279,7 +279,7 @@ func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
 				for id := 0; id < corpus.NumSpecial; id++ {
 					row[id] = math.Inf(-1)
 				}
-				lse[k] = rowLogSumExp(row[corpus.NumSpecial:])
+				lse[k] = logSumExp(row[corpus.NumSpecial:])
 				present[k] = 0
 				if fixed == 0 && p.active {
 					present[k] = p.fill(&live[k], s, v[r*V:(r+1)*V])
@@ -335,24 +335,6 @@ func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
 		best[b] = live[0] // sorted best first
 	}
 	return best
-}
-
-// rowLogSumExp returns log Σ exp(row), for a row of finite logits. It
-// compares with > where math.Max would also order NaNs and signed zeros,
-// which logits never are: the maximum costs a tenth of the exponentials
-// rather than half.
-func rowLogSumExp(row []float64) float64 {
-	m := row[0]
-	for _, v := range row[1:] {
-		if v > m {
-			m = v
-		}
-	}
-	var s float64
-	for _, v := range row {
-		s += math.Exp(v - m)
-	}
-	return m + math.Log(s)
 }
 
 func argmax(row []float64) int {

@@ -162,29 +162,35 @@ func ELBO(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, err
 	if err := checkEvalPoems(m, poems); err != nil {
 		return nil, nil, err
 	}
+	nll, kl, _ = elboTerms(m, poems, rng)
+	return nll, kl, nil
+}
+
+// elboTerms is ELBO without the checks, also returning the posterior means
+// it computed on the way, for validation's active units.
+func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, mu [][]float64) {
 	c := m.Config
 	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
 	net := m.Forward()
-	nll, kl = make([]float64, len(poems)), make([]float64, len(poems))
+	nll, kl, mu = make([]float64, len(poems)), make([]float64, len(poems)), make([][]float64, len(poems))
 	for _, b := range evalBatches(m, poems, evalRows) {
 		n := b.Rows
-		mu, logvar := net.Encode(b.Enc[:n*T], n)
+		means, logvar := net.Encode(b.Enc[:n*T], n)
 		z := make([]float64, n*Z)
 		for i := range z {
-			z[i] = mu[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
+			z[i] = means[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
 		}
 		rec := net.NLL(z, b.DecIn[:n*Td], b.Target[:n*Td], n)
-		div := KL(mu, logvar)
+		div := KL(means, logvar)
 		for r := 0; r < n; r++ {
-			nll[b.Index[r]] = rec[r]
-			var s float64
+			i := b.Index[r]
+			nll[i], mu[i] = rec[r], means[r*Z:(r+1)*Z]
 			for _, v := range div[r*Z : (r+1)*Z] {
-				s += v
+				kl[i] += v
 			}
-			kl[b.Index[r]] = s
 		}
 	}
-	return nll, kl, nil
+	return nll, kl, mu
 }
 
 // posteriors returns the posterior means and log-variances of poems, one

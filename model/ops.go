@@ -171,17 +171,23 @@ func checkTargets(targets []int, rows, cols int) error {
 	return nil
 }
 
-// logSumExp returns log Σ exp(row[j]) without overflow, accumulating in float64.
+// logSumExp returns log Σ exp(row[j]) without overflow, accumulating in
+// float64. It finds the maximum with > rather than math.Max, which would
+// also order NaNs and signed zeros that finite logits never hold: on the
+// softmax of every training and decoding step that halves the cost of the
+// maximum against the exponentials.
 func logSumExp[F float32 | float64](row []F) float64 {
-	m := float64(row[0])
+	m := row[0]
 	for _, v := range row[1:] {
-		m = math.Max(m, float64(v))
+		if v > m {
+			m = v
+		}
 	}
 	var s float64
 	for _, v := range row {
-		s += math.Exp(float64(v) - m)
+		s += math.Exp(float64(v) - float64(m))
 	}
-	return m + math.Log(s)
+	return float64(m) + math.Log(s)
 }
 
 func xentForward[F float32 | float64](nll, logits []F, targets []int, cols int) {

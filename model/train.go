@@ -395,38 +395,19 @@ func dropoutMask(rng *rand.Rand, n int, p float64) []float64 {
 // the active units: latent dimensions whose posterior mean varies across
 // poems by at least 0.01 (Burda et al. 2016).
 func Validate(m *Model, poems []poetry.Poem, seed uint64) ValidStats {
-	var vs ValidStats
+	vs := ValidStats{Poems: len(poems)}
 	if len(poems) == 0 {
 		return vs
 	}
-	c := m.Config
-	Z, Td := c.Latent, c.DecSteps()
-	net := m.Forward()
 	rng := rand.New(rand.NewPCG(seed, 0x76616c6964)) // fixed noise: epochs compare like with like
-	var means [][]float64
-	for _, b := range corpus.Batches(poems, m.Vocab, 64, -1, false) {
-		n := b.Rows
-		mu, logvar := net.Encode(b.Enc[:n*c.EncSteps()], n)
-		z := make([]float64, n*Z)
-		for i := range z {
-			z[i] = mu[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
-		}
-		nll := net.NLL(z, b.DecIn[:n*Td], b.Target[:n*Td], n)
-		kl := KL(mu, logvar)
-		for r := 0; r < n; r++ {
-			vs.NLL += nll[r]
-			for d := 0; d < Z; d++ {
-				vs.KL += kl[r*Z+d]
-			}
-			means = append(means, mu[r*Z:(r+1)*Z])
-		}
-		vs.Poems += n
+	nll, kl, means := elboTerms(m, poems, rng)
+	for i := range poems {
+		vs.NLL += nll[i] / float64(len(poems))
+		vs.KL += kl[i] / float64(len(poems))
 	}
-	vs.NLL /= float64(vs.Poems)
-	vs.KL /= float64(vs.Poems)
 	vs.ELBO = vs.NLL + vs.KL
-	vs.PPL = math.Exp(vs.ELBO / float64(Td))
-	vs.ActiveUnits = ActiveUnits(means, 0.01)
+	vs.PPL = math.Exp(vs.ELBO / float64(m.Config.DecSteps()))
+	vs.ActiveUnits = ActiveUnits(means, activeThreshold)
 	return vs
 }
 
