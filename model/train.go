@@ -15,6 +15,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"poetvae/corpus"
+	"poetvae/model/noise"
 	"poetvae/poetry"
 )
 
@@ -303,11 +304,10 @@ func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
 	st, m := t.State, t.Model
 	cfg := st.Config
 	beta, _ := Beta(cfg.Anneal, cfg.AnnealSteps, st.Step)
-	// Every random choice of a step comes from a generator seeded by the
-	// run's seed and the step number, so a resumed run draws what the
-	// uninterrupted one would have.
-	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(st.Step)))
-	f := NewFeed(m.Config, b, rng, m.Config.Dropout, cfg.WordDropout)
+	// Every random number of a step is a hash of the run's seed and the
+	// step number, so a resumed run draws what the uninterrupted one would
+	// have, and the GPU engine draws the same numbers.
+	f := NewFeed(m.Config, b, noise.New(cfg.Seed, st.Step), m.Config.Dropout, cfg.WordDropout)
 	f.Beta, f.FreeBits = beta, cfg.FreeBits
 	stats, err := t.graph.Run(f)
 	if err != nil {
@@ -343,18 +343,19 @@ func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
 		Loss: stats.Loss, NLL: stats.NLL, KL: stats.KL, Beta: beta, GradNorm: norm}, nil
 }
 
-// NewFeed lays a batch out for the graph, drawing the noise ε, the dropout
-// masks and the word dropout from rng.
-func NewFeed(c Config, b *corpus.Batch, rng *rand.Rand, dropout, wordDropout float64) *Feed {
+// NewFeed lays a batch out for the graph, taking the noise ε, the dropout
+// masks and the word dropout from the step's noise source.
+func NewFeed(c Config, b *corpus.Batch, src noise.Source, dropout, wordDropout float64) *Feed {
 	B, T, Td, Z := b.Size, c.EncSteps(), c.DecSteps(), c.Latent
 	f := &Feed{B: B, EncIDs: make([]int, T*B), DecIDs: make([]int, Td*B), Targets: make([]int, Td*B)}
+	wordThreshold := noise.Threshold(wordDropout)
 	for r := 0; r < B; r++ {
 		for s := 0; s < T; s++ {
 			f.EncIDs[s*B+r] = b.Enc[r*T+s]
 		}
 		for s := 0; s < Td; s++ {
 			id := b.DecIn[r*Td+s]
-			if s > 0 && wordDropout > 0 && rng.Float64() < wordDropout {
+			if s > 0 && src.Dropped(noise.WordDropout, s*B+r, wordThreshold) {
 				id = corpus.UNK
 			}
 			f.DecIDs[s*B+r] = id
@@ -367,11 +368,11 @@ func NewFeed(c Config, b *corpus.Batch, rng *rand.Rand, dropout, wordDropout flo
 	}
 	f.Eps = make([]float64, B*Z)
 	for i := range f.Eps {
-		f.Eps[i] = rng.NormFloat64()
+		f.Eps[i] = src.Normal(noise.Eps, i)
 	}
 	if dropout > 0 {
-		f.EncMask = dropoutMask(rng, T*B*c.Embed, dropout)
-		f.DecMask = dropoutMask(rng, Td*B*c.DecHidden, dropout)
+		f.EncMask = dropoutMask(src, noise.EncDropout, T*B*c.Embed, dropout)
+		f.DecMask = dropoutMask(src, noise.DecDropout, Td*B*c.DecHidden, dropout)
 	}
 	return f
 }
@@ -379,17 +380,16 @@ func NewFeed(c Config, b *corpus.Batch, rng *rand.Rand, dropout, wordDropout flo
 // dropoutMask is an inverted-dropout mask: 0 with probability p, else
 // 1/(1−p), so activations keep their expectation and inference needs no
 // rescaling.
-func dropoutMask(rng *rand.Rand, n int, p float64) []float64 {
+func dropoutMask(src noise.Source, stream, n int, p float64) []float64 {
 	m := make([]float64, n)
-	keep := 1 / (1 - p)
+	keep, threshold := 1/(1-p), noise.Threshold(p)
 	for i := range m {
-		if rng.Float64() >= p {
+		if !src.Dropped(stream, i, threshold) {
 			m[i] = keep
 		}
 	}
 	return m
 }
-
 // Validate measures the model on poems: reconstruction NLL and KL per poem
 // with one z drawn from q(z|x) (seeded), the ELBO perplexity per token, and
 // the active units: latent dimensions whose posterior mean varies across

@@ -1,0 +1,155 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// ptr is an address in device memory.
+type ptr uintptr
+
+// at returns the address of element i of a float32 or int32 array at p.
+func (p ptr) at(i int) ptr { return p + ptr(4*i) }
+
+// backend is what the engine needs of a device: memory, copies and kernel
+// launches by name. Arguments travel as 64-bit slots, each value in the
+// low bytes of its slot, as cuLaunchKernel reads them.
+type backend interface {
+	alloc(bytes int) (ptr, error)
+	free(p ptr)
+	toDevice(dst ptr, src unsafe.Pointer, bytes int) error
+	toHost(dst unsafe.Pointer, src ptr, bytes int) error
+	zero(p ptr, words int) error
+	launch(kernel string, grid, block [3]int, args []uint64) error
+	sync() error
+	name() string
+	close() error
+}
+
+// Device is an open GPU (or the emulated one) with the kernels loaded.
+type Device struct {
+	b   backend
+	err error // the first launch error, reported at the next sync
+}
+
+// Close releases the device.
+func (d *Device) Close() error { return d.b.close() }
+
+// Name describes the device, e.g. "NVIDIA H100 80GB HBM3".
+func (d *Device) Name() string { return d.b.name() }
+
+// slot packs one kernel argument.
+func slot(v any) uint64 {
+	switch x := v.(type) {
+	case ptr:
+		return uint64(x)
+	case int:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			panic(fmt.Sprintf("cuda: int argument %d overflows a C int", x))
+		}
+		return uint64(uint32(int32(x)))
+	case int64:
+		return uint64(x)
+	case uint32:
+		return uint64(x)
+	case uint64:
+		return x
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	case float32:
+		return uint64(math.Float32bits(x))
+	case float64:
+		return uint64(math.Float32bits(float32(x))) // kernels take float
+	}
+	panic(fmt.Sprintf("cuda: unsupported kernel argument %T", v)) // a programming error
+}
+
+// launch queues a kernel; the first error is kept for the next sync so
+// that a step's many launches need no checks between them.
+func (d *Device) launch(kernel string, grid, block [3]int, args ...any) {
+	if d.err != nil {
+		return
+	}
+	slots := make([]uint64, len(args))
+	for i, a := range args {
+		slots[i] = slot(a)
+	}
+	if err := d.b.launch(kernel, grid, block, slots); err != nil {
+		d.err = fmt.Errorf("launching %s: %w", kernel, err)
+	}
+}
+
+// sync waits for the queued work and returns the first error.
+func (d *Device) sync() error {
+	if d.err != nil {
+		err := d.err
+		d.err = nil
+		return err
+	}
+	return d.b.sync()
+}
+
+// Buffer is a float32 or int32 array in device memory.
+type Buffer struct {
+	p ptr
+	n int // elements
+}
+
+// alloc returns a buffer of n 4-byte elements.
+func (d *Device) alloc(n int) (Buffer, error) {
+	if n == 0 {
+		return Buffer{}, nil
+	}
+	p, err := d.b.alloc(4 * n)
+	if err != nil {
+		return Buffer{}, fmt.Errorf("allocating %d bytes on the GPU: %w", 4*n, err)
+	}
+	return Buffer{p: p, n: n}, nil
+}
+
+func (d *Device) release(b Buffer) {
+	if b.n > 0 {
+		d.b.free(b.p)
+	}
+}
+
+// upload copies host values into a buffer, from its element at.
+func (d *Device) upload(dst Buffer, at int, src []float32) error {
+	if at+len(src) > dst.n {
+		panic("cuda: upload past the end of a buffer")
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return d.b.toDevice(dst.p.at(at), unsafe.Pointer(&src[0]), 4*len(src))
+}
+
+func (d *Device) uploadInts(dst Buffer, src []int32) error {
+	if len(src) > dst.n {
+		panic("cuda: upload past the end of a buffer")
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return d.b.toDevice(dst.p, unsafe.Pointer(&src[0]), 4*len(src))
+}
+
+// download copies a buffer's elements from at into dst.
+func (d *Device) download(dst []float32, src Buffer, at int) error {
+	if at+len(dst) > src.n {
+		panic("cuda: download past the end of a buffer")
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	if err := d.sync(); err != nil {
+		return err
+	}
+	return d.b.toHost(unsafe.Pointer(&dst[0]), src.p.at(at), 4*len(dst))
+}

@@ -1,0 +1,17 @@
+//go:build cuda
+
+// Package cuda is poetvae's GPU engine: the model's dense kernels, written
+// as CUDA C in this folder, compiled to PTX (make ptx), embedded in the
+// binary and launched through gorgonia.org/cu. Trainer runs a whole
+// training step on the device: forward pass, backward pass, gradient-norm
+// clipping and Adam, with parameters, gradients and optimiser state kept on
+// the GPU for the whole run.
+//
+// The package compiles only with the cuda build tag: gorgonia.org/cu
+// initialises the CUDA driver when the program starts and exits the
+// process when there is no GPU. With the tags cuda and emu the same kernels
+// are compiled as C++ and run on an emulated device (each GPU thread a
+// fiber on the CPU), so that the kernels and the engine are tested on
+// machines without a GPU; model/forward.go and the Gorgonia graph are the
+// references they are tested against.
+package cuda

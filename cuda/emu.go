@@ -1,0 +1,89 @@
+//go:build cuda && emu
+
+package cuda
+
+// #cgo CXXFLAGS: -std=c++17 -O2
+// #include <stdint.h>
+// #include <stdlib.h>
+// #include <string.h>
+// int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
+//                unsigned bx, unsigned by, unsigned bz, const uint64_t* args);
+// int emu_kernel_count(void);
+//
+// // Device addresses cross as integers: the memory is C's, not Go's.
+// static uintptr_t emu_alloc(size_t n) { return (uintptr_t)calloc(n, 1); }
+// static void emu_free(uintptr_t p) { free((void*)p); }
+// static void emu_to_device(uintptr_t dst, const void* src, size_t n) { memcpy((void*)dst, src, n); }
+// static void emu_to_host(void* dst, uintptr_t src, size_t n) { memcpy(dst, (const void*)src, n); }
+// static void emu_zero(uintptr_t p, size_t n) { memset((void*)p, 0, n); }
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// Emulated reports whether kernels run on the CPU emulation rather than a GPU.
+const Emulated = true
+
+// emuLock serialises launches: the emulated blocks share static memory.
+var emuLock sync.Mutex
+
+// emulator is the device of `-tags 'cuda emu'`: host memory, and kernels
+// compiled from the same .cu sources as C++ (emu.cc).
+type emulator struct{}
+
+// Open opens the emulated device; the device number is ignored.
+func Open(int) (*Device, error) {
+	if C.emu_kernel_count() == 0 {
+		return nil, errors.New("no kernels registered in the emulator")
+	}
+	return &Device{b: emulator{}}, nil
+}
+
+func (emulator) alloc(bytes int) (ptr, error) {
+	p := C.emu_alloc(C.size_t(bytes))
+	if p == 0 {
+		return 0, errors.New("out of memory")
+	}
+	return ptr(p), nil
+}
+
+func (emulator) free(p ptr) { C.emu_free(C.uintptr_t(p)) }
+
+func (emulator) toDevice(dst ptr, src unsafe.Pointer, bytes int) error {
+	C.emu_to_device(C.uintptr_t(dst), src, C.size_t(bytes))
+	return nil
+}
+
+func (emulator) toHost(dst unsafe.Pointer, src ptr, bytes int) error {
+	C.emu_to_host(dst, C.uintptr_t(src), C.size_t(bytes))
+	return nil
+}
+
+func (emulator) zero(p ptr, words int) error {
+	C.emu_zero(C.uintptr_t(p), C.size_t(4*words))
+	return nil
+}
+
+func (emulator) launch(kernel string, grid, block [3]int, args []uint64) error {
+	emuLock.Lock()
+	defer emuLock.Unlock()
+	name := C.CString(kernel)
+	defer C.free(unsafe.Pointer(name))
+	var argp *C.uint64_t
+	if len(args) > 0 {
+		argp = (*C.uint64_t)(unsafe.Pointer(&args[0]))
+	}
+	if C.emu_launch(name, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
+		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), argp) != 0 {
+		return fmt.Errorf("no kernel %q", kernel)
+	}
+	return nil
+}
+
+func (emulator) sync() error  { return nil }
+func (emulator) name() string { return "emulated device (CPU)" }
+func (emulator) close() error { return nil }

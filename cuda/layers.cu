@@ -1,0 +1,255 @@
+// Element-wise and reduction kernels of the layers: embedding, biases,
+// highway, dropout, LSTM cell, latent and KL, softmax cross-entropy. Each
+// forward kernel sits beside its backward one; model/forward.go and
+// model/graph.go hold the same maths on the CPU.
+#include "rng.cuh"
+
+// gather copies row ids[r] of table (rows of width E) to row r of out.
+KERNEL(gather, int rows, int E, const int* __restrict__ ids, const float* __restrict__ table, float* __restrict__ out) {
+    FOR_EACH(i, (long long)rows * E) {
+        long long r = i / E, j = i % E;
+        out[i] = table[(long long)ids[r] * E + j];
+    }
+}
+
+// scatter_add adds row r of d to row ids[r] of dtable: the gradient of
+// gather. Rows may repeat, hence the atomic add.
+KERNEL(scatter_add, int rows, int E, const int* __restrict__ ids, const float* __restrict__ d, float* __restrict__ dtable) {
+    FOR_EACH(i, (long long)rows * E) {
+        long long r = i / E, j = i % E;
+        atomicAdd(&dtable[(long long)ids[r] * E + j], d[i]);
+    }
+}
+
+// add_bias adds the bias row to every row of x (rows × cols).
+KERNEL(add_bias, int rows, int cols, float* __restrict__ x, const float* __restrict__ bias) {
+    FOR_EACH(i, (long long)rows * cols) x[i] += bias[i % cols];
+}
+
+// col_sum adds the column sums of x (rows × cols) to out: the gradient of
+// a bias. One thread per column walks down it, so reads are coalesced
+// across the threads of a warp and the order of the sum is fixed.
+KERNEL(col_sum, int rows, int cols, const float* __restrict__ x, float* __restrict__ out) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; r++) s += x[(long long)r * cols + j];
+    out[j] += s;
+}
+
+// sum_blocks adds the n blocks of size len of x, element by element, to out:
+// the gradient of a term added at every step (the decoder's z·Wz + b).
+KERNEL(sum_blocks, int n, int len, const float* __restrict__ x, float* __restrict__ out) {
+    FOR_EACH(i, (long long)len) {
+        float s = 0.0f;
+        for (int k = 0; k < n; k++) s += x[(long long)k * len + i];
+        out[i] += s;
+    }
+}
+
+// highway_fwd: t = σ(tpre), y = x + t·(relu(h) − x), with h = x·W + b and
+// tpre = x·Wgate + bgate from sgemm. It overwrites tpre with t, which the
+// backward pass needs.
+KERNEL(highway_fwd, long long n, const float* __restrict__ x, const float* __restrict__ h, float* __restrict__ tgate, float* __restrict__ y) {
+    FOR_EACH(i, n) {
+        float t = sigmoidf(tgate[i]);
+        tgate[i] = t;
+        y[i] = x[i] + t * (fmaxf(h[i], 0.0f) - x[i]);
+    }
+}
+
+// highway_bwd turns dy into dx's direct part (dy·(1−t)), dh (in place of
+// h: dy·t·[h > 0]) and the gate's pre-activation gradient (in place of t:
+// dy·(relu(h) − x)·t·(1−t)); sgemm then adds the products' parts to dx.
+KERNEL(highway_bwd, long long n, const float* __restrict__ x, float* __restrict__ h, float* __restrict__ tgate,
+       const float* __restrict__ dy, float* __restrict__ dx) {
+    FOR_EACH(i, n) {
+        float t = tgate[i], hv = h[i], g = dy[i];
+        float relu = fmaxf(hv, 0.0f);
+        dx[i] = g * (1.0f - t);
+        h[i] = hv > 0.0f ? g * t : 0.0f;
+        tgate[i] = g * (relu - x[i]) * t * (1.0f - t);
+    }
+}
+
+// dropout_fwd draws an inverted-dropout mask (0, or scale = 1/(1−p)) from
+// the counter-based generator, keeps it for the backward pass and applies
+// it: y = x·mask. y may be x.
+KERNEL(dropout_fwd, long long n, u64 key, int stream, unsigned threshold, float scale, const float* x,
+       float* __restrict__ mask, float* y) {
+    FOR_EACH(i, n) {
+        float m = dropped(key, stream, i, threshold) ? 0.0f : scale;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+// mul sets y = x·m element by element (the backward pass of dropout); y may be x.
+KERNEL(mul, long long n, const float* x, const float* __restrict__ m, float* y) {
+    FOR_EACH(i, n) y[i] = x[i] * m[i];
+}
+
+// word_dropout replaces decoder inputs after the first step (ids are
+// time-major, B a step) by unk with the drawn probability.
+KERNEL(word_dropout, int n, int B, u64 key, int stream, unsigned threshold, int unk, int* __restrict__ ids) {
+    FOR_EACH(i, n) {
+        if (i >= B && dropped(key, stream, i, threshold)) ids[i] = unk;
+    }
+}
+
+// normal_fill writes standard normal draws (ε).
+KERNEL(normal_fill, int n, u64 key, int stream, float* __restrict__ out) {
+    FOR_EACH(i, n) out[i] = normal(key, stream, i);
+}
+
+// tanh_fwd sets y = tanh(x) (the decoder's initial state); y may be x.
+KERNEL(tanh_fwd, int n, const float* x, float* y) {
+    FOR_EACH(i, n) y[i] = tanhf(x[i]);
+}
+
+// tanh_bwd sets dx = dy·(1 − y²); dx may be dy.
+KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx) {
+    FOR_EACH(i, n) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+// lstm_fwd is one LSTM step for B rows of H units, all four gates at once.
+// pre (B × 4H, gates i f g o) holds x·Wx + b + h·Wh; extra (B × 4H, or
+// null) is added to it (the decoder's z·Wz + b). pre is overwritten with the
+// gates' activations, kept for the backward pass. cprev may be null: a zero
+// cell, which the forget gate has nothing to act on.
+KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict__ extra,
+       const float* __restrict__ cprev, float* __restrict__ c, float* __restrict__ h) {
+    FOR_EACH(idx, (long long)B * H) {
+        long long b = idx / H, j = idx % H;
+        float* p = pre + b * 4 * H;
+        float pi = p[j], pf = p[H + j], pg = p[2 * H + j], po = p[3 * H + j];
+        if (extra) {
+            const float* e = extra + b * 4 * H;
+            pi += e[j];
+            pf += e[H + j];
+            pg += e[2 * H + j];
+            po += e[3 * H + j];
+        }
+        float i = sigmoidf(pi), f = sigmoidf(pf), g = tanhf(pg), o = sigmoidf(po);
+        float cc = i * g;
+        if (cprev) cc += f * cprev[idx];
+        p[j] = i;
+        p[H + j] = f;
+        p[2 * H + j] = g;
+        p[3 * H + j] = o;
+        c[idx] = cc;
+        h[idx] = o * tanhf(cc);
+    }
+}
+
+// lstm_bwd is the backward pass of lstm_fwd. dh is the gradient of the
+// step's h; dc holds that of its c from the later step and is replaced by
+// that of cprev. dpre (B × 4H) gets the gradient of the pre-activations.
+KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __restrict__ c,
+       const float* __restrict__ cprev, const float* __restrict__ dh, float* __restrict__ dc,
+       float* __restrict__ dpre) {
+    FOR_EACH(idx, (long long)B * H) {
+        long long b = idx / H, j = idx % H;
+        const float* a = gates + b * 4 * H;
+        float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+        float tc = tanhf(c[idx]);
+        float dcell = dc[idx] + dh[idx] * o * (1.0f - tc * tc);
+        float cp = cprev ? cprev[idx] : 0.0f;
+        float* d = dpre + b * 4 * H;
+        d[j] = dcell * g * i * (1.0f - i);
+        d[H + j] = dcell * cp * f * (1.0f - f);
+        d[2 * H + j] = dcell * i * (1.0f - g * g);
+        d[3 * H + j] = dh[idx] * tc * o * (1.0f - o);
+        dc[idx] = dcell * f;
+    }
+}
+
+// latent_fwd is the reparameterisation z = mu + exp(½·logvar)·ε and each
+// element's KL, ½(mu² + σ² − 1 − log σ²).
+KERNEL(latent_fwd, int n, const float* __restrict__ mu, const float* __restrict__ logvar,
+       const float* __restrict__ eps, float* __restrict__ z, float* __restrict__ kl) {
+    FOR_EACH(i, n) {
+        float m = mu[i], lv = logvar[i];
+        z[i] = m + expf(0.5f * lv) * eps[i];
+        kl[i] = 0.5f * (m * m + expf(lv) - 1.0f - lv);
+    }
+}
+
+// kl_dims sets klDim[d], the batch mean KL of dimension d over the first
+// rows poems of the batch (the others are padding).
+KERNEL(kl_dims, int B, int Z, int rows, const float* __restrict__ kl, float* __restrict__ klDim) {
+    int d = blockIdx.x * blockDim.x + threadIdx.x;
+    if (d >= Z) return;
+    float s = 0.0f;
+    for (int b = 0; b < rows; b++) s += kl[(long long)b * Z + d];
+    klDim[d] = s / (float)rows;
+}
+
+// latent_bwd turns dz (the decoder's gradient of z) into the gradients of
+// mu and logvar, adding the KL term's: β·[klDim > free bits]·(1/rows) for
+// the poems that count.
+KERNEL(latent_bwd, int B, int Z, int rows, float beta, float freeBits, const float* __restrict__ mu,
+       const float* __restrict__ logvar, const float* __restrict__ eps, const float* __restrict__ klDim,
+       const float* __restrict__ dz, float* __restrict__ dmu, float* __restrict__ dlogvar) {
+    FOR_EACH(i, (long long)B * Z) {
+        int b = i / Z, d = i % Z;
+        float w = (b < rows && klDim[d] > freeBits) ? beta / (float)rows : 0.0f;
+        float lv = logvar[i], sigma = expf(0.5f * lv);
+        dmu[i] = w * mu[i] + dz[i];
+        dlogvar[i] = w * 0.5f * (expf(lv) - 1.0f) + dz[i] * eps[i] * 0.5f * sigma;
+    }
+}
+
+// xent is the fused softmax and cross-entropy of each row of logits
+// (rows × V; row r is poem r % B of its step). It writes the row's loss,
+// weighted by 1/count for the first count poems of each step and 0 for
+// padding, and replaces the logits by the loss's gradient,
+// weight·(softmax − onehot(target)). Max-subtracted: no overflow.
+// Launch: one block of THREADS per row.
+KERNEL(xent, int rows, int V, int B, int count, const int* __restrict__ targets, float* __restrict__ logits,
+       float* __restrict__ loss) {
+    __shared__ float red[THREADS];
+    long long r = blockIdx.x;
+    if (r >= rows) return;
+    float* x = logits + r * V;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < V; j += THREADS) m = fmaxf(m, x[j]);
+    m = block_max(m, red);
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < V; j += THREADS) s += expf(x[j] - m);
+    s = block_sum(s, red);
+    float lse = m + logf(s);
+    int target = targets[r];
+    float w = (r % B) < count ? 1.0f / (float)count : 0.0f;
+    float xt = x[target];  // read by every thread before any writes it
+    __syncthreads();
+    if (threadIdx.x == 0) loss[r] = w * (lse - xt);
+    for (int j = threadIdx.x; j < V; j += THREADS) {
+        float p = expf(x[j] - lse);
+        x[j] = w * (p - (j == target ? 1.0f : 0.0f));
+    }
+}
+
+// finish_loss sums the row losses and the KL terms into the step's
+// scalars: [0] loss, [1] NLL, [2] KL, [3] KL with the free-bits floor.
+// Launch: one block of THREADS.
+KERNEL(finish_loss, int rows, const float* __restrict__ rowLoss, int Z, const float* __restrict__ klDim,
+       float beta, float freeBits, float* __restrict__ scalars) {
+    __shared__ float red[THREADS];
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < rows; i += THREADS) s += rowLoss[i];
+    float nll = block_sum(s, red);
+    float kl = 0.0f, klFloor = 0.0f;
+    for (int d = threadIdx.x; d < Z; d += THREADS) {
+        kl += klDim[d];
+        klFloor += fmaxf(klDim[d], freeBits);
+    }
+    kl = block_sum(kl, red);
+    klFloor = block_sum(klFloor, red);
+    if (threadIdx.x == 0) {
+        scalars[0] = nll + beta * klFloor;
+        scalars[1] = nll;
+        scalars[2] = kl;
+        scalars[3] = klFloor;
+    }
+}
