@@ -19,11 +19,18 @@ package cuda
 import "C"
 
 import (
+	"embed"
 	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
 )
+
+// The kernel sources, embedded so that the build cache sees them: emu.cc
+// includes them, and Go hashes only the C files and headers it knows of.
+//
+//go:embed common.cuh rng.cuh emu_runtime.h gemm.cu layers.cu optim.cu
+var emulatedSources embed.FS
 
 // Emulated reports whether kernels run on the CPU emulation rather than a GPU.
 const Emulated = true

@@ -1,0 +1,535 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"poetvae/model/noise"
+)
+
+// Each kernel against a plain-loop reference in float64 on fresh random
+// inputs. Outputs are filled with NaN before every launch, so an element a
+// kernel fails to write fails the comparison.
+
+// Error bounds (relative to the largest reference value): FP32 element-wise
+// work, and FP32 products whose sums run over up to a few hundred terms.
+const (
+	elementTol = 1e-5
+	productTol = 1e-5
+)
+
+var testDevice *Device
+
+func TestMain(m *testing.M) {
+	d, err := Open(0)
+	if err != nil {
+		os.Stderr.WriteString("opening the device: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	testDevice = d
+	code := m.Run()
+	d.Close()
+	os.Exit(code)
+}
+
+func random(rng *rand.Rand, n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32((2*rng.Float64() - 1) * scale)
+	}
+	return x
+}
+
+func f64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// dev uploads x to a new device buffer.
+func dev(t testing.TB, x []float32) Buffer {
+	t.Helper()
+	b, err := testDevice.alloc(len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testDevice.upload(b, 0, x); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testDevice.release(b) })
+	return b
+}
+
+func devInts(t testing.TB, x []int32) Buffer {
+	t.Helper()
+	b, err := testDevice.alloc(len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testDevice.uploadInts(b, x); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testDevice.release(b) })
+	return b
+}
+
+// poisoned returns a device buffer of n NaNs.
+func poisoned(t testing.TB, n int) Buffer {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(math.NaN())
+	}
+	return dev(t, x)
+}
+
+func fetch(t testing.TB, b Buffer) []float64 {
+	t.Helper()
+	x := make([]float32, b.n)
+	if err := testDevice.download(x, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return f64(x)
+}
+
+// relErr is max |got − want| / max |want| (1 when want is all zero); NaN
+// anywhere gives +Inf.
+func relErr(got, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var diff, scale float64
+	for i := range want {
+		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
+			return math.Inf(1)
+		}
+		diff = math.Max(diff, math.Abs(got[i]-want[i]))
+		scale = math.Max(scale, math.Abs(want[i]))
+	}
+	if scale == 0 {
+		scale = 1
+	}
+	return diff / scale
+}
+
+func check(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if e := relErr(got, want); !(e <= tol) {
+		t.Errorf("%s: relative error %.3g > %.0e", what, e, tol)
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct{ M, N, K int }{{70, 130, 37}, {1, 1, 1}, {64, 64, 16}, {5, 300, 129}} {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					M, N, K := tc.M, tc.N, tc.K
+					a, b, c0 := random(rng, M*K, 1), random(rng, K*N, 1), random(rng, M*N, 1)
+					want := make([]float64, M*N)
+					for i := 0; i < M; i++ {
+						for j := 0; j < N; j++ {
+							s := float64(beta) * float64(c0[i*N+j])
+							for k := 0; k < K; k++ {
+								av := a[i*K+k]
+								if ta {
+									av = a[k*M+i]
+								}
+								bv := b[k*N+j]
+								if tb {
+									bv = b[j*K+k]
+								}
+								s += float64(av) * float64(bv)
+							}
+							want[i*N+j] = s
+						}
+					}
+					ab, bb := dev(t, a), dev(t, b)
+					cb := poisoned(t, M*N)
+					if beta != 0 {
+						cb = dev(t, c0)
+					}
+					am, bm := m(ab, 0, M, K), m(bb, 0, K, N)
+					if ta {
+						am = m(ab, 0, K, M).T()
+					}
+					if tb {
+						bm = m(bb, 0, N, K).T()
+					}
+					testDevice.gemm(am, bm, beta, m(cb, 0, M, N))
+					check(t, "sgemm", fetch(t, cb), want, productTol)
+				}
+			}
+		}
+	}
+}
+
+func TestGatherScatter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	const V, E, rows = 11, 7, 40
+	table := random(rng, V*E, 1)
+	ids := make([]int32, rows)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(V)) // repeats: the scatter must add them all
+	}
+	grad := random(rng, rows*E, 1)
+	dtable0 := random(rng, V*E, 1)
+	wantG := make([]float64, rows*E)
+	wantS := f64(dtable0)
+	for r, id := range ids {
+		for j := 0; j < E; j++ {
+			wantG[r*E+j] = float64(table[int(id)*E+j])
+			wantS[int(id)*E+j] += float64(grad[r*E+j])
+		}
+	}
+	tb, ib, out := dev(t, table), devInts(t, ids), poisoned(t, rows*E)
+	testDevice.gather(rows, E, ib.p, tb.p, out.p)
+	check(t, "gather", fetch(t, out), wantG, elementTol)
+	dt := dev(t, dtable0)
+	testDevice.scatterAdd(rows, E, ib.p, dev(t, grad).p, dt.p)
+	check(t, "scatter_add", fetch(t, dt), wantS, elementTol)
+}
+
+func TestBiasKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const rows, cols = 37, 300
+	x, bias, acc := random(rng, rows*cols, 1), random(rng, cols, 1), random(rng, cols, 1)
+	want := f64(x)
+	wantSum := f64(acc)
+	wantBlocks := f64(acc)
+	for r := 0; r < rows; r++ {
+		for j := 0; j < cols; j++ {
+			want[r*cols+j] += float64(bias[j])
+			wantSum[j] += float64(x[r*cols+j])
+		}
+	}
+	// sum_blocks over 3 blocks of 100 elements of the first 300 values
+	for k := 0; k < 3; k++ {
+		for i := 0; i < 100; i++ {
+			if i < cols {
+				wantBlocks[i] += float64(x[k*100+i])
+			}
+		}
+	}
+	xb := dev(t, x)
+	testDevice.addBias(m(xb, 0, rows, cols), dev(t, bias).p)
+	check(t, "add_bias", fetch(t, xb), want, elementTol)
+	ab := dev(t, acc)
+	testDevice.colSum(m(dev(t, x), 0, rows, cols), ab.p)
+	check(t, "col_sum", fetch(t, ab), wantSum, productTol)
+	bb := dev(t, acc)
+	testDevice.sumBlocks(3, 100, dev(t, x).p, bb.p)
+	got := fetch(t, bb)
+	check(t, "sum_blocks", got[:100], wantBlocks[:100], elementTol)
+	check(t, "sum_blocks untouched tail", got[100:], f64(acc[100:]), 0)
+}
+
+func TestHighway(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	const n = 1000
+	x, h, tp, dy := random(rng, n, 2), random(rng, n, 2), random(rng, n, 3), random(rng, n, 1)
+	wantT, wantY := make([]float64, n), make([]float64, n)
+	wantDx, wantDh, wantDt := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := 0; i < n; i++ {
+		tg := 1 / (1 + math.Exp(-float64(tp[i])))
+		relu := math.Max(float64(h[i]), 0)
+		wantT[i] = tg
+		wantY[i] = float64(x[i]) + tg*(relu-float64(x[i]))
+		g := float64(dy[i])
+		wantDx[i] = g * (1 - tg)
+		if h[i] > 0 {
+			wantDh[i] = g * tg
+		}
+		wantDt[i] = g * (relu - float64(x[i])) * tg * (1 - tg)
+	}
+	xb, hb, tb, yb := dev(t, x), dev(t, h), dev(t, tp), poisoned(t, n)
+	testDevice.highwayFwd(n, xb.p, hb.p, tb.p, yb.p)
+	check(t, "highway_fwd y", fetch(t, yb), wantY, elementTol)
+	check(t, "highway_fwd t", fetch(t, tb), wantT, elementTol)
+	dx := poisoned(t, n)
+	testDevice.highwayBwd(n, xb.p, hb.p, tb.p, dev(t, dy).p, dx.p)
+	check(t, "highway_bwd dx", fetch(t, dx), wantDx, elementTol)
+	check(t, "highway_bwd dh", fetch(t, hb), wantDh, elementTol)
+	check(t, "highway_bwd dt", fetch(t, tb), wantDt, elementTol)
+}
+
+func TestRandomKernelsMatchNoise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	src := noise.New(42, 17)
+	const n, B = 3000, 12
+	p := 0.3
+	th := noise.Threshold(p)
+	x := random(rng, n, 1)
+	wantMask, wantY := make([]float64, n), make([]float64, n)
+	scale := float32(1 / (1 - p))
+	for i := range x {
+		if !src.Dropped(noise.DecDropout, i, th) {
+			wantMask[i] = float64(scale)
+			wantY[i] = float64(x[i] * scale)
+		}
+	}
+	mask, y := poisoned(t, n), poisoned(t, n)
+	testDevice.dropoutFwd(n, src.Key(), noise.DecDropout, th, scale, dev(t, x).p, mask.p, y.p)
+	check(t, "dropout mask", fetch(t, mask), wantMask, 0)
+	check(t, "dropout output", fetch(t, y), wantY, elementTol)
+
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(4 + rng.IntN(50))
+	}
+	want := make([]float64, n)
+	for i, id := range ids {
+		want[i] = float64(id)
+		if i >= B && src.Dropped(noise.WordDropout, i, th) {
+			want[i] = 3
+		}
+	}
+	ib := devInts(t, ids)
+	testDevice.wordDropout(n, B, src.Key(), noise.WordDropout, th, 3, ib.p)
+	got := make([]int32, n)
+	if err := testDevice.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testDevice.b.toHost(unsafePointer(got), ib.p, 4*n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if float64(got[i]) != want[i] {
+			t.Fatalf("word dropout: id %d is %d, want %v", i, got[i], want[i])
+		}
+	}
+
+	eps := poisoned(t, n)
+	testDevice.normalFill(n, src.Key(), noise.Eps, eps.p)
+	wantEps := make([]float64, n)
+	for i := range wantEps {
+		wantEps[i] = src.Normal(noise.Eps, i)
+	}
+	check(t, "normal_fill", fetch(t, eps), wantEps, elementTol)
+}
+
+func TestTanh(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	const n = 500
+	x, dy := random(rng, n, 3), random(rng, n, 1)
+	wantY, wantD := make([]float64, n), make([]float64, n)
+	for i := range x {
+		y := math.Tanh(float64(x[i]))
+		wantY[i] = y
+		wantD[i] = float64(dy[i]) * (1 - y*y)
+	}
+	yb, db := poisoned(t, n), poisoned(t, n)
+	testDevice.tanhFwd(n, dev(t, x).p, yb.p)
+	check(t, "tanh_fwd", fetch(t, yb), wantY, elementTol)
+	testDevice.tanhBwd(n, yb.p, dev(t, dy).p, db.p)
+	check(t, "tanh_bwd", fetch(t, db), wantD, elementTol)
+}
+
+// lstmRef is one LSTM step in float64: the reference for lstm_fwd/lstm_bwd.
+func lstmRef(B, H int, pre, extra, cprev, dh, dcNext []float32) (gates, c, h, dpre, dcPrev []float64) {
+	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	gates, c, h = make([]float64, B*4*H), make([]float64, B*H), make([]float64, B*H)
+	dpre, dcPrev = make([]float64, B*4*H), make([]float64, B*H)
+	for b := 0; b < B; b++ {
+		for j := 0; j < H; j++ {
+			var p [4]float64
+			for k := range p {
+				p[k] = float64(pre[b*4*H+k*H+j])
+				if extra != nil {
+					p[k] += float64(extra[b*4*H+k*H+j])
+				}
+			}
+			i, f, g, o := sig(p[0]), sig(p[1]), math.Tanh(p[2]), sig(p[3])
+			cp := 0.0
+			if cprev != nil {
+				cp = float64(cprev[b*H+j])
+			}
+			cc := f*cp + i*g
+			idx := b*H + j
+			gates[b*4*H+j], gates[b*4*H+H+j], gates[b*4*H+2*H+j], gates[b*4*H+3*H+j] = i, f, g, o
+			c[idx], h[idx] = cc, o*math.Tanh(cc)
+			tc := math.Tanh(cc)
+			dcell := float64(dcNext[idx]) + float64(dh[idx])*o*(1-tc*tc)
+			dpre[b*4*H+j] = dcell * g * i * (1 - i)
+			dpre[b*4*H+H+j] = dcell * cp * f * (1 - f)
+			dpre[b*4*H+2*H+j] = dcell * i * (1 - g*g)
+			dpre[b*4*H+3*H+j] = float64(dh[idx]) * tc * o * (1 - o)
+			dcPrev[idx] = dcell * f
+		}
+	}
+	return
+}
+
+func TestLSTMCell(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const B, H = 5, 33
+	for _, withPrev := range []bool{true, false} {
+		pre, extra := random(rng, B*4*H, 2), random(rng, B*4*H, 1)
+		cprev, dh, dc := random(rng, B*H, 1), random(rng, B*H, 1), random(rng, B*H, 1)
+		var cp []float32
+		if withPrev {
+			cp = cprev
+		}
+		gates, c, h, dpre, dcPrev := lstmRef(B, H, pre, extra, cp, dh, dc)
+		pb, cb, hb := dev(t, pre), poisoned(t, B*H), poisoned(t, B*H)
+		var cpp ptr
+		if withPrev {
+			cpp = dev(t, cprev).p
+		}
+		testDevice.lstmFwd(B, H, pb.p, dev(t, extra).p, cpp, cb.p, hb.p)
+		check(t, "lstm_fwd gates", fetch(t, pb), gates, elementTol)
+		check(t, "lstm_fwd c", fetch(t, cb), c, elementTol)
+		check(t, "lstm_fwd h", fetch(t, hb), h, elementTol)
+		dcb, dpb := dev(t, dc), poisoned(t, B*4*H)
+		testDevice.lstmBwd(B, H, pb.p, cb.p, cpp, dev(t, dh).p, dcb.p, dpb.p)
+		check(t, "lstm_bwd dpre", fetch(t, dpb), dpre, elementTol)
+		check(t, "lstm_bwd dc", fetch(t, dcb), dcPrev, elementTol)
+	}
+}
+
+func TestLatent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	const B, Z, rows = 6, 9, 4
+	const beta, free = 0.7, 0.05
+	mu, lv, eps, dz := random(rng, B*Z, 1), random(rng, B*Z, 1), random(rng, B*Z, 1), random(rng, B*Z, 1)
+	wantZ, wantKL := make([]float64, B*Z), make([]float64, B*Z)
+	for i := range mu {
+		m, l := float64(mu[i]), float64(lv[i])
+		wantZ[i] = m + math.Exp(0.5*l)*float64(eps[i])
+		wantKL[i] = 0.5 * (m*m + math.Exp(l) - 1 - l)
+	}
+	wantDim := make([]float64, Z)
+	for d := 0; d < Z; d++ {
+		for b := 0; b < rows; b++ {
+			wantDim[d] += wantKL[b*Z+d] / rows
+		}
+	}
+	wantDmu, wantDlv := make([]float64, B*Z), make([]float64, B*Z)
+	for b := 0; b < B; b++ {
+		for d := 0; d < Z; d++ {
+			i := b*Z + d
+			w := 0.0
+			if b < rows && wantDim[d] > free {
+				w = beta / rows
+			}
+			l := float64(lv[i])
+			wantDmu[i] = w*float64(mu[i]) + float64(dz[i])
+			wantDlv[i] = w*0.5*(math.Exp(l)-1) + float64(dz[i])*float64(eps[i])*0.5*math.Exp(0.5*l)
+		}
+	}
+	mb, lb, eb := dev(t, mu), dev(t, lv), dev(t, eps)
+	zb, kb, db := poisoned(t, B*Z), poisoned(t, B*Z), poisoned(t, Z)
+	testDevice.latentFwd(B*Z, mb.p, lb.p, eb.p, zb.p, kb.p)
+	check(t, "latent_fwd z", fetch(t, zb), wantZ, elementTol)
+	check(t, "latent_fwd kl", fetch(t, kb), wantKL, elementTol)
+	testDevice.klDims(B, Z, rows, kb.p, db.p)
+	check(t, "kl_dims", fetch(t, db), wantDim, elementTol)
+	dmu, dlv := poisoned(t, B*Z), poisoned(t, B*Z)
+	testDevice.latentBwd(B, Z, rows, beta, free, mb.p, lb.p, eb.p, db.p, dev(t, dz).p, dmu.p, dlv.p)
+	check(t, "latent_bwd dmu", fetch(t, dmu), wantDmu, elementTol)
+	check(t, "latent_bwd dlogvar", fetch(t, dlv), wantDlv, elementTol)
+
+	// finish_loss over row losses and these KL dimensions.
+	rowLoss := random(rng, 700, 1)
+	var nll, kl, klFloor float64
+	for _, v := range rowLoss {
+		nll += float64(v)
+	}
+	for _, v := range wantDim {
+		kl += v
+		klFloor += math.Max(v, free)
+	}
+	sc := poisoned(t, 8)
+	testDevice.finishLoss(len(rowLoss), dev(t, rowLoss).p, Z, db.p, beta, free, sc.p)
+	got := fetch(t, sc)
+	check(t, "finish_loss", got[:4], []float64{nll + beta*klFloor, nll, kl, klFloor}, elementTol)
+}
+
+func TestXent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	const B, count, steps, V = 4, 3, 3, 1000
+	rows := B * steps
+	logits := random(rng, rows*V, 20) // large logits: the max subtraction matters
+	targets := make([]int32, rows)
+	for i := range targets {
+		targets[i] = int32(rng.IntN(V))
+	}
+	wantLoss, wantGrad := make([]float64, rows), make([]float64, rows*V)
+	for r := 0; r < rows; r++ {
+		x := f64(logits[r*V : (r+1)*V])
+		mx := math.Inf(-1)
+		for _, v := range x {
+			mx = math.Max(mx, v)
+		}
+		var s float64
+		for _, v := range x {
+			s += math.Exp(v - mx)
+		}
+		lse := mx + math.Log(s)
+		w := 0.0
+		if r%B < count {
+			w = 1.0 / count
+		}
+		wantLoss[r] = w * (lse - x[targets[r]])
+		for j, v := range x {
+			g := math.Exp(v - lse)
+			if j == int(targets[r]) {
+				g--
+			}
+			wantGrad[r*V+j] = w * g
+		}
+	}
+	lb, loss := dev(t, logits), poisoned(t, rows)
+	testDevice.xent(rows, V, B, count, devInts(t, targets).p, lb.p, loss.p)
+	check(t, "xent loss", fetch(t, loss), wantLoss, elementTol)
+	check(t, "xent gradient", fetch(t, lb), wantGrad, elementTol)
+}
+
+func TestOptimiser(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	const n = 100000
+	g, w, mo, v := random(rng, n, 0.1), random(rng, n, 1), random(rng, n, 0.01), random(rng, n, 0.01)
+	for i := range v {
+		v[i] = float32(math.Abs(float64(v[i])))
+	}
+	var sq float64
+	for _, x := range g {
+		sq += float64(x) * float64(x)
+	}
+	norm := math.Sqrt(sq)
+	for _, clip := range []float64{norm / 2, 0} {
+		parts := min(normParts, blocks(n))
+		partial, sc := poisoned(t, normParts), poisoned(t, 8)
+		gb := dev(t, g)
+		testDevice.sumSquares(n, gb.p, partial.p)
+		testDevice.clipScale(parts, partial.p, float32(clip), sc.p)
+		got := fetch(t, sc)
+		scale := 1.0
+		if clip > 0 {
+			scale = clip / norm
+		}
+		check(t, "gradient norm", got[4:6], []float64{norm, scale}, productTol)
+
+		const lr, step = 2e-3, 3
+		c1, c2 := 1-math.Pow(0.9, step), 1-math.Pow(0.999, step)
+		wantW, wantM, wantV := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range w {
+			gi := float64(g[i]) * scale
+			mi := 0.9*float64(mo[i]) + 0.1*gi
+			vi := 0.999*float64(v[i]) + 0.001*gi*gi
+			wantM[i], wantV[i] = mi, vi
+			wantW[i] = float64(w[i]) - lr*(mi/c1)/(math.Sqrt(vi/c2)+1e-8)
+		}
+		wb, mb, vb := dev(t, w), dev(t, mo), dev(t, v)
+		testDevice.adam(n, wb.p, gb.p, mb.p, vb.p, sc.p.at(5), lr, float32(c1), float32(c2))
+		check(t, "adam w", fetch(t, wb), wantW, elementTol)
+		check(t, "adam m", fetch(t, mb), wantM, elementTol)
+		check(t, "adam v", fetch(t, vb), wantV, elementTol)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build cuda
+
+package cuda
+
+import "unsafe"
+
+func unsafePointer(x []int32) unsafe.Pointer { return unsafe.Pointer(&x[0]) }
