@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build gpu
 
 // Package cuda is poetvae's GPU engine: the model's dense kernels, written
 // as CUDA C in this folder, compiled to PTX (make ptx), embedded in the
@@ -7,9 +7,12 @@
 // clipping and Adam, with parameters, gradients and optimiser state kept on
 // the GPU for the whole run.
 //
-// The package compiles only with the cuda build tag: gorgonia.org/cu
+// The package compiles only with the gpu build tag: gorgonia.org/cu
 // initialises the CUDA driver when the program starts and exits the
-// process when there is no GPU. With the tags cuda and emu the same kernels
+// process when there is no GPU. (The tag is not "cuda": that tag switches
+// Gorgonia itself to its own CUDA engine, which needs cuDNN 7 or 8 to build
+// and would move the CPU reference engine onto the GPU.) With the tags gpu
+// and emu the same kernels
 // are compiled as C++ and run on an emulated device (each GPU thread a
 // fiber on the CPU), so that the kernels and the engine are tested on
 // machines without a GPU; model/forward.go and the Gorgonia graph are the

@@ -1,4 +1,4 @@
-//go:build cuda && emu
+//go:build gpu && emu
 
 // The kernels compiled for the CPU runtime in emu_runtime.h: the emulated
 // device of `go test -tags 'cuda emu'`.

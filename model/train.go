@@ -146,7 +146,10 @@ type Trainer struct {
 	OnStep  func(StepInfo)
 	OnEpoch func(EpochInfo)
 
-	graph *Graph
+	// Device is where training runs: "cpu" (or empty), "cuda" or "cuda:N".
+	Device string
+
+	engine engine
 }
 
 // NewModel makes an untrained model for the vocabulary. The output bias
@@ -205,13 +208,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 	if len(t.Train) == 0 {
 		return errors.New("no training poems")
 	}
-	if t.graph == nil {
-		g, err := NewGraph(m.Params, st.Config.BatchSize)
+	if t.engine == nil {
+		e, err := openEngine(t.Device, m, st)
 		if err != nil {
 			return err
 		}
-		t.graph = g
-		defer func() { t.graph.Close(); t.graph = nil }()
+		t.engine = e
+		defer func() { t.engine.close(); t.engine = nil }()
 	}
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()
@@ -220,7 +223,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 		var n int
 		for ; st.Pos < len(batches); st.Pos++ {
 			if err := ctx.Err(); err != nil {
-				if serr := t.save(t.LastPath); serr != nil {
+				serr := t.engine.pull(m, st)
+				if serr == nil {
+					serr = t.save(t.LastPath)
+				}
+				if serr != nil {
 					return fmt.Errorf("%w; and saving the state failed: %v", ErrInterrupted, serr)
 				}
 				return ErrInterrupted
@@ -244,6 +251,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 			}
 		}
 		st.Pos = 0
+		if err := t.engine.pull(m, st); err != nil {
+			return err
+		}
 		m.Refresh()
 		valid := Validate(m, t.Valid, st.Config.Seed)
 		ep := EpochInfo{Epoch: st.Epoch + 1, Step: st.Step, Beta: sum.Beta, Valid: valid, Elapsed: time.Since(start)}
@@ -299,46 +309,15 @@ func (t *Trainer) log(rec map[string]any) {
 	t.Metrics.Write(append(b, '\n'))
 }
 
-// step runs one batch through the graph and updates the parameters.
+// step trains on one batch and counts the step.
 func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
-	st, m := t.State, t.Model
-	cfg := st.Config
-	beta, _ := Beta(cfg.Anneal, cfg.AnnealSteps, st.Step)
-	// Every random number of a step is a hash of the run's seed and the
-	// step number, so a resumed run draws what the uninterrupted one would
-	// have, and the GPU engine draws the same numbers.
-	f := NewFeed(m.Config, b, noise.New(cfg.Seed, st.Step), m.Config.Dropout, cfg.WordDropout)
-	f.Beta, f.FreeBits = beta, cfg.FreeBits
-	stats, err := t.graph.Run(f)
+	st := t.State
+	beta, _ := Beta(st.Config.Anneal, st.Config.AnnealSteps, st.Step)
+	stats, norm, err := t.engine.step(b, st, beta)
 	if err != nil {
 		return StepInfo{}, err
 	}
-	if math.IsNaN(stats.Loss) || math.IsInf(stats.Loss, 0) {
-		return StepInfo{}, fmt.Errorf("loss became %v at step %d; try a lower --lr", stats.Loss, st.Step+1)
-	}
-	var sq float64
-	for i := range m.Params.Values {
-		switch g := t.graph.Grad(i).Data().(type) {
-		case []float32:
-			sq += sumSquares(g)
-		case []float64:
-			sq += sumSquares(g)
-		}
-	}
-	norm := math.Sqrt(sq)
-	scale := 1.0
-	if cfg.Clip > 0 && norm > cfg.Clip {
-		scale = cfg.Clip / norm
-	}
 	st.Step++
-	for i, p := range m.Params.Values {
-		switch w := p.Data().(type) {
-		case []float32:
-			adamStep(w, t.graph.Grad(i).Float32s(), st.adamM[i], st.adamV[i], scale, cfg.LR, st.Step)
-		case []float64:
-			adamStep(w, t.graph.Grad(i).Float64s(), st.adamM[i], st.adamV[i], scale, cfg.LR, st.Step)
-		}
-	}
 	return StepInfo{Step: st.Step, Epoch: st.Epoch + 1, Batch: st.Pos + 1,
 		Loss: stats.Loss, NLL: stats.NLL, KL: stats.KL, Beta: beta, GradNorm: norm}, nil
 }
@@ -390,6 +369,7 @@ func dropoutMask(src noise.Source, stream, n int, p float64) []float64 {
 	}
 	return m
 }
+
 // Validate measures the model on poems: reconstruction NLL and KL per poem
 // with one z drawn from q(z|x) (seeded), the ELBO perplexity per token, and
 // the active units: latent dimensions whose posterior mean varies across

@@ -1,0 +1,198 @@
+//go:build gpu
+
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"poetvae/corpus"
+	"poetvae/cuda"
+	"poetvae/model/noise"
+)
+
+// HasCUDA reports whether this build has the GPU engine.
+const HasCUDA = true
+
+// gpuEngine trains on a GPU: the parameters, gradients and Adam's moments
+// stay on the device for the whole run and come back only when pulled.
+type gpuEngine struct {
+	dev   *cuda.Device
+	tr    *cuda.Trainer
+	cfg   Config
+	ids   []int32
+	conv  *gpuLayout
+	dirty bool // the device has steps the host copies lack
+}
+
+func openGPU(index int, m *Model, st *TrainState) (engine, error) {
+	dev, err := cuda.Open(index)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newGPUEngine(dev, m.Params, st.Config.BatchSize)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	if err := e.push(m.Params, st); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func newGPUEngine(dev *cuda.Device, p *Params, B int) (*gpuEngine, error) {
+	shape := GPUShape(p.Config)
+	tr, err := cuda.NewTrainer(dev, shape, B)
+	if err != nil {
+		return nil, fmt.Errorf("on %s: %w", dev.Name(), err)
+	}
+	return &gpuEngine{dev: dev, tr: tr, cfg: p.Config, conv: newGPULayout(p, shape),
+		ids: make([]int32, B*(p.Config.EncSteps()+2*p.Config.DecSteps()))}, nil
+}
+
+// GPUShape is the engine's view of a model's sizes.
+func GPUShape(c Config) cuda.Shape {
+	return cuda.Shape{Vocab: c.Vocab, Embed: c.Embed, Highway: c.Highway, EncHidden: c.EncHidden,
+		DecHidden: c.DecHidden, Latent: c.Latent, EncSteps: c.EncSteps(), LM: c.LM}
+}
+
+// push uploads the parameters and, when the state has them, the moments.
+func (e *gpuEngine) push(p *Params, st *TrainState) error {
+	flat := make([]float32, e.tr.Size())
+	e.conv.toFlat(flat, func(i int) []float64 { return p.Float64s(i) })
+	if err := e.tr.SetParams(flat); err != nil {
+		return err
+	}
+	if st == nil || len(st.adamM) == 0 {
+		return nil
+	}
+	mo, v := make([]float32, e.tr.Size()), make([]float32, e.tr.Size())
+	e.conv.toFlat(mo, func(i int) []float64 { return st.adamM[i] })
+	e.conv.toFlat(v, func(i int) []float64 { return st.adamV[i] })
+	return e.tr.SetMoments(mo, v)
+}
+
+func (e *gpuEngine) pull(m *Model, st *TrainState) error {
+	if !e.dirty {
+		return nil
+	}
+	w, err := e.tr.Params()
+	if err != nil {
+		return err
+	}
+	mo, v, err := e.tr.Moments()
+	if err != nil {
+		return err
+	}
+	for i := range m.Params.Values {
+		m.Params.set(i, e.conv.fromFlat(w, i))
+		copy(st.adamM[i], e.conv.fromFlat(mo, i))
+		copy(st.adamV[i], e.conv.fromFlat(v, i))
+	}
+	e.dirty = false
+	return nil
+}
+
+func (e *gpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, float64, error) {
+	e.layIDs(b)
+	e.dirty = true
+	s, err := e.tr.Step(e.ids, e.stepParams(b, st, beta))
+	if err != nil {
+		return Stats{}, 0, err
+	}
+	if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
+		return Stats{}, 0, fmt.Errorf("loss became %v at step %d; try a lower --lr", s.Loss, st.Step+1)
+	}
+	return Stats{Loss: s.Loss, NLL: s.NLL, KL: s.KL}, s.GradNorm, nil
+}
+
+func (e *gpuEngine) stepParams(b *corpus.Batch, st *TrainState, beta float64) cuda.StepParams {
+	cfg := st.Config
+	return cuda.StepParams{Noise: noise.New(cfg.Seed, st.Step), Rows: b.Rows, Dropout: e.cfg.Dropout,
+		WordDropout: cfg.WordDropout, Beta: beta, FreeBits: cfg.FreeBits, Clip: cfg.Clip, LR: cfg.LR, Step: st.Step + 1}
+}
+
+// layIDs writes a batch's ids time-major: encoder characters, decoder
+// inputs (the GPU applies word dropout), targets.
+func (e *gpuEngine) layIDs(b *corpus.Batch) {
+	B, T, Td := b.Size, e.cfg.EncSteps(), e.cfg.DecSteps()
+	dec, tgt := e.ids[T*B:], e.ids[(T+Td)*B:]
+	for r := 0; r < B; r++ {
+		for s := 0; s < T; s++ {
+			e.ids[s*B+r] = int32(b.Enc[r*T+s])
+		}
+		for s := 0; s < Td; s++ {
+			dec[s*B+r] = int32(b.DecIn[r*Td+s])
+			tgt[s*B+r] = int32(b.Target[r*Td+s])
+		}
+	}
+}
+
+func (e *gpuEngine) close() {
+	e.tr.Close()
+	e.dev.Close()
+}
+
+// gpuLayout maps the model's parameters (one matrix per LSTM gate) to the
+// engine's flat buffer (gates side by side).
+type gpuLayout struct {
+	parts [][]gpuPart // per model parameter: where its columns go
+	size  int
+}
+
+// gpuPart places a parameter of rows × cols as columns col0… of a flat
+// tensor at offset with width columns.
+type gpuPart struct {
+	offset, width, col0, rows, cols int
+}
+
+func newGPULayout(p *Params, s cuda.Shape) *gpuLayout {
+	l := &gpuLayout{parts: make([][]gpuPart, len(p.Names))}
+	for _, t := range cuda.Layout(s) {
+		if i, ok := p.index[t.Name]; ok {
+			l.parts[i] = append(l.parts[i], gpuPart{offset: l.size, width: t.Cols, rows: t.Rows, cols: t.Cols})
+		} else {
+			H := t.Cols / 4
+			for k, g := range gateNames {
+				i, ok := p.index[t.Name+"."+g]
+				if !ok {
+					panic("model: the GPU layout names " + t.Name + ", which the model lacks")
+				}
+				l.parts[i] = append(l.parts[i], gpuPart{offset: l.size, width: t.Cols, col0: k * H, rows: t.Rows, cols: H})
+			}
+		}
+		l.size += t.Rows * t.Cols
+	}
+	for i, parts := range l.parts {
+		if len(parts) != 1 {
+			panic("model: parameter " + p.Names[i] + " has no place in the GPU layout")
+		}
+	}
+	return l
+}
+
+func (l *gpuLayout) toFlat(flat []float32, values func(i int) []float64) {
+	for i, parts := range l.parts {
+		v := values(i)
+		pt := parts[0]
+		for r := 0; r < pt.rows; r++ {
+			for c := 0; c < pt.cols; c++ {
+				flat[pt.offset+r*pt.width+pt.col0+c] = float32(v[r*pt.cols+c])
+			}
+		}
+	}
+}
+
+func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
+	pt := l.parts[i][0]
+	v := make([]float64, pt.rows*pt.cols)
+	for r := 0; r < pt.rows; r++ {
+		for c := 0; c < pt.cols; c++ {
+			v[r*pt.cols+c] = float64(flat[pt.offset+r*pt.width+pt.col0+c])
+		}
+	}
+	return v
+}
+

@@ -1,0 +1,287 @@
+//go:build gpu
+
+package model
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"poetvae/corpus"
+	"poetvae/cuda"
+	"poetvae/model/noise"
+	"poetvae/poetry"
+)
+
+// The GPU engine against the Gorgonia graph. With -tags 'gpu emu' these run
+// on the emulated device at small sizes; `make gpu-check` runs the same
+// tests on a GPU, where they add the default model size and a longer run.
+
+// stepTol bounds the relative error of a whole step (loss and every
+// gradient, FP32 on the GPU against float64 on the CPU).
+const stepTol = 1e-4
+
+func openTestGPU(t *testing.T) *cuda.Device {
+	t.Helper()
+	n := 0
+	if s := os.Getenv("POETVAE_GPU"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("POETVAE_GPU=%q: %v", s, err)
+		}
+	}
+	d, err := cuda.Open(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// testGPUName is the device name of the GPU the tests use.
+func testGPUName() string {
+	if s := os.Getenv("POETVAE_GPU"); s != "" {
+		return "cuda:" + s
+	}
+	return "cuda"
+}
+
+// maxRelErr is max |got − want| / max |want|, +Inf on NaN.
+func maxRelErr(got, want []float64) float64 {
+	var diff, scale float64
+	for i := range want {
+		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
+			return math.Inf(1)
+		}
+		diff = math.Max(diff, math.Abs(got[i]-want[i]))
+		scale = math.Max(scale, math.Abs(want[i]))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}
+
+func relTo(got, want float64) float64 { return math.Abs(got-want) / math.Max(math.Abs(want), 1e-30) }
+
+func TestGPUStepMatchesGorgonia(t *testing.T) {
+	dev := openTestGPU(t)
+	poems := samplePoems(t, 13)
+	v := corpus.BuildVocab(poems, 1)
+	type tc struct {
+		name string
+		c    Config
+		B    int
+	}
+	cases := []tc{
+		{"vae", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 2, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3}, 5},
+		{"no-highway", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 0, EncHidden: 12, DecHidden: 10, Latent: 3, Dropout: 0}, 4},
+		{"lm", Config{Vocab: v.Size(), Lines: 4, Embed: 16, EncHidden: 1, DecHidden: 20, Latent: 1, Dropout: 0.3, LM: true}, 5},
+	}
+	if !cuda.Emulated { // the real sizes, where the tiles of every product fill up
+		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			p, err := NewParams(c, tensor.Float64, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches := corpus.Batches(poems, v, tc.B, -1, false)
+			b := &batches[len(batches)-1] // the last batch has padding rows
+			if b.Rows == tc.B {
+				t.Fatalf("want a padded batch, got %d of %d rows", b.Rows, tc.B)
+			}
+			const beta, freeBits, wordDropout = 0.7, 0.02, 0.2
+			src := noise.New(9, 4)
+
+			feed := NewFeed(c, b, src, c.Dropout, wordDropout)
+			feed.Beta, feed.FreeBits = beta, freeBits
+			g, err := NewGraph(p, tc.B)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			want, err := g.Run(feed)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			e, err := newGPUEngine(dev, p, tc.B)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.tr.Close()
+			if err := e.push(p, nil); err != nil {
+				t.Fatal(err)
+			}
+			e.layIDs(b)
+			got, err := e.tr.Gradients(e.ids, cuda.StepParams{Noise: src, Rows: b.Rows, Dropout: c.Dropout,
+				WordDropout: wordDropout, Beta: beta, FreeBits: freeBits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range []struct {
+				what      string
+				got, want float64
+			}{{"loss", got.Loss, want.Loss}, {"NLL", got.NLL, want.NLL}, {"KL", got.KL, want.KL}} {
+				if e := relTo(x.got, x.want); !(e <= stepTol) {
+					t.Errorf("%s: GPU %.8g, Gorgonia %.8g (relative error %.2g)", x.what, x.got, x.want, e)
+				}
+			}
+			grads, err := e.tr.Grads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sq float64
+			for i, name := range p.Names {
+				ref := g.Grad(i).Float64s()
+				for _, x := range ref {
+					sq += x * x
+				}
+				if e := maxRelErr(e.conv.fromFlat(grads, i), ref); !(e <= stepTol) {
+					t.Errorf("gradient of %s: relative error %.3g", name, e)
+				}
+			}
+			if e := relTo(got.GradNorm, math.Sqrt(sq)); !(e <= stepTol) {
+				t.Errorf("gradient norm: GPU %.6g, Gorgonia %.6g", got.GradNorm, math.Sqrt(sq))
+			}
+		})
+	}
+}
+
+// curveSetup returns the poems and model size of the loss-curve test:
+// POETVAE_CURVE_CORPUS (a corpus file) and POETVAE_CURVE_STEPS on a GPU,
+// the sample corpus and a small model on the emulator.
+func curveSetup(t *testing.T) ([]poetry.Poem, func(vocab int) Config, int) {
+	steps := 300
+	size := func(vocab int) Config { return DefaultConfig(vocab, 4) }
+	if cuda.Emulated {
+		steps = 12
+		size = func(vocab int) Config {
+			return Config{Vocab: vocab, Lines: 4, Embed: 16, Highway: 1, EncHidden: 16, DecHidden: 16, Latent: 4, Dropout: 0.3}
+		}
+	}
+	if s := os.Getenv("POETVAE_CURVE_STEPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("POETVAE_CURVE_STEPS=%q: want a positive number", s)
+		}
+		steps = n
+	}
+	poems := samplePoems(t, 137)
+	if path := os.Getenv("POETVAE_CURVE_CORPUS"); path != "" {
+		var err error
+		if poems, _, err = corpus.Read(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return poems, size, steps
+}
+
+// TestGPULossCurve trains the same model from the same start on both
+// engines and compares the loss curves, averaged over windows of ten steps.
+func TestGPULossCurve(t *testing.T) {
+	poems, size, steps := curveSetup(t)
+	v := corpus.BuildVocab(poems, 1)
+	tc := DefaultTrainConfig()
+	tc.Epochs = 1 + steps*tc.BatchSize/len(poems)
+	run := func(device string) []float64 {
+		m, err := NewModel(size(v.Size()), v, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := NewTrainState(tc, m, poems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var losses []float64
+		tr := &Trainer{Model: m, State: st, Train: poems, Device: device}
+		tr.OnStep = func(s StepInfo) {
+			losses = append(losses, s.Loss)
+			if len(losses) == steps {
+				cancel()
+			}
+		}
+		if err := tr.Run(ctx); err != nil && !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("%s: %v", device, err)
+		}
+		if len(losses) != steps {
+			t.Fatalf("%s ran %d steps, want %d", device, len(losses), steps)
+		}
+		return losses
+	}
+	cpu, gpu := run("cpu"), run(testGPUName())
+	const window = 10
+	worst, worstStep := 0.0, 0
+	for i := 0; i < steps; i += window {
+		var a, b float64
+		end := min(i+window, steps)
+		for j := i; j < end; j++ {
+			a += cpu[j]
+			b += gpu[j]
+		}
+		if e := relTo(b, a); e > worst {
+			worst, worstStep = e, i+1
+		}
+	}
+	t.Logf("%d steps: first loss CPU %.4f GPU %.4f, last CPU %.4f GPU %.4f; largest difference of a %d-step mean %.3f%% (from step %d)",
+		steps, cpu[0], gpu[0], cpu[steps-1], gpu[steps-1], window, 100*worst, worstStep)
+	if worst > 0.01 {
+		t.Errorf("loss curves differ by %.2f%% (steps %d…): want within 1%%", 100*worst, worstStep)
+	}
+}
+
+// TestGPUCheckpoint trains on the GPU, saves, and checks that the loaded
+// checkpoint holds exactly the device's parameters and decodes the same
+// greedy poem as the model in memory.
+func TestGPUCheckpoint(t *testing.T) {
+	poems := samplePoems(t, 40)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs = 8, 1
+	tr := smallSetup(t, poems, tc)
+	tr.Device = testGPUName()
+	dir := t.TempDir()
+	tr.BestPath, tr.LastPath = filepath.Join(dir, "best.ckpt"), filepath.Join(dir, "last.ckpt")
+	before := tr.Model.Params.Float64s(0)
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if maxRelErr(tr.Model.Params.Float64s(0), before) == 0 {
+		t.Fatal("training on the GPU left the embedding unchanged")
+	}
+	ck, err := Load(tr.LastPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range tr.Model.Params.Names {
+		if maxRelErr(ck.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) != 0 {
+			t.Fatalf("saved %s differs from the trained one", name)
+		}
+	}
+	if ck.Train.Step != len(poems)/tc.BatchSize {
+		t.Fatalf("saved step %d, want %d", ck.Train.Step, len(poems)/tc.BatchSize)
+	}
+	a, err := tr.Model.Reconstruct(poems[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ck.Model.Reconstruct(poems[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() {
+			t.Fatalf("the loaded model decodes %s, the trained one %s", b[i], a[i])
+		}
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !gpu
+
+package model
+
+// openGPU: this build has no GPU engine.
+func openGPU(int, *Model, *TrainState) (engine, error) { return nil, ErrNoCUDA }
+
+// HasCUDA reports whether this build has the GPU engine.
+const HasCUDA = false
