@@ -195,4 +195,3 @@ func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
 	}
 	return v
 }
-
