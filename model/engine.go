@@ -20,12 +20,13 @@ type engine interface {
 	// pull copies the parameters and the optimiser's moments back into the
 	// model and the state, for validation and checkpoints.
 	pull(m *Model, st *TrainState) error
+	name() string
 	close()
 }
 
 // ErrNoCUDA is returned for a GPU device by a poetvae built without CUDA.
 var ErrNoCUDA = errors.New("this poetvae was built without CUDA; build one with `make cuda` " +
-	"(go build -tags cuda ./cmd/poetvae), which needs the CUDA toolkit to build and a GPU to run")
+	"(go build -tags gpu ./cmd/poetvae), which needs the CUDA toolkit to build and a GPU to run")
 
 // ParseDevice reads a device name: "cpu", "cuda" (GPU 0) or "cuda:N".
 // index is −1 for the CPU.
@@ -112,3 +113,5 @@ func (e *cpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 func (e *cpuEngine) pull(*Model, *TrainState) error { return nil }
 
 func (e *cpuEngine) close() { e.graph.Close() }
+
+func (e *cpuEngine) name() string { return "the CPU (Gorgonia, " + BLAS + ")" }

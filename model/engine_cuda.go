@@ -130,6 +130,8 @@ func (e *gpuEngine) layIDs(b *corpus.Batch) {
 	}
 }
 
+func (e *gpuEngine) name() string { return e.dev.Name() }
+
 func (e *gpuEngine) close() {
 	e.tr.Close()
 	e.dev.Close()

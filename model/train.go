@@ -148,6 +148,8 @@ type Trainer struct {
 
 	// Device is where training runs: "cpu" (or empty), "cuda" or "cuda:N".
 	Device string
+	// OnEngine, when set, learns the name of the device training runs on.
+	OnEngine func(name string)
 
 	engine engine
 }
@@ -215,6 +217,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		t.engine = e
 		defer func() { t.engine.close(); t.engine = nil }()
+		if t.OnEngine != nil {
+			t.OnEngine(e.name())
+		}
 	}
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()

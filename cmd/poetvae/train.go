@@ -34,7 +34,8 @@ state and stops; --resume continues exactly where it stopped.
 Examples:
    poetvae train --sample --epochs 30           # the built-in sample corpus
    poetvae train --valid valid.txt train.txt
-   poetvae train --resume train.txt             # after Ctrl-C`,
+   poetvae train --resume train.txt             # after Ctrl-C
+   poetvae train --device cuda train.txt        # on a GPU (make cuda)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "poetvae.ckpt", Usage: "model file to write"},
 			&cli.BoolFlag{Name: "sample", Usage: "train on the built-in sample corpus of well-known quatrains"},
@@ -61,6 +62,7 @@ Examples:
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where to train: cpu, cuda (the first GPU) or cuda:N; the GPU needs a poetvae built with `make cuda`"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
 		},
 		Action: train,
@@ -143,6 +145,12 @@ func train(c *cli.Context) error {
 		if !quiet {
 			fmt.Fprintf(stderr, format, args...)
 		}
+	}
+	device := c.String("device")
+	if gpu, err := model.ParseDevice(device); err != nil {
+		return usageError("--device: %v", err)
+	} else if gpu >= 0 && !model.HasCUDA {
+		return fmt.Errorf("--device %s: %w", device, model.ErrNoCUDA)
 	}
 	all, source, err := readTraining(c)
 	if err != nil {
@@ -245,7 +253,8 @@ func train(c *cli.Context) error {
 	buildKeywords(c, m, trainPoems, say)
 
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
-		BestPath: out, LastPath: lastPath, Metrics: mf}
+		BestPath: out, LastPath: lastPath, Metrics: mf, Device: device}
+	tr.OnEngine = func(name string) { say("training on %s\n", name) }
 	bar := newProgress(stderr, quiet)
 	tr.OnStep = func(s model.StepInfo) {
 		bar.step(s, st.Config.Epochs)

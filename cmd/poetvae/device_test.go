@@ -1,0 +1,44 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"poetvae/model"
+)
+
+// The default build has no GPU engine: asked for one, it says how to get it
+// and touches nothing. A GPU build (-tags gpu, emulated in CI) trains there
+// and writes a model the CPU decodes.
+func TestDeviceFlag(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.ckpt")
+	args := slices.DeleteFunc(slices.Clone(tinyTrain), func(a string) bool { return a == "--quiet" })
+	code, _, stderr := poetvae(t, slices.Concat(args, []string{"--out", out, "--device", "cuda:0"})...)
+	if !model.HasCUDA {
+		if code != 1 || !strings.Contains(stderr, "built without CUDA") || !strings.Contains(stderr, "make cuda") {
+			t.Fatalf("status %d, stderr %q: want 1 and how to build with CUDA", code, stderr)
+		}
+		return
+	}
+	if code != 0 {
+		t.Fatalf("GPU training: status %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "training on ") {
+		t.Errorf("no word of the device in %q", stderr)
+	}
+	code, stdout, stderr := poetvae(t, "generate", "--model", out, "--seed", "3")
+	if code != 0 || strings.Count(stdout, "。") < 2 {
+		t.Fatalf("generate from the GPU-trained model: status %d, %q %s", code, stdout, stderr)
+	}
+}
+
+func TestDeviceNames(t *testing.T) {
+	for _, bad := range []string{"tpu", "cuda:x", "cuda:-1"} {
+		code, _, stderr := poetvae(t, "train", "--sample", "--device", bad)
+		if code != 2 || !strings.Contains(stderr, "--device") {
+			t.Errorf("--device %s: status %d, %q; want a usage error", bad, code, stderr)
+		}
+	}
+}
