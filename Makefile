@@ -12,15 +12,18 @@ DEMO    ?= demo.ckpt
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
+.PHONY: cuda cuda-deps ptx ptx-check gpu-lint gpu-emu-test gpu-bin gpu-check bench-gpu
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/poetvae
 
-# The test command of the README and of CI.
+# The test command of the README and of CI: every package, then the GPU
+# engine's tests on the emulated device (no GPU or CUDA toolkit needed).
 test:
 	$(GO) test ./...
+	$(MAKE) --no-print-directory gpu-emu-test
 
 test-short:
 	$(GO) test -short ./...
@@ -68,3 +71,70 @@ bench:
 
 clean:
 	rm -f $(BIN) *.ckpt *.last.ckpt *.metrics.jsonl
+	rm -rf $(GPU_DIR)
+
+# --- The CUDA engine (README, "Training on a GPU") ---------------------------
+#
+# The build tag is gpu, not cuda: -tags cuda would also switch Gorgonia to its
+# own CUDA engine, which needs cuDNN 7 or 8.
+
+NVCC     ?= nvcc
+GPU_DIR  ?= gpu
+KERNELS  := $(wildcard cuda/*.cu)
+PTX      := $(KERNELS:cuda/%.cu=cuda/ptx/%.ptx)
+# nvcc -arch=compute_80 writes PTX alone, which the driver compiles for the
+# GPU at hand: Ampere, Hopper and later.
+NVCCFLAGS := -ptx -arch=compute_80
+
+# poetvae with --device cuda. It needs a GPU to start (gorgonia.org/cu
+# initialises the driver when the program loads).
+cuda:
+	$(GO) build -tags gpu -o $(BIN) ./cmd/poetvae
+
+# Debian's CUDA toolkit (nvcc, headers, the driver library to link against),
+# from the contrib and non-free components.
+cuda-deps:
+	@if command -v $(NVCC) > /dev/null && [ -f /usr/include/cuda.h ]; then echo "CUDA toolkit present: $$($(NVCC) --version | tail -1)"; else 		$(SUDO) sed -i -E '/^Components:/{/non-free( |$$)/!s/$$/ contrib non-free/}' /etc/apt/sources.list.d/debian.sources && 		$(SUDO) apt-get update -qq && 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nvidia-cuda-dev nvidia-cuda-toolkit; fi
+
+# The kernels' PTX, committed and embedded in the binary.
+ptx: $(PTX)
+
+cuda/ptx/%.ptx: cuda/%.cu cuda/common.cuh cuda/rng.cuh
+	@mkdir -p cuda/ptx
+	$(NVCC) $(NVCCFLAGS) -o $@ $<
+
+# Fails when the committed PTX is not what the sources compile to.
+ptx-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && 	for f in $(KERNELS); do $(NVCC) $(NVCCFLAGS) -o $$tmp/$$(basename $$f .cu).ptx $$f || exit 1; done && 	if diff -r $$tmp cuda/ptx > /dev/null; then echo "PTX matches the kernels"; 	else echo "cuda/ptx is stale: run make ptx and commit it"; diff -r $$tmp cuda/ptx | head -20; exit 1; fi
+
+# vet and build the GPU code (needs the CUDA toolkit's headers and libcuda).
+gpu-lint:
+	$(GO) vet -tags gpu ./...
+	$(GO) build -tags gpu ./...
+	$(GO) vet -tags 'gpu emu' ./...
+
+# The GPU tests on the emulated device: the kernels compiled as C++, each
+# GPU thread a fiber on the CPU. No GPU or CUDA toolkit needed.
+gpu-emu-test:
+	$(GO) test -tags 'gpu emu' ./cuda
+	$(GO) test -tags 'gpu emu' -run 'GPU|Device' ./model ./cmd/poetvae
+
+# Everything gpu-check runs, built here for a GPU machine without Go: the
+# GPU and CPU poetvae, and the test binaries (compiled, not run: they exit
+# at once on a machine without a GPU). Pure-Go BLAS, so that they need no
+# OpenBLAS there.
+gpu-bin:
+	@mkdir -p $(GPU_DIR)
+	$(GO) build -tags 'gpu noopenblas' -o $(GPU_DIR)/poetvae ./cmd/poetvae
+	$(GO) build -tags noopenblas -o $(GPU_DIR)/poetvae-cpu ./cmd/poetvae
+	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/cuda.test ./cuda
+	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/model.test ./model
+
+# On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh).
+gpu-check:
+	bash bench/gpu-check.sh $(GPU_DIR)
+
+# On the GPU machine: training poems/s on the GPU at batch 64, 128 and 256,
+# the CPU engine, and PyTorch with cuDNN; table in $(GPU_DIR)/bench-gpu.txt.
+bench-gpu:
+	bash bench/gpu-check.sh --bench-only $(GPU_DIR)

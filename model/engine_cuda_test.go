@@ -44,14 +44,6 @@ func openTestGPU(t *testing.T) *cuda.Device {
 	return d
 }
 
-// testGPUName is the device name of the GPU the tests use.
-func testGPUName() string {
-	if s := os.Getenv("POETVAE_GPU"); s != "" {
-		return "cuda:" + s
-	}
-	return "cuda"
-}
-
 // maxRelErr is max |got − want| / max |want|, +Inf on NaN.
 func maxRelErr(got, want []float64) float64 {
 	var diff, scale float64

@@ -1,0 +1,101 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"poetvae/corpus"
+)
+
+// BenchmarkEngineStep times whole training steps (forward, backward,
+// clipping, Adam) of the default model over a vocabulary of about 6,000 characters on
+// each engine this build has: the CPU at batch 64, a GPU (POETVAE_GPU, from
+// 0) at 64, 128 and 256. It reports poems a second and the arithmetic rate
+// of the step's matrix products (TrainFLOPs).
+func BenchmarkEngineStep(b *testing.B) {
+	cases := []struct {
+		device string
+		batch  int
+	}{{"cpu", 64}}
+	if HasCUDA {
+		for _, B := range []int{64, 128, 256} {
+			cases = append(cases, struct {
+				device string
+				batch  int
+			}{"cuda", B})
+		}
+	}
+	for _, tc := range cases {
+		b.Run(fmt.Sprintf("%s/B=%d", tc.device, tc.batch), func(b *testing.B) {
+			benchEngine(b, tc.device, tc.batch)
+		})
+	}
+}
+
+func benchEngine(b *testing.B, device string, B int) {
+	v := fakeVocab(6000)
+	c := DefaultConfig(v.Size(), 4)
+	m, err := NewModel(c, v, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tc := DefaultTrainConfig()
+	tc.BatchSize = B
+	st, err := NewTrainState(tc, m, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if device != "cpu" {
+		device = testGPUName()
+	}
+	e, err := openEngine(device, m, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.close()
+	batch := randomBatch(c, B, 1)
+	step := func() {
+		if _, _, err := e.step(batch, st, 1); err != nil {
+			b.Fatal(err)
+		}
+		st.Step++
+	}
+	step() // warm-up: first launches, module load, allocation
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step()
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(B)/sec, "poems/s")
+	b.ReportMetric(TrainFLOPs(c, B)/sec/1e12, "TFLOP/s")
+}
+
+// randomBatch is a full batch of B random poems.
+func randomBatch(c Config, B int, seed uint64) *corpus.Batch {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	T, Td := c.EncSteps(), c.DecSteps()
+	bt := &corpus.Batch{Size: B, Rows: B, Lines: c.Lines, EncSteps: T, DecSteps: Td,
+		Enc: make([]int, B*T), DecIn: make([]int, B*Td), Target: make([]int, B*Td)}
+	for r := 0; r < B; r++ {
+		bt.DecIn[r*Td] = corpus.BOS
+		for s := 0; s < T; s++ {
+			id := corpus.NumSpecial + rng.IntN(c.Vocab-corpus.NumSpecial)
+			bt.Enc[r*T+s] = id
+			bt.DecIn[r*Td+s+1] = id
+			bt.Target[r*Td+s] = id
+		}
+		bt.Target[r*Td+T] = corpus.EOS
+	}
+	return bt
+}
+
+// testGPUName is the device name of the GPU that tests and benchmarks use:
+// POETVAE_GPU=N picks cuda:N.
+func testGPUName() string {
+	if s := os.Getenv("POETVAE_GPU"); s != "" {
+		return "cuda:" + s
+	}
+	return "cuda"
+}
