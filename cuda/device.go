@@ -85,6 +85,15 @@ func (d *Device) launch(kernel string, grid, block [3]int, args ...any) {
 	}
 }
 
+// zero clears a buffer; like launch, an error waits for the next sync.
+func (d *Device) zero(b Buffer) {
+	if d.err == nil && b.n > 0 {
+		if err := d.b.zero(b.p, b.n); err != nil {
+			d.err = fmt.Errorf("clearing device memory: %w", err)
+		}
+	}
+}
+
 // sync waits for the queued work and returns the first error.
 func (d *Device) sync() error {
 	if d.err != nil {

@@ -140,12 +140,8 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 		return b
 	}
 	t.w, t.g, t.adamM, t.adamV = buf(t.size), buf(t.size), buf(t.size), buf(t.size)
-	if err == nil {
-		for _, b := range []Buffer{t.w, t.adamM, t.adamV} {
-			if err = d.b.zero(b.p, b.n); err != nil {
-				break
-			}
-		}
+	for _, b := range []Buffer{t.w, t.adamM, t.adamV} {
+		d.zero(b)
 	}
 	t.ids = buf(T*B + 2*Td*B)
 	t.partial, t.scalars = buf(normParts), buf(8)
@@ -176,6 +172,9 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.cDec, t.hDec, t.decMask, t.hsd, t.dHsd = buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd)
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
+	if err == nil {
+		err = d.sync()
+	}
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -281,9 +280,7 @@ func (t *Trainer) gradients(ids []int32, p StepParams) error {
 	if err := t.d.b.toDevice(t.ids.p, unsafe.Pointer(&ids[0]), 4*len(ids)); err != nil {
 		return err
 	}
-	if err := t.d.b.zero(t.g.p, t.g.n); err != nil {
-		return err
-	}
+	t.d.zero(t.g)
 	t.forward(p)
 	t.backward(p)
 	t.d.sumSquares(t.size, t.g.p, t.partial.p)
@@ -440,7 +437,7 @@ func (t *Trainer) backward(p StepParams) {
 	d.mul(Td*B*Hd, t.dHsd.p, t.decMask.p, t.dHsd.p)
 
 	// Decoder LSTM, last step first; t.dHsd accumulates each step's dh.
-	d.b.zero(t.dcDec.p, t.dcDec.n)
+	d.zero(t.dcDec)
 	for tt := Td - 1; tt >= 0; tt-- {
 		var cprev ptr
 		if tt > 0 {
@@ -471,7 +468,7 @@ func (t *Trainer) backward(p StepParams) {
 	// What the decoder took from z.
 	zm := m(t.z, 0, B, Z)
 	dzIn := m(t.dzIn, 0, B, 4*Hd)
-	d.b.zero(t.dzIn.p, t.dzIn.n)
+	d.zero(t.dzIn)
 	d.sumBlocks(Td, B*4*Hd, t.dPreDec.p, t.dzIn.p)
 	d.gemm(zm.T(), dzIn, 1, t.gm("dec.Wz"))
 	d.colSum(dzIn, t.gp("dec.b"))
@@ -506,7 +503,7 @@ func (t *Trainer) backward(p StepParams) {
 		if dir == 1 {
 			dh = t.dhb
 		}
-		d.b.zero(t.dc.p, t.dc.n)
+		d.zero(t.dc)
 		for k := T - 1; k >= 0; k-- {
 			tt := t.encTime(dir, k)
 			var cprev ptr
