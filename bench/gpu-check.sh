@@ -73,7 +73,8 @@ bench=$dir/bench-gpu.txt
 	"$dir/model.test" -test.run '^$' -test.bench 'EngineStep' -test.benchtime 30x -test.count 5
 } 2>&1 | tee "$bench" | tee -a "$report"
 if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
-	python3 bench/torch_vae.py --vocab 6000 2>&1 | tee -a "$bench" | tee -a "$report"
+	# --vocab: the size of the Go benchmark's vocabulary
+	python3 bench/torch_vae.py --vocab 5984 2>&1 | tee -a "$bench" | tee -a "$report"
 else
 	echo "no PyTorch here: the PyTorch comparison is left out" | tee -a "$bench" | tee -a "$report"
 fi
