@@ -162,3 +162,24 @@ func (d *Device) download(dst []float32, src Buffer, at int) error {
 	}
 	return d.b.toHost(unsafe.Pointer(&dst[0]), src.p.at(at), 4*len(dst))
 }
+
+// MaxRelErr is the error measure of the GPU proofs: max |got − want| over
+// max |want| (the difference itself when want is all zero), +Inf when got
+// holds a NaN or an infinity, so that an unwritten, poisoned element fails.
+func MaxRelErr(got, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var diff, scale float64
+	for i := range want {
+		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
+			return math.Inf(1)
+		}
+		diff = math.Max(diff, math.Abs(got[i]-want[i]))
+		scale = math.Max(scale, math.Abs(want[i]))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}

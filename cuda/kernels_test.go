@@ -97,29 +97,9 @@ func fetch(t testing.TB, b Buffer) []float64 {
 	return f64(x)
 }
 
-// relErr is max |got − want| / max |want| (1 when want is all zero); NaN
-// anywhere gives +Inf.
-func relErr(got, want []float64) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var diff, scale float64
-	for i := range want {
-		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
-			return math.Inf(1)
-		}
-		diff = math.Max(diff, math.Abs(got[i]-want[i]))
-		scale = math.Max(scale, math.Abs(want[i]))
-	}
-	if scale == 0 {
-		scale = 1
-	}
-	return diff / scale
-}
-
 func check(t *testing.T, what string, got, want []float64, tol float64) {
 	t.Helper()
-	if e := relErr(got, want); !(e <= tol) {
+	if e := MaxRelErr(got, want); !(e <= tol) {
 		t.Errorf("%s: relative error %.3g > %.0e", what, e, tol)
 	}
 }

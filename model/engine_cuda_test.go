@@ -44,22 +44,6 @@ func openTestGPU(t *testing.T) *cuda.Device {
 	return d
 }
 
-// maxRelErr is max |got − want| / max |want|, +Inf on NaN.
-func maxRelErr(got, want []float64) float64 {
-	var diff, scale float64
-	for i := range want {
-		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
-			return math.Inf(1)
-		}
-		diff = math.Max(diff, math.Abs(got[i]-want[i]))
-		scale = math.Max(scale, math.Abs(want[i]))
-	}
-	if scale == 0 {
-		return diff
-	}
-	return diff / scale
-}
-
 func relTo(got, want float64) float64 { return math.Abs(got-want) / math.Max(math.Abs(want), 1e-30) }
 
 func TestGPUStepMatchesGorgonia(t *testing.T) {
@@ -138,7 +122,7 @@ func TestGPUStepMatchesGorgonia(t *testing.T) {
 				for _, x := range ref {
 					sq += x * x
 				}
-				if e := maxRelErr(e.conv.fromFlat(grads, i), ref); !(e <= stepTol) {
+				if e := cuda.MaxRelErr(e.conv.fromFlat(grads, i), ref); !(e <= stepTol) {
 					t.Errorf("gradient of %s: relative error %.3g", name, e)
 				}
 			}
@@ -248,7 +232,7 @@ func TestGPUCheckpoint(t *testing.T) {
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if maxRelErr(tr.Model.Params.Float64s(0), before) == 0 {
+	if cuda.MaxRelErr(tr.Model.Params.Float64s(0), before) == 0 {
 		t.Fatal("training on the GPU left the embedding unchanged")
 	}
 	ck, err := Load(tr.LastPath)
@@ -256,7 +240,7 @@ func TestGPUCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, name := range tr.Model.Params.Names {
-		if maxRelErr(ck.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) != 0 {
+		if cuda.MaxRelErr(ck.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) != 0 {
 			t.Fatalf("saved %s differs from the trained one", name)
 		}
 	}
