@@ -1,53 +1,45 @@
 // Matrix products for every layer, forward and backward.
 #include "common.cuh"
 
-// Tile sizes: a block of 16×16 threads computes a 64×64 tile of C, each
-// thread a 4×4 grid of it with stride 16 (so neighbouring threads touch
+// A block of 16×16 threads computes a TM×TN tile of C, each thread a
+// (TM/16)×(TN/16) grid of it with stride 16 (so neighbouring threads touch
 // neighbouring columns), stepping through K 16 at a time in shared memory.
-#define TILE_M 64
-#define TILE_N 64
+// Large products use 64×64 tiles; the many small ones of an LSTM's steps
+// (a batch of rows by the four gates) use 32×32 tiles, which give the GPU
+// four times as many blocks to spread over its multiprocessors.
 #define TILE_K 16
 
-// sgemm sets C (M×N, row stride ldc) to alpha·op(A)·op(B) + beta·C in FP32,
-// where op(A) is M×K and op(B) is K×N. A is stored M×K (row stride lda), or
-// K×M when transA; B is stored K×N (ldb), or N×K when transB. With beta = 0
-// C is only written, never read, so it may hold anything (even NaN).
-// Launch: grid (ceil(N/64), ceil(M/64)), block 256.
-KERNEL(sgemm, int M, int N, int K, float alpha, const float* __restrict__ A, int lda, int transA,
-       const float* __restrict__ B, int ldb, int transB, float beta, float* __restrict__ C, int ldc) {
-    __shared__ float As[TILE_K][TILE_M];
-    __shared__ float Bs[TILE_K][TILE_N];
+// sgemm_tile sets C (M×N, row stride ldc) to alpha·op(A)·op(B) + beta·C in
+// FP32, where op(A) is M×K and op(B) is K×N. A is stored M×K (row stride
+// lda), or K×M when transA; B is stored K×N (ldb), or N×K when transB. With
+// beta = 0 C is only written, never read, so it may hold anything (even NaN).
+// Launch: grid (ceil(N/TN), ceil(M/TM)), block 256.
+template <int TM, int TN>
+__device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
+                                           int transA, const float* __restrict__ B, int ldb, int transB, float beta,
+                                           float* __restrict__ C, int ldc) {
+    const int RM = TM / 16, RN = TN / 16;
+    __shared__ float As[TILE_K][TM];
+    __shared__ float Bs[TILE_K][TN];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-    const int m0 = blockIdx.y * TILE_M, n0 = blockIdx.x * TILE_N;
-    float acc[4][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    const int m0 = blockIdx.y * TM, n0 = blockIdx.x * TN;
+    float acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = 0.0f;
 
     for (int k0 = 0; k0 < K; k0 += TILE_K) {
         // Load the tiles, reading along each matrix's contiguous dimension.
-        for (int l = tid; l < TILE_M * TILE_K; l += 256) {
-            int mm, kk;
-            if (transA) {
-                mm = l % TILE_M;
-                kk = l / TILE_M;
-            } else {
-                kk = l % TILE_K;
-                mm = l / TILE_K;
-            }
+        for (int l = tid; l < TM * TILE_K; l += 256) {
+            int mm = transA ? l % TM : l / TILE_K;
+            int kk = transA ? l / TM : l % TILE_K;
             int gm = m0 + mm, gk = k0 + kk;
             float v = 0.0f;
             if (gm < M && gk < K) v = transA ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk];
             As[kk][mm] = v;
         }
-        for (int l = tid; l < TILE_K * TILE_N; l += 256) {
-            int kk, nn;
-            if (transB) {
-                kk = l % TILE_K;
-                nn = l / TILE_K;
-            } else {
-                nn = l % TILE_N;
-                kk = l / TILE_N;
-            }
+        for (int l = tid; l < TILE_K * TN; l += 256) {
+            int nn = transB ? l / TILE_K : l % TN;
+            int kk = transB ? l % TILE_K : l / TN;
             int gk = k0 + kk, gn = n0 + nn;
             float v = 0.0f;
             if (gk < K && gn < N) v = transB ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn];
@@ -55,18 +47,18 @@ KERNEL(sgemm, int M, int N, int K, float alpha, const float* __restrict__ A, int
         }
         __syncthreads();
         for (int kk = 0; kk < TILE_K; kk++) {
-            float a[4], b[4];
-            for (int i = 0; i < 4; i++) a[i] = As[kk][ty + 16 * i];
-            for (int j = 0; j < 4; j++) b[j] = Bs[kk][tx + 16 * j];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+            float a[RM], b[RN];
+            for (int i = 0; i < RM; i++) a[i] = As[kk][ty + 16 * i];
+            for (int j = 0; j < RN; j++) b[j] = Bs[kk][tx + 16 * j];
+            for (int i = 0; i < RM; i++)
+                for (int j = 0; j < RN; j++) acc[i][j] += a[i] * b[j];
         }
         __syncthreads();
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < RM; i++) {
         int gm = m0 + ty + 16 * i;
         if (gm >= M) continue;
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < RN; j++) {
             int gn = n0 + tx + 16 * j;
             if (gn >= N) continue;
             float* c = &C[(long long)gm * ldc + gn];
@@ -74,4 +66,16 @@ KERNEL(sgemm, int M, int N, int K, float alpha, const float* __restrict__ A, int
             *c = beta == 0.0f ? v : v + beta * *c;
         }
     }
+}
+
+// sgemm uses 64×64 tiles.
+KERNEL(sgemm, int M, int N, int K, float alpha, const float* __restrict__ A, int lda, int transA,
+       const float* __restrict__ B, int ldb, int transB, float beta, float* __restrict__ C, int ldc) {
+    sgemm_tile<64, 64>(M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc);
+}
+
+// sgemm32 uses 32×32 tiles.
+KERNEL(sgemm32, int M, int N, int K, float alpha, const float* __restrict__ A, int lda, int transA,
+       const float* __restrict__ B, int ldb, int transB, float beta, float* __restrict__ C, int ldc) {
+    sgemm_tile<32, 32>(M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc);
 }

@@ -56,14 +56,32 @@ func (a mat) shape() (int, int) {
 	return a.rows, a.cols
 }
 
-// gemm sets c = a·b + beta·c (a and b possibly transposed views).
+// gemm sets c = a·b + beta·c (a and b possibly transposed views), in 64×64
+// tiles, or in 32×32 tiles when 64×64 ones would leave most of a large
+// GPU's multiprocessors idle (the per-step products of the LSTMs).
 func (d *Device) gemm(a, b mat, beta float32, c mat) {
+	tile := 64
+	if ((c.rows+63)/64)*((c.cols+63)/64) < smallProduct {
+		tile = 32
+	}
+	d.gemmTiled(tile, a, b, beta, c)
+}
+
+// smallProduct is the number of 64×64 tiles below which products use
+// 32×32 tiles: about the multiprocessors of an H100 (132).
+const smallProduct = 128
+
+func (d *Device) gemmTiled(tile int, a, b mat, beta float32, c mat) {
 	M, K := a.shape()
 	K2, N := b.shape()
 	if K != K2 || c.rows != M || c.cols != N || c.trans {
 		panic("cuda: gemm shapes do not match")
 	}
-	d.launch("sgemm", [3]int{(N + 63) / 64, (M + 63) / 64, 1}, block1,
+	kernel := "sgemm"
+	if tile == 32 {
+		kernel = "sgemm32"
+	}
+	d.launch(kernel, [3]int{(N + tile - 1) / tile, (M + tile - 1) / tile, 1}, block1,
 		M, N, K, float32(1), a.p, a.stride, a.trans, b.p, b.stride, b.trans, beta, c.p, c.stride)
 }
 

@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -131,10 +132,6 @@ func TestSgemm(t *testing.T) {
 						}
 					}
 					ab, bb := dev(t, a), dev(t, b)
-					cb := poisoned(t, M*N)
-					if beta != 0 {
-						cb = dev(t, c0)
-					}
 					am, bm := m(ab, 0, M, K), m(bb, 0, K, N)
 					if ta {
 						am = m(ab, 0, K, M).T()
@@ -142,8 +139,15 @@ func TestSgemm(t *testing.T) {
 					if tb {
 						bm = m(bb, 0, N, K).T()
 					}
-					testDevice.gemm(am, bm, beta, m(cb, 0, M, N))
-					check(t, "sgemm", fetch(t, cb), want, productTol)
+					for _, tile := range []int{64, 32} {
+						c := poisoned(t, M*N)
+						if beta != 0 {
+							c = dev(t, c0)
+						}
+						testDevice.gemmTiled(tile, am, bm, beta, m(c, 0, M, N))
+						check(t, fmt.Sprintf("sgemm %d×%d tiles, %d×%d·%d×%d transA=%v transB=%v beta=%g",
+							tile, tile, M, K, K, N, ta, tb, beta), fetch(t, c), want, productTol)
+					}
 				}
 			}
 		}
