@@ -50,6 +50,8 @@ if [ "$bench_only" = 0 ]; then
 	check "300 steps on the shared corpus on both engines (loss curves within 1%)" \
 		env POETVAE_CURVE_CORPUS="$corpus" POETVAE_CURVE_STEPS=300 \
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
+	check "decoding on the GPU: the CPU's logits and poems" \
+		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding'
 	check "a GPU checkpoint loads and decodes the same (in one binary)" \
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint'
 

@@ -139,9 +139,12 @@ func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score b
 	}
 	var hyps []hyp
 	if beam {
-		hyps = m.beamSearch(flat, B, opt.Beam, p)
+		hyps, err = m.beamSearch(flat, B, opt.Beam, p)
 	} else {
-		hyps = m.stepwise(flat, B, opt, p, rng, score)
+		hyps, err = m.stepwise(flat, B, opt, p, rng, score)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make([]DecodeResult, B)
 	for b := range hyps {
@@ -154,9 +157,13 @@ func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score b
 
 // stepwise decodes B poems together, choosing each character greedily or
 // by sampling from the masked distribution.
-func (m *Model) stepwise(flat []float64, B int, opt DecodeOptions, p *plan, rng *rand.Rand, score bool) []hyp {
+func (m *Model) stepwise(flat []float64, B int, opt DecodeOptions, p *plan, rng *rand.Rand, score bool) ([]hyp, error) {
 	V, N := m.Config.Vocab, 5*opt.Lines
-	d := m.Forward().NewDecoder(flat, B)
+	d, err := m.newDecoder(flat, B)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
 	prev := make([]int, B)
 	hyps := make([]hyp, B)
 	for b := range prev {
@@ -215,7 +222,7 @@ func (m *Model) stepwise(flat []float64, B int, opt DecodeOptions, p *plan, rng 
 			prev[b] = id
 		}
 	}
-	return hyps
+	return hyps, d.Err()
 }
 
 // beamCand is a continuation of a beam considered at one step.
@@ -230,7 +237,7 @@ type beamCand struct {
 // among the characters the constraints allow. The allowed set is judged
 // across all of a poem's beams, so a constraint is relaxed only when no
 // beam can keep it.
-func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
+func (m *Model) beamSearch(flat []float64, B, K int, p *plan) ([]hyp, error) {
 	V, Z, N := m.Config.Vocab, m.Config.Latent, 5*p.lines
 	rows := B * K
 	zz := make([]float64, 0, rows*Z)
@@ -239,7 +246,11 @@ func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
 			zz = append(zz, flat[b*Z:(b+1)*Z]...)
 		}
 	}
-	d := m.Forward().NewDecoder(zz, rows)
+	d, err := m.newDecoder(zz, rows)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
 	prev := make([]int, rows)
 	src := make([]int, rows)
 	for i := range prev {
@@ -334,7 +345,7 @@ func (m *Model) beamSearch(flat []float64, B, K int, p *plan) []hyp {
 	for b, live := range beams {
 		best[b] = live[0] // sorted best first
 	}
-	return best
+	return best, d.Err()
 }
 
 func argmax(row []float64) int {

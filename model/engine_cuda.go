@@ -197,3 +197,94 @@ func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
 	}
 	return v
 }
+
+// cudaDecoding decodes on a GPU: the parameters are uploaded once (again
+// after a Refresh) and each batch of poems gets a cuda.Decoder.
+type cudaDecoding struct {
+	dev *cuda.Device
+	ws  *cuda.Weights
+}
+
+func openGPUDecoding(index int) (gpuDecoding, error) {
+	dev, err := cuda.Open(index)
+	if err != nil {
+		return nil, err
+	}
+	return &cudaDecoding{dev: dev}, nil
+}
+
+func (g *cudaDecoding) newDecoder(m *Model, z []float64, B int) (stepDecoder, error) {
+	if g.ws == nil {
+		shape := GPUShape(m.Config)
+		layout := newGPULayout(m.Params, shape)
+		flat := make([]float32, layout.size)
+		layout.toFlat(flat, m.Params.Float64s)
+		ws, err := cuda.UploadWeights(g.dev, shape, flat)
+		if err != nil {
+			return nil, err
+		}
+		g.ws = ws
+	}
+	z32 := make([]float32, len(z))
+	for i, v := range z {
+		z32[i] = float32(v)
+	}
+	dec, err := g.ws.NewDecoder(z32, B)
+	if err != nil {
+		return nil, err
+	}
+	return &gpuStepDecoder{dec: dec, prev: make([]int32, B), logits: make([]float64, B*m.Config.Vocab)}, nil
+}
+
+func (g *cudaDecoding) refresh() {
+	if g.ws != nil {
+		g.ws.Close()
+		g.ws = nil
+	}
+}
+
+func (g *cudaDecoding) close() {
+	g.refresh()
+	g.dev.Close()
+}
+
+// gpuStepDecoder adapts cuda.Decoder to the decoding loops: ids as int,
+// logits as float64, the first error kept for Err.
+type gpuStepDecoder struct {
+	dec    *cuda.Decoder
+	prev   []int32
+	logits []float64
+	err    error
+}
+
+func (d *gpuStepDecoder) Step(prev []int) []float64 {
+	if d.err == nil {
+		for i, id := range prev {
+			d.prev[i] = int32(id)
+		}
+		var l []float32
+		if l, d.err = d.dec.Step(d.prev); d.err == nil {
+			for i, v := range l {
+				d.logits[i] = float64(v)
+			}
+			return d.logits
+		}
+	}
+	clear(d.logits)
+	return d.logits
+}
+
+func (d *gpuStepDecoder) Reorder(src []int) {
+	if d.err != nil {
+		return
+	}
+	rows := make([]int32, len(src))
+	for i, r := range src {
+		rows[i] = int32(r)
+	}
+	d.err = d.dec.Reorder(rows)
+}
+
+func (d *gpuStepDecoder) Err() error { return d.err }
+
+func (d *gpuStepDecoder) Close() { d.dec.Close() }

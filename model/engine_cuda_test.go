@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -259,5 +261,77 @@ func TestGPUCheckpoint(t *testing.T) {
 		if a[i].String() != b[i].String() {
 			t.Fatalf("the loaded model decodes %s, the trained one %s", b[i], a[i])
 		}
+	}
+}
+
+// TestGPUDecoding holds the GPU decoder to the CPU's: the same logits step
+// by step (beam reordering included), and the same poems from greedy and
+// beam decoding, for a VAE and a language model.
+func TestGPUDecoding(t *testing.T) {
+	poems := samplePoems(t, 30)
+	v := corpus.BuildVocab(poems, 1)
+	for _, c := range []Config{
+		{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 12, DecHidden: 20, Latent: 6},
+		{Vocab: v.Size(), Lines: 4, Embed: 16, EncHidden: 1, DecHidden: 20, Latent: 1, LM: true},
+	} {
+		m, err := NewModel(c, v, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const B = 5
+		rng := rand.New(rand.NewPCG(1, 2))
+		z := m.SamplePrior(B, rng)
+		flat := make([]float64, 0, B*c.Latent)
+		for _, row := range z {
+			flat = append(flat, row...)
+		}
+		cpu := m.Forward().NewDecoder(flat, B)
+		if err := m.UseDevice(testGPUName()); err != nil {
+			t.Fatal(err)
+		}
+		gpu, err := m.newDecoder(flat, B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := []int{corpus.BOS, corpus.BOS, corpus.BOS, corpus.BOS, corpus.BOS}
+		for s := 0; s < 6; s++ {
+			want := slices.Clone(cpu.Step(prev))
+			got := gpu.Step(prev)
+			if e := cuda.MaxRelErr(got, want); !(e <= stepTol) {
+				t.Fatalf("LM=%v step %d: logits differ by %.3g", c.LM, s, e)
+			}
+			for b := range prev {
+				prev[b] = corpus.NumSpecial + (s*7+b*3)%(c.Vocab-corpus.NumSpecial)
+			}
+			if s == 2 {
+				src := []int{4, 4, 0, 2, 1}
+				cpu.Reorder(src)
+				gpu.Reorder(src)
+			}
+		}
+		if err := gpu.Err(); err != nil {
+			t.Fatal(err)
+		}
+		gpu.Close()
+		for _, opt := range []DecodeOptions{{Lines: 4, Greedy: true}, {Lines: 4, Beam: 3}} {
+			onGPU, err := m.Decode(z, opt, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			onCPU, err := m.Decode(z, opt, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range onCPU {
+				if onCPU[i].String() != onGPU[i].String() {
+					t.Errorf("LM=%v %+v: poem %d is %s on the CPU, %s on the GPU", c.LM, opt, i, onCPU[i], onGPU[i])
+				}
+			}
+			if err := m.UseDevice(testGPUName()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.Close()
 	}
 }

@@ -7,3 +7,6 @@ func openGPU(int, *Model, *TrainState) (engine, error) { return nil, ErrNoCUDA }
 
 // HasCUDA reports whether this build has the GPU engine.
 const HasCUDA = false
+
+// openGPUDecoding: this build has no GPU engine.
+func openGPUDecoding(int) (gpuDecoding, error) { return nil, ErrNoCUDA }

@@ -218,6 +218,12 @@ func (d *Decoder) Step(prev []int) []float64 {
 	return d.out
 }
 
+// Err is always nil: the CPU decoder cannot fail (stepDecoder).
+func (d *Decoder) Err() error { return nil }
+
+// Close has nothing to release (stepDecoder).
+func (d *Decoder) Close() {}
+
 // Reorder makes row j of the decoder's state a copy of row src[j], for
 // each of its B rows: beam search continues the best beams, several of
 // which may descend from one row while others end.

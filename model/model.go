@@ -23,6 +23,8 @@ type Model struct {
 	// so that they can be encoded with whatever the weights are.
 	Poems []poetry.Poem
 	net   *Net // forward pass over a copy of Params; rebuilt by Refresh
+	// gpu decodes on a GPU after UseDevice; nil decodes on the CPU.
+	gpu gpuDecoding
 	// tabs caches what the last Prosody used for constrained decoding says
 	// of each character. It survives Refresh: it depends on the vocabulary,
 	// not on the weights.
@@ -37,8 +39,64 @@ func (m *Model) Forward() *Net {
 	return m.net
 }
 
-// Refresh drops the forward pass's copy of the parameters after they change.
-func (m *Model) Refresh() { m.net = nil }
+// Refresh drops the forward pass's copy of the parameters after they
+// change (and the GPU's, which is uploaded again when next needed).
+func (m *Model) Refresh() {
+	m.net = nil
+	if m.gpu != nil {
+		m.gpu.refresh()
+	}
+}
+
+// stepDecoder is the decoder's state for poems decoded together, a step at
+// a time: Net's on the CPU, or the GPU's after UseDevice. Step's logits are
+// valid until the next call, and the caller may change them; after an
+// error, Step returns zeros and Err says what went wrong.
+type stepDecoder interface {
+	Step(prev []int) []float64
+	Reorder(src []int)
+	Err() error
+	Close()
+}
+
+// gpuDecoding runs decoders on a GPU (engine_cuda.go).
+type gpuDecoding interface {
+	newDecoder(m *Model, z []float64, B int) (stepDecoder, error)
+	refresh()
+	close()
+}
+
+func (m *Model) newDecoder(z []float64, B int) (stepDecoder, error) {
+	if m.gpu != nil {
+		return m.gpu.newDecoder(m, z, B)
+	}
+	return m.Forward().NewDecoder(z, B), nil
+}
+
+// UseDevice makes generation, interpolation and reconstruction decode on a
+// device: "cpu" (the default), "cuda" or "cuda:N". Encoding stays on the
+// CPU. Close releases the GPU.
+func (m *Model) UseDevice(device string) error {
+	gpu, err := ParseDevice(device)
+	if err != nil {
+		return err
+	}
+	m.Close()
+	if gpu < 0 {
+		return nil
+	}
+	m.gpu, err = openGPUDecoding(gpu)
+	return err
+}
+
+// Close releases the GPU of UseDevice, if any; the model decodes on the
+// CPU again.
+func (m *Model) Close() {
+	if m.gpu != nil {
+		m.gpu.close()
+		m.gpu = nil
+	}
+}
 
 // Encode returns the posterior means and log-variances of poems, one row of
 // Latent values per poem. Characters outside the vocabulary count as UNK.

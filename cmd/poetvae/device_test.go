@@ -28,17 +28,36 @@ func TestDeviceFlag(t *testing.T) {
 	if !strings.Contains(stderr, "training on ") {
 		t.Errorf("no word of the device in %q", stderr)
 	}
-	code, stdout, stderr := poetvae(t, "generate", "--model", out, "--seed", "3")
-	if code != 0 || strings.Count(stdout, "。") < 2 {
+	code, stdout, stderr := poetvae(t, "generate", "--model", out, "--seed", "3", "-n", "3")
+	if code != 0 || strings.Count(stdout, "。") < 6 {
 		t.Fatalf("generate from the GPU-trained model: status %d, %q %s", code, stdout, stderr)
+	}
+	// Decoding on the GPU writes the same poems from the same seed.
+	for _, args := range [][]string{
+		{"generate", "--model", out, "--seed", "3", "-n", "3"},
+		{"reconstruct", "--model", out, "床前明月光，疑是地上霜。举头望明月，低头思故乡。"},
+	} {
+		_, onCPU, _ := poetvae(t, args...)
+		code, onGPU, stderr := poetvae(t, slices.Insert(slices.Clone(args), 1, "--device", "cuda")...)
+		if code != 0 || onGPU != onCPU {
+			t.Errorf("%s --device cuda: status %d, %q, want %q (%s)", args[0], code, onGPU, onCPU, stderr)
+		}
 	}
 }
 
 func TestDeviceNames(t *testing.T) {
-	for _, bad := range []string{"tpu", "cuda:x", "cuda:-1"} {
-		code, _, stderr := poetvae(t, "train", "--sample", "--device", bad)
-		if code != 2 || !strings.Contains(stderr, "--device") {
-			t.Errorf("--device %s: status %d, %q; want a usage error", bad, code, stderr)
+	for _, cmd := range [][]string{{"train", "--sample"}, {"generate"}, {"reconstruct", "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"}} {
+		for _, bad := range []string{"tpu", "cuda:x", "cuda:-1"} {
+			code, _, stderr := poetvae(t, slices.Insert(slices.Clone(cmd), 1, "--device", bad)...)
+			if code != 2 || !strings.Contains(stderr, "--device") {
+				t.Errorf("%s --device %s: status %d, %q; want a usage error", cmd[0], bad, code, stderr)
+			}
+		}
+	}
+	if !model.HasCUDA {
+		code, _, stderr := poetvae(t, "generate", "--device", "cuda")
+		if code != 1 || !strings.Contains(stderr, "built without CUDA") {
+			t.Errorf("generate --device cuda: status %d, %q", code, stderr)
 		}
 	}
 }

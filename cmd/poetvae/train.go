@@ -62,7 +62,7 @@ Examples:
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
-			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where to train: cpu, cuda (the first GPU) or cuda:N; the GPU needs a poetvae built with `make cuda`"},
+			deviceFlag("where to train"),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
 		},
 		Action: train,
@@ -146,11 +146,9 @@ func train(c *cli.Context) error {
 			fmt.Fprintf(stderr, format, args...)
 		}
 	}
-	device := c.String("device")
-	if gpu, err := model.ParseDevice(device); err != nil {
-		return usageError("--device: %v", err)
-	} else if gpu >= 0 && !model.HasCUDA {
-		return fmt.Errorf("--device %s: %w", device, model.ErrNoCUDA)
+	device, err := device(c)
+	if err != nil {
+		return err
 	}
 	all, source, err := readTraining(c)
 	if err != nil {

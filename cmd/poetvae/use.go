@@ -34,12 +34,19 @@ func modelPath(c *cli.Context) string {
 
 // loadModel reads the model named by --model, or explains how to get one.
 func loadModel(c *cli.Context) (*model.Model, error) {
+	dev, err := device(c)
+	if err != nil {
+		return nil, err
+	}
 	path := modelPath(c)
 	ck, err := model.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or %s at one", path, modelEnv)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := ck.Model.UseDevice(dev); err != nil {
 		return nil, err
 	}
 	return ck.Model, nil
@@ -90,6 +97,7 @@ hold each. Every poem is drawn near one of those poems (near one holding
 more keywords more often); when none holds any, from the prior.`,
 		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
+			deviceFlag("where to decode"),
 			&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 2 or 4 (8 with a model of 8-line poems)"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1, Usage: "poems to write"},
 			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: 0.8, Usage: "sampling temperature: lower is safer, higher is wilder"},
@@ -279,6 +287,7 @@ Examples:
    poetvae interpolate --rhyme any --tones loose --beam 3 "床前明月光，疑是地上霜。举头望明月，低头思故乡。" "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"`,
 		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
+			deviceFlag("where to decode"),
 			&cli.IntFlag{Name: "steps", Value: 8, Usage: "intervals between the poems (steps+1 poems, endpoints included)"},
 			&cli.BoolFlag{Name: "slerp", Usage: "follow the great circle instead of the straight line"},
 			strictFlag(),
@@ -359,7 +368,7 @@ a form (and then forbid repeats, unless --allow-repeats).
 Examples:
    poetvae reconstruct "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
    poetvae reconstruct --tones strict --rhyme-char 霜 --beam 4 --allow-repeats "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`,
-		Flags: slices.Concat([]cli.Flag{modelFlag(), strictFlag()}, formFlags(false),
+		Flags: slices.Concat([]cli.Flag{modelFlag(), deviceFlag("where to decode"), strictFlag()}, formFlags(false),
 			[]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print as JSON"}}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -1,0 +1,193 @@
+//go:build gpu
+
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Weights are a model's parameters on the device, flat in Layout order, for
+// decoding.
+type Weights struct {
+	d      *Device
+	s      Shape
+	w      Buffer
+	offset map[string]int
+}
+
+// UploadWeights copies a model's parameters (flat in Layout order) to the device.
+func UploadWeights(d *Device, s Shape, flat []float32) (*Weights, error) {
+	ws := &Weights{d: d, s: s, offset: map[string]int{}}
+	size := 0
+	for _, t := range Layout(s) {
+		ws.offset[t.Name] = size
+		size += t.Rows * t.Cols
+	}
+	if len(flat) != size {
+		return nil, fmt.Errorf("%d values for %d parameters", len(flat), size)
+	}
+	var err error
+	if ws.w, err = d.alloc(size); err != nil {
+		return nil, err
+	}
+	if err := d.upload(ws.w, 0, flat); err != nil {
+		d.release(ws.w)
+		return nil, err
+	}
+	return ws, nil
+}
+
+// Close frees the device copy.
+func (ws *Weights) Close() { ws.d.release(ws.w) }
+
+func (ws *Weights) p(name string) ptr { return ws.w.p.at(ws.offset[name]) }
+
+func (ws *Weights) m(name string, rows, cols int) mat {
+	return mat{p: ws.p(name), rows: rows, cols: cols, stride: cols}
+}
+
+// Decoder is the decoder's state for B poems decoded together on the
+// device: one step at a time, the caller choosing each next character
+// (sampling, constraints and beam search stay on the host).
+type Decoder struct {
+	ws            *Weights
+	B             int
+	ids           Buffer // int32, B: the previous characters, or Reorder's rows
+	x, pre, zIn   Buffer
+	h, c          [2]Buffer // ping-pong: a step reads one and writes the other
+	cur           int
+	started       bool // c holds a cell state (the first step has none)
+	logits        Buffer
+	host          []float32
+	spare, spare4 Buffer // Reorder's gather targets
+}
+
+// NewDecoder starts decoding B poems from their latent codes (B × Latent;
+// ignored by a language model).
+func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
+	d, s := ws.d, ws.s
+	E, H, Z, V := s.Embed, s.DecHidden, s.Latent, s.Vocab
+	if !s.LM && len(z) != B*Z {
+		return nil, fmt.Errorf("%d latent values for %d poems of %d", len(z), B, Z)
+	}
+	dec := &Decoder{ws: ws, B: B, host: make([]float32, B*V)}
+	var err error
+	buf := func(n int) Buffer {
+		if err != nil {
+			return Buffer{}
+		}
+		var b Buffer
+		b, err = d.alloc(n)
+		return b
+	}
+	dec.ids, dec.x, dec.pre, dec.zIn = buf(B), buf(B*E), buf(B*4*H), buf(B*4*H)
+	dec.h[0], dec.h[1], dec.c[0], dec.c[1] = buf(B*H), buf(B*H), buf(B*H), buf(B*H)
+	dec.logits, dec.spare, dec.spare4 = buf(B*V), buf(B*H), buf(B*4*H)
+	if err != nil {
+		dec.Close()
+		return nil, err
+	}
+	zIn := m(dec.zIn, 0, B, 4*H)
+	if s.LM { // bias only; zero initial state
+		d.zero(dec.zIn)
+		d.addBias(zIn, ws.p("dec.b"))
+		d.zero(dec.h[0])
+	} else {
+		zb, err := d.alloc(B * Z)
+		if err != nil {
+			dec.Close()
+			return nil, err
+		}
+		defer d.release(zb)
+		if err := d.upload(zb, 0, z); err != nil {
+			dec.Close()
+			return nil, err
+		}
+		zm := m(zb, 0, B, Z)
+		d.gemm(zm, ws.m("dec.Wz", Z, 4*H), 0, zIn)
+		d.addBias(zIn, ws.p("dec.b"))
+		h0 := m(dec.h[0], 0, B, H)
+		d.gemm(zm, ws.m("dec_init.W", Z, H), 0, h0)
+		d.addBias(h0, ws.p("dec_init.b"))
+		d.tanhFwd(B*H, dec.h[0].p, dec.h[0].p)
+	}
+	if err := d.sync(); err != nil {
+		dec.Close()
+		return nil, err
+	}
+	return dec, nil
+}
+
+// Step feeds the previous character of each poem and returns the logits of
+// the next (B × Vocab), valid until the next call.
+func (dec *Decoder) Step(prev []int32) ([]float32, error) {
+	ws, B := dec.ws, dec.B
+	d, s := ws.d, ws.s
+	E, H, V := s.Embed, s.DecHidden, s.Vocab
+	if len(prev) != B {
+		return nil, fmt.Errorf("%d characters for %d poems", len(prev), B)
+	}
+	for _, id := range prev {
+		if id < 0 || int(id) >= V {
+			return nil, fmt.Errorf("character id %d outside the vocabulary of %d", id, V)
+		}
+	}
+	if err := d.b.toDevice(dec.ids.p, unsafe.Pointer(&prev[0]), 4*B); err != nil {
+		return nil, err
+	}
+	d.gather(B, E, dec.ids.p, ws.p("embed"), dec.x.p)
+	pre := m(dec.pre, 0, B, 4*H)
+	d.gemm(m(dec.x, 0, B, E), ws.m("dec.Wx", E, 4*H), 0, pre)
+	// A language model's first step has no state to carry (h = 0); a
+	// VAE's starts from tanh(z·W + b).
+	if dec.started || !s.LM {
+		d.gemm(m(dec.h[dec.cur], 0, B, H), ws.m("dec.Wh", H, 4*H), 1, pre)
+	}
+	var cprev ptr
+	if dec.started {
+		cprev = dec.c[dec.cur].p
+	}
+	next := 1 - dec.cur
+	d.lstmFwd(B, H, dec.pre.p, dec.zIn.p, cprev, dec.c[next].p, dec.h[next].p)
+	dec.cur, dec.started = next, true
+	logits := m(dec.logits, 0, B, V)
+	d.gemm(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), 0, logits)
+	d.addBias(logits, ws.p("out.b"))
+	if err := d.download(dec.host, dec.logits, 0); err != nil {
+		return nil, err
+	}
+	return dec.host, nil
+}
+
+// Reorder makes row j of the state a copy of row src[j] (beam search).
+func (dec *Decoder) Reorder(src []int32) error {
+	ws, B := dec.ws, dec.B
+	d, H := ws.d, ws.s.DecHidden
+	if len(src) != B {
+		return fmt.Errorf("%d rows for %d poems", len(src), B)
+	}
+	for _, r := range src {
+		if r < 0 || int(r) >= B {
+			return fmt.Errorf("row %d outside the %d poems", r, B)
+		}
+	}
+	if err := d.b.toDevice(dec.ids.p, unsafe.Pointer(&src[0]), 4*B); err != nil {
+		return err
+	}
+	for _, b := range []*Buffer{&dec.h[dec.cur], &dec.c[dec.cur]} {
+		d.gather(B, H, dec.ids.p, b.p, dec.spare.p)
+		*b, dec.spare = dec.spare, *b
+	}
+	d.gather(B, 4*H, dec.ids.p, dec.zIn.p, dec.spare4.p)
+	dec.zIn, dec.spare4 = dec.spare4, dec.zIn
+	return d.sync()
+}
+
+// Close frees the decoder's buffers.
+func (dec *Decoder) Close() {
+	d := dec.ws.d
+	for _, b := range []Buffer{dec.ids, dec.x, dec.pre, dec.zIn, dec.h[0], dec.h[1], dec.c[0], dec.c[1], dec.logits, dec.spare, dec.spare4} {
+		d.release(b)
+	}
+}
