@@ -31,6 +31,11 @@ type backend interface {
 
 // Device is an open GPU (or the emulated one) with the kernels loaded.
 type Device struct {
+	// TF32 runs the large matrix products on the tensor cores, rounding
+	// their inputs to TF32 (10-bit mantissa, FP32 accumulation): faster, at
+	// a relative error near 1e-3 instead of FP32's 1e-6. Off by default.
+	TF32 bool
+
 	b   backend
 	err error // the first launch error, reported at the next sync
 }

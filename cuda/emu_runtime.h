@@ -50,6 +50,38 @@ inline float atomicAdd(float* p, float v) {
     return old;
 }
 
+// to_tf32 rounds to TF32 (10 mantissa bits), to nearest with ties away
+// from zero, as cvt.rna.tf32.f32 does; the result is a float's bits.
+inline unsigned to_tf32(float x) {
+    unsigned u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // finite values only
+    return u;
+}
+
+// mma_tf32 emulates the warp's tensor-core product (see common.cuh): the
+// threads of each warp deposit their fragments, meet at a barrier, and each
+// computes its own elements of D.
+inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+    static float A[32][16][8], B[32][8][8];  // per warp (up to 1024 threads)
+    auto f = [](unsigned u) { float x; memcpy(&x, &u, 4); return x; };
+    unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    A[warp][g][t] = f(a[0]);
+    A[warp][g + 8][t] = f(a[1]);
+    A[warp][g][t + 4] = f(a[2]);
+    A[warp][g + 8][t + 4] = f(a[3]);
+    B[warp][t][g] = f(b[0]);
+    B[warp][t + 4][g] = f(b[1]);
+    __syncthreads();
+    for (int r = 0; r < 4; r++) {
+        unsigned row = g + 8 * (r / 2), col = 2 * t + r % 2;
+        float s = d[r];
+        for (int k = 0; k < 8; k++) s += A[warp][row][k] * B[warp][k][col];
+        d[r] = s;
+    }
+    __syncthreads();
+}
+
 inline void emu_fiber_main() {
     (*emu_body)();
     emu_current->done = true;  // returning resumes the scheduler (uc_link)

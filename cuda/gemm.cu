@@ -79,3 +79,70 @@ KERNEL(sgemm32, int M, int N, int K, float alpha, const float* __restrict__ A, i
        const float* __restrict__ B, int ldb, int transB, float beta, float* __restrict__ C, int ldc) {
     sgemm_tile<32, 32>(M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc);
 }
+
+// sgemm_tf32 is sgemm on the tensor cores: the tiles are rounded to TF32
+// (10-bit mantissa) and multiplied with FP32 accumulation. The block's 64×64
+// tile is split among its 8 warps as 2×4 tiles of 32×16, each 2×2
+// mma.sync products of 16×8 per 8 columns of K. Launch: grid (ceil(N/64),
+// ceil(M/64)), block 256.
+KERNEL(sgemm_tf32, int M, int N, int K, float alpha, const float* __restrict__ A, int lda, int transA,
+       const float* __restrict__ B, int ldb, int transB, float beta, float* __restrict__ C, int ldc) {
+    __shared__ float As[TILE_K][64];
+    __shared__ float Bs[TILE_K][64];
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int wm = (warp / 4) * 32, wn = (warp % 4) * 16;  // the warp's tile in the block's
+    const int m0 = blockIdx.y * 64, n0 = blockIdx.x * 64;
+    float acc[2][2][4];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += TILE_K) {
+        for (int l = tid; l < 64 * TILE_K; l += 256) {
+            int mm = transA ? l % 64 : l / TILE_K;
+            int kk = transA ? l / 64 : l % TILE_K;
+            int gm = m0 + mm, gk = k0 + kk;
+            float v = 0.0f;
+            if (gm < M && gk < K) v = transA ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk];
+            As[kk][mm] = v;
+        }
+        for (int l = tid; l < TILE_K * 64; l += 256) {
+            int nn = transB ? l / TILE_K : l % 64;
+            int kk = transB ? l % TILE_K : l / 64;
+            int gk = k0 + kk, gn = n0 + nn;
+            float v = 0.0f;
+            if (gk < K && gn < N) v = transB ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn];
+            Bs[kk][nn] = v;
+        }
+        __syncthreads();
+        for (int kb = 0; kb < TILE_K; kb += 8) {
+            unsigned a[2][4], b[2][2];
+            for (int i = 0; i < 2; i++) {
+                int r = wm + 16 * i + g;
+                a[i][0] = to_tf32(As[kb + t][r]);
+                a[i][1] = to_tf32(As[kb + t][r + 8]);
+                a[i][2] = to_tf32(As[kb + t + 4][r]);
+                a[i][3] = to_tf32(As[kb + t + 4][r + 8]);
+            }
+            for (int j = 0; j < 2; j++) {
+                int c = wn + 8 * j + g;
+                b[j][0] = to_tf32(Bs[kb + t][c]);
+                b[j][1] = to_tf32(Bs[kb + t + 4][c]);
+            }
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) mma_tf32(acc[i][j], a[i], b[j]);
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int r = 0; r < 4; r++) {
+                int gm = m0 + wm + 16 * i + g + 8 * (r / 2);
+                int gn = n0 + wn + 8 * j + 2 * t + r % 2;
+                if (gm >= M || gn >= N) continue;
+                float* c = &C[(long long)gm * ldc + gn];
+                float v = alpha * acc[i][j][r];
+                *c = beta == 0.0f ? v : v + beta * *c;
+            }
+}

@@ -60,26 +60,31 @@ func (a mat) shape() (int, int) {
 // tiles, or in 32×32 tiles when 64×64 ones would leave most of a large
 // GPU's multiprocessors idle (the per-step products of the LSTMs).
 func (d *Device) gemm(a, b mat, beta float32, c mat) {
-	tile := 64
-	if ((c.rows+63)/64)*((c.cols+63)/64) < smallProduct {
-		tile = 32
+	switch {
+	case ((c.rows+63)/64)*((c.cols+63)/64) < smallProduct:
+		d.gemmWith("sgemm32", a, b, beta, c)
+	case d.TF32:
+		d.gemmWith("sgemm_tf32", a, b, beta, c)
+	default:
+		d.gemmWith("sgemm", a, b, beta, c)
 	}
-	d.gemmTiled(tile, a, b, beta, c)
 }
 
 // smallProduct is the number of 64×64 tiles below which products use
 // 32×32 tiles: about the multiprocessors of an H100 (132).
 const smallProduct = 128
 
-func (d *Device) gemmTiled(tile int, a, b mat, beta float32, c mat) {
+// gemmWith launches one of the product kernels: sgemm (64×64 tiles),
+// sgemm32 (32×32) or sgemm_tf32 (64×64 on the tensor cores).
+func (d *Device) gemmWith(kernel string, a, b mat, beta float32, c mat) {
 	M, K := a.shape()
 	K2, N := b.shape()
 	if K != K2 || c.rows != M || c.cols != N || c.trans {
 		panic("cuda: gemm shapes do not match")
 	}
-	kernel := "sgemm"
-	if tile == 32 {
-		kernel = "sgemm32"
+	tile := 64
+	if kernel == "sgemm32" {
+		tile = 32
 	}
 	d.launch(kernel, [3]int{(N + tile - 1) / tile, (M + tile - 1) / tile, 1}, block1,
 		M, N, K, float32(1), a.p, a.stride, a.trans, b.p, b.stride, b.trans, beta, c.p, c.stride)

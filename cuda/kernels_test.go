@@ -21,6 +21,7 @@ import (
 const (
 	elementTol = 1e-5
 	productTol = 1e-5
+	tf32Tol    = 1e-3 // products on the tensor cores, inputs rounded to TF32
 )
 
 var testDevice *Device
@@ -139,14 +140,18 @@ func TestSgemm(t *testing.T) {
 					if tb {
 						bm = m(bb, 0, N, K).T()
 					}
-					for _, tile := range []int{64, 32} {
+					for _, kernel := range []string{"sgemm", "sgemm32", "sgemm_tf32"} {
 						c := poisoned(t, M*N)
 						if beta != 0 {
 							c = dev(t, c0)
 						}
-						testDevice.gemmTiled(tile, am, bm, beta, m(c, 0, M, N))
-						check(t, fmt.Sprintf("sgemm %d×%d tiles, %d×%d·%d×%d transA=%v transB=%v beta=%g",
-							tile, tile, M, K, K, N, ta, tb, beta), fetch(t, c), want, productTol)
+						testDevice.gemmWith(kernel, am, bm, beta, m(c, 0, M, N))
+						tol := productTol
+						if kernel == "sgemm_tf32" {
+							tol = tf32Tol
+						}
+						check(t, fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g",
+							kernel, M, K, K, N, ta, tb, beta), fetch(t, c), want, tol)
 					}
 				}
 			}
