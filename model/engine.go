@@ -47,13 +47,13 @@ func ParseDevice(s string) (index int, err error) {
 }
 
 // openEngine opens the engine for a device name.
-func openEngine(device string, m *Model, st *TrainState) (engine, error) {
+func openEngine(device string, tf32 bool, m *Model, st *TrainState) (engine, error) {
 	gpu, err := ParseDevice(device)
 	if err != nil {
 		return nil, err
 	}
 	if gpu >= 0 {
-		return openGPU(gpu, m, st)
+		return openGPU(gpu, tf32, m, st)
 	}
 	g, err := NewGraph(m.Params, st.Config.BatchSize)
 	if err != nil {

@@ -25,11 +25,12 @@ type gpuEngine struct {
 	dirty bool // the device has steps the host copies lack
 }
 
-func openGPU(index int, m *Model, st *TrainState) (engine, error) {
+func openGPU(index int, tf32 bool, m *Model, st *TrainState) (engine, error) {
 	dev, err := cuda.Open(index)
 	if err != nil {
 		return nil, err
 	}
+	dev.TF32 = tf32
 	e, err := newGPUEngine(dev, m.Params, st.Config.BatchSize)
 	if err != nil {
 		dev.Close()
@@ -130,7 +131,12 @@ func (e *gpuEngine) layIDs(b *corpus.Batch) {
 	}
 }
 
-func (e *gpuEngine) name() string { return e.dev.Name() }
+func (e *gpuEngine) name() string {
+	if e.dev.TF32 {
+		return e.dev.Name() + " (TF32 tensor cores)"
+	}
+	return e.dev.Name()
+}
 
 func (e *gpuEngine) close() {
 	e.tr.Close()

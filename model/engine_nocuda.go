@@ -3,7 +3,7 @@
 package model
 
 // openGPU: this build has no GPU engine.
-func openGPU(int, *Model, *TrainState) (engine, error) { return nil, ErrNoCUDA }
+func openGPU(int, bool, *Model, *TrainState) (engine, error) { return nil, ErrNoCUDA }
 
 // HasCUDA reports whether this build has the GPU engine.
 const HasCUDA = false

@@ -148,6 +148,9 @@ type Trainer struct {
 
 	// Device is where training runs: "cpu" (or empty), "cuda" or "cuda:N".
 	Device string
+	// TF32 lets a GPU run the large matrix products on its tensor cores
+	// in TF32 (see cuda.Device.TF32); the CPU ignores it.
+	TF32 bool
 	// OnEngine, when set, learns the name of the device training runs on.
 	OnEngine func(name string)
 
@@ -211,7 +214,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		return errors.New("no training poems")
 	}
 	if t.engine == nil {
-		e, err := openEngine(t.Device, m, st)
+		e, err := openEngine(t.Device, t.TF32, m, st)
 		if err != nil {
 			return err
 		}

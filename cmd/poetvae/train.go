@@ -63,6 +63,7 @@ Examples:
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
 			deviceFlag("where to train"),
+			&cli.BoolFlag{Name: "tf32", Usage: "on a GPU, run the large matrix products on the tensor cores in TF32 (faster, less exact)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but the result"},
 		},
 		Action: train,
@@ -251,7 +252,7 @@ func train(c *cli.Context) error {
 	buildKeywords(c, m, trainPoems, say)
 
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
-		BestPath: out, LastPath: lastPath, Metrics: mf, Device: device}
+		BestPath: out, LastPath: lastPath, Metrics: mf, Device: device, TF32: c.Bool("tf32")}
 	tr.OnEngine = func(name string) { say("training on %s\n", name) }
 	bar := newProgress(stderr, quiet)
 	tr.OnStep = func(s model.StepInfo) {
