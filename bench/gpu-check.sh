@@ -52,8 +52,8 @@ if [ "$bench_only" = 0 ]; then
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
 	check "decoding on the GPU: the CPU's logits and poems" \
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding'
-	check "a GPU checkpoint loads and decodes the same (in one binary)" \
-		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint'
+	check "GPU checkpoints: load and decode the same, resume on either engine" \
+		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint|TestGPUResumeAcrossEngines'
 
 	say "a checkpoint trained by the GPU build, decoded by the CPU build"
 	poem="床前明月光，疑是地上霜。举头望明月，低头思故乡。"

@@ -353,3 +353,62 @@ func TestGPUDecoding(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestGPUResumeAcrossEngines: a run saved by the GPU engine continues on the
+// CPU and back, the optimiser's moments surviving the trip through the
+// device's layout.
+func TestGPUResumeAcrossEngines(t *testing.T) {
+	poems := samplePoems(t, 24)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs = 8, 1
+	tr := smallSetup(t, poems, tc)
+	for i := range tr.State.adamM { // moments of every size, to see them come back
+		for j := range tr.State.adamM[i] {
+			tr.State.adamM[i][j] = float64(j%7) * 1e-3
+			tr.State.adamV[i][j] = float64(j%5) * 1e-6
+		}
+	}
+	e, err := openEngine(testGPUName(), false, tr.Model, tr.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0 := [][]float64{slices.Clone(tr.State.adamM[0]), slices.Clone(tr.State.adamM[len(tr.State.adamM)-1])}
+	e.(*gpuEngine).dirty = true // pull as if it had trained
+	if err := e.pull(tr.Model, tr.State); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	for k, i := range []int{0, len(tr.State.adamM) - 1} {
+		if err := cuda.MaxRelErr(tr.State.adamM[i], m0[k]); err > 1e-6 {
+			t.Fatalf("moments of parameter %d changed on the round trip by %.3g", i, err)
+		}
+	}
+
+	tr = smallSetup(t, poems, tc) // a fresh run: those moments were for show
+	dir := t.TempDir()
+	last := filepath.Join(dir, "last.ckpt")
+	run := func(device string, epochs int) *Checkpoint {
+		t.Helper()
+		ck, err := Load(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck.Train.Config.Epochs = epochs
+		r := &Trainer{Model: ck.Model, State: ck.Train, Train: poems, LastPath: last, Device: device}
+		if err := r.Run(context.Background()); err != nil {
+			t.Fatalf("%s: %v", device, err)
+		}
+		return ck
+	}
+	tr.Device, tr.LastPath = testGPUName(), last
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	perEpoch := len(poems) / tc.BatchSize
+	if ck := run("cpu", 2); ck.Train.Step != 2*perEpoch {
+		t.Fatalf("after resuming on the CPU: step %d, want %d", ck.Train.Step, 2*perEpoch)
+	}
+	if ck := run(testGPUName(), 3); ck.Train.Step != 3*perEpoch {
+		t.Fatalf("after resuming on the GPU: step %d, want %d", ck.Train.Step, 3*perEpoch)
+	}
+}
