@@ -154,6 +154,20 @@ func (d *Device) uploadInts(dst Buffer, src []int32) error {
 	return d.b.toDevice(dst.p, unsafe.Pointer(&src[0]), 4*len(src))
 }
 
+// downloadInts copies an int32 buffer's first len(dst) elements into dst.
+func (d *Device) downloadInts(dst []int32, src Buffer) error {
+	if len(dst) > src.n {
+		panic("cuda: download past the end of a buffer")
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	if err := d.sync(); err != nil {
+		return err
+	}
+	return d.b.toHost(unsafe.Pointer(&dst[0]), src.p, 4*len(dst))
+}
+
 // download copies a buffer's elements from at into dst.
 func (d *Device) download(dst []float32, src Buffer, at int) error {
 	if at+len(dst) > src.n {

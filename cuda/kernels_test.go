@@ -282,10 +282,7 @@ func TestRandomKernelsMatchNoise(t *testing.T) {
 	ib := devInts(t, ids)
 	testDevice.wordDropout(n, B, src.Key(), noise.WordDropout, th, 3, ib.p)
 	got := make([]int32, n)
-	if err := testDevice.sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testDevice.b.toHost(unsafePointer(got), ib.p, 4*n); err != nil {
+	if err := testDevice.downloadInts(got, ib); err != nil {
 		t.Fatal(err)
 	}
 	for i := range got {

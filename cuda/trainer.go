@@ -105,7 +105,7 @@ type Trainer struct {
 	xs, hpre, tgate  []Buffer // highway inputs/outputs (Highway+1), products (Highway)
 	xd, encMask      Buffer   // LSTM input after dropout, and the mask
 	pre, cs, hs, dpr [2]Buffer
-	dh, dc           Buffer
+	dc               Buffer // the encoder cell's gradient, step to step
 	dxd, dxSpare     Buffer
 	// latent
 	mu, logvar, eps, z, kl, klDim, dz, dmu, dlogvar, dhf, dhb Buffer
@@ -157,7 +157,7 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 			t.pre[dir], t.dpr[dir] = buf(T*B*4*He), buf(T*B*4*He)
 			t.cs[dir], t.hs[dir] = buf(T*B*He), buf(T*B*He)
 		}
-		t.dh, t.dc = buf(B*He), buf(B*He)
+		t.dc = buf(B * He)
 		t.dxd, t.dxSpare = buf(T*B*E), buf(T*B*E)
 		for _, p := range []*Buffer{&t.mu, &t.logvar, &t.eps, &t.z, &t.kl, &t.dz, &t.dmu, &t.dlogvar} {
 			*p = buf(B * Z)
