@@ -32,6 +32,10 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@# gorgonia.org/cu exits at start on a machine without a GPU: only the
+	@# GPU build (-tags gpu, without emu) may link it.
+	@if $(GO) list -deps ./cmd/poetvae | grep -qx gorgonia.org/cu; then echo "the default build links gorgonia.org/cu"; exit 1; fi
+	@if $(GO) list -deps -tags 'gpu emu' ./... | grep -qx gorgonia.org/cu; then echo "the emulated GPU build links gorgonia.org/cu"; exit 1; fi
 
 # Trains a small model on the built-in sample corpus for about two minutes
 # on the CPU (137 poems: it learns them by heart, which is the point of a
