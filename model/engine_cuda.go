@@ -62,7 +62,7 @@ func GPUShape(c Config) cuda.Shape {
 // push uploads the parameters and, when the state has them, the moments.
 func (e *gpuEngine) push(p *Params, st *TrainState) error {
 	flat := make([]float32, e.tr.Size())
-	e.conv.toFlat(flat, func(i int) []float64 { return p.Float64s(i) })
+	e.conv.toFlat(flat, p.Float64s)
 	if err := e.tr.SetParams(flat); err != nil {
 		return err
 	}
