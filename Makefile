@@ -134,7 +134,8 @@ gpu-bin:
 	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/cuda.test ./cuda
 	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/model.test ./model
 
-# On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh).
+# On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh;
+# --proofs-only and --bench-only split it in two).
 gpu-check:
 	bash bench/gpu-check.sh $(GPU_DIR)
 

@@ -5,14 +5,17 @@
 # driver (and PyTorch for the comparison). Everything it prints also goes
 # to DIR/check.txt; the benchmark table goes to DIR/bench-gpu.txt.
 #
-#   bench/gpu-check.sh [--bench-only] [DIR]     (DIR defaults to gpu)
+#   bench/gpu-check.sh [--bench-only | --proofs-only] [DIR]    (DIR defaults to gpu)
 #
 # POETVAE_DATA is the folder of the shared corpora (default ../shared/data);
 # POETVAE_GPU picks the GPU (default 0).
 set -uo pipefail
 
-bench_only=0
-if [ "${1:-}" = "--bench-only" ]; then bench_only=1; shift; fi
+proofs=1 bench=1
+case "${1:-}" in
+--bench-only) proofs=0; shift ;;
+--proofs-only) bench=0; shift ;;
+esac
 dir=${1:-gpu}
 data=${POETVAE_DATA:-../shared/data}
 report=$dir/check.txt
@@ -42,7 +45,7 @@ else
 	echo "gpu-check: no corpora in $data (set POETVAE_DATA)" >&2; exit 2
 fi
 
-if [ "$bench_only" = 0 ]; then
+if [ "$proofs" = 1 ]; then
 	check "kernels against float64 references (poisoned outputs)" \
 		"$dir/cuda.test" -test.count=1 -test.v
 	check "whole training steps against the Gorgonia step (1e-4)" \
@@ -68,19 +71,22 @@ if [ "$bench_only" = 0 ]; then
 	fi
 fi
 
-say "benchmark: training poems/s, median of 5 runs"
-bench=$dir/bench-gpu.txt
-{
-	echo "GPU: $gpu_name"
-	"$dir/model.test" -test.run '^$' -test.bench 'EngineStep' -test.benchtime 30x -test.count 5
-} 2>&1 | tee "$bench" | tee -a "$report"
-if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
-	# --vocab: the size of the Go benchmark's vocabulary
-	python3 bench/torch_vae.py --vocab 5984 2>&1 | tee -a "$bench" | tee -a "$report"
-else
-	echo "no PyTorch here: the PyTorch comparison is left out" | tee -a "$bench" | tee -a "$report"
+if [ "$bench" = 1 ]; then
+	say "benchmark: training poems/s, median of 5 runs"
+	table=$dir/bench-gpu.txt
+	{
+		echo "GPU: $gpu_name"
+		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
+		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cpu' -test.benchtime 3x -test.count 5
+	} 2>&1 | tee "$table" | tee -a "$report"
+	if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
+		# --vocab: the size of the Go benchmark's vocabulary
+		python3 bench/torch_vae.py --vocab 5984 2>&1 | tee -a "$table" | tee -a "$report"
+	else
+		echo "no PyTorch here: the PyTorch comparison is left out" | tee -a "$table" | tee -a "$report"
+	fi
+	{ echo "medians:"; awk -f bench/median.awk "$table" | sort; } | tee -a "$table" | tee -a "$report"
 fi
-{ echo "medians:"; awk -f bench/median.awk "$bench" | sort; } | tee -a "$bench" | tee -a "$report"
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "gpu-check: ${#failed[@]} proof(s) failed: ${failed[*]}" | tee -a "$report"
