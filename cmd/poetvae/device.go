@@ -11,7 +11,7 @@ import (
 // deviceFlag is --device, for what runs there.
 func deviceFlag(what string) cli.Flag {
 	return &cli.StringFlag{Name: "device", Value: "cpu",
-		Usage: what + ": cpu, cuda (the first GPU) or cuda:N; a GPU needs a poetvae built with `make cuda`"}
+		Usage: what + ": cpu, cuda (the first GPU) or cuda:N; a GPU needs a poetvae built with make cuda"}
 }
 
 // device reads --device: a usage error for a name that is no device, and a

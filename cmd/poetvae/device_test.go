@@ -54,6 +54,9 @@ func TestDeviceNames(t *testing.T) {
 			}
 		}
 	}
+	if code, _, stderr := poetvae(t, "train", "--sample", "--tf32"); code != 2 || !strings.Contains(stderr, "--device cuda") {
+		t.Errorf("train --tf32 on the CPU: status %d, %q; want a usage error", code, stderr)
+	}
 	if !model.HasCUDA {
 		code, _, stderr := poetvae(t, "generate", "--device", "cuda")
 		if code != 1 || !strings.Contains(stderr, "built without CUDA") {

@@ -151,6 +151,9 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if gpu, _ := model.ParseDevice(device); c.Bool("tf32") && gpu < 0 {
+		return usageError("--tf32 is for a GPU: add --device cuda")
+	}
 	all, source, err := readTraining(c)
 	if err != nil {
 		return err
