@@ -61,6 +61,7 @@ type Decoder struct {
 	logits        Buffer
 	host          []float32
 	spare, spare4 Buffer // Reorder's gather targets
+	mem           memory // every buffer, for Close
 }
 
 // NewDecoder starts decoding B poems from their latent codes (B × Latent;
@@ -71,20 +72,12 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 	if !s.LM && len(z) != B*Z {
 		return nil, fmt.Errorf("%d latent values for %d poems of %d", len(z), B, Z)
 	}
-	dec := &Decoder{ws: ws, B: B, host: make([]float32, B*V)}
-	var err error
-	buf := func(n int) Buffer {
-		if err != nil {
-			return Buffer{}
-		}
-		var b Buffer
-		b, err = d.alloc(n)
-		return b
-	}
+	dec := &Decoder{ws: ws, B: B, host: make([]float32, B*V), mem: memory{d: d}}
+	buf := dec.mem.alloc
 	dec.ids, dec.x, dec.pre, dec.zIn = buf(B), buf(B*E), buf(B*4*H), buf(B*4*H)
 	dec.h[0], dec.h[1], dec.c[0], dec.c[1] = buf(B*H), buf(B*H), buf(B*H), buf(B*H)
 	dec.logits, dec.spare, dec.spare4 = buf(B*V), buf(B*H), buf(B*4*H)
-	if err != nil {
+	if err := dec.mem.err; err != nil {
 		dec.Close()
 		return nil, err
 	}
@@ -185,9 +178,4 @@ func (dec *Decoder) Reorder(src []int32) error {
 }
 
 // Close frees the decoder's buffers.
-func (dec *Decoder) Close() {
-	d := dec.ws.d
-	for _, b := range []Buffer{dec.ids, dec.x, dec.pre, dec.zIn, dec.h[0], dec.h[1], dec.c[0], dec.c[1], dec.logits, dec.spare, dec.spare4} {
-		d.release(b)
-	}
-}
+func (dec *Decoder) Close() { dec.mem.free() }

@@ -127,6 +127,34 @@ func (d *Device) alloc(n int) (Buffer, error) {
 	return Buffer{p: p, n: n}, nil
 }
 
+// memory allocates a set of buffers one after another, keeping the first
+// error so that a constructor checks once, and frees them together.
+type memory struct {
+	d    *Device
+	bufs []Buffer
+	err  error
+}
+
+func (mem *memory) alloc(n int) Buffer {
+	if mem.err != nil {
+		return Buffer{}
+	}
+	b, err := mem.d.alloc(n)
+	if err != nil {
+		mem.err = err
+		return Buffer{}
+	}
+	mem.bufs = append(mem.bufs, b)
+	return b
+}
+
+func (mem *memory) free() {
+	for _, b := range mem.bufs {
+		mem.d.release(b)
+	}
+	mem.bufs = nil
+}
+
 func (d *Device) release(b Buffer) {
 	if b.n > 0 {
 		d.b.free(b.p)

@@ -99,7 +99,7 @@ type Trainer struct {
 	w, g, adamM, adamV Buffer
 	ids                Buffer // int32: encoder ids, decoder inputs, targets, time-major
 	partial, scalars   Buffer
-	buffers            []Buffer // every buffer, for Close
+	mem                memory // every buffer, for Close
 
 	// encoder
 	xs, hpre, tgate  []Buffer // highway inputs/outputs (Highway+1), products (Highway)
@@ -129,16 +129,8 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	}
 	E, He, Hd, Z, V := s.Embed, s.EncHidden, s.DecHidden, s.Latent, s.Vocab
 	T, Td := s.EncSteps, s.DecSteps()
-	var err error
-	buf := func(n int) Buffer {
-		if err != nil {
-			return Buffer{}
-		}
-		var b Buffer
-		b, err = d.alloc(n)
-		t.buffers = append(t.buffers, b)
-		return b
-	}
+	t.mem.d = d
+	buf := t.mem.alloc
 	t.w, t.g, t.adamM, t.adamV = buf(t.size), buf(t.size), buf(t.size), buf(t.size)
 	for _, b := range []Buffer{t.w, t.adamM, t.adamV} {
 		d.zero(b)
@@ -172,6 +164,7 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.cDec, t.hDec, t.decMask, t.hsd, t.dHsd = buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd)
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
+	err := t.mem.err
 	if err == nil {
 		err = d.sync()
 	}
@@ -183,12 +176,7 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 }
 
 // Close frees the device memory.
-func (t *Trainer) Close() {
-	for _, b := range t.buffers {
-		t.d.release(b)
-	}
-	t.buffers = nil
-}
+func (t *Trainer) Close() { t.mem.free() }
 
 // Size is the number of parameters.
 func (t *Trainer) Size() int { return t.size }
