@@ -34,8 +34,9 @@ func template(t testing.TB, s string) []rune {
 	return tm
 }
 
-// referenceDecode is Decode as it was before constraints: the poems it
-// writes for a seed are the ones Decode must still write without them.
+// referenceDecode is Decode as it was before constraints (the same
+// sampler, no plan): the poems it writes for a seed are the ones Decode
+// must still write without them.
 func referenceDecode(m *Model, z [][]float64, opt DecodeOptions, rng *rand.Rand) []string {
 	B, V := len(z), m.Config.Vocab
 	var flat []float64
@@ -60,7 +61,7 @@ func referenceDecode(m *Model, z [][]float64, opt DecodeOptions, rng *rand.Rand)
 			if opt.Greedy {
 				id = argmax(row)
 			} else {
-				id = referenceSample(row, probs, opt.Temperature, opt.TopK, rng)
+				id = sample(row, probs, make([]float64, 0, V), opt.Temperature, opt.TopK, rng)
 			}
 			prev[b] = id
 			chars[b] = append(chars[b], m.Vocab.Rune(id))
@@ -72,38 +73,6 @@ func referenceDecode(m *Model, z [][]float64, opt DecodeOptions, rng *rand.Rand)
 		out[b] = p.String()
 	}
 	return out
-}
-
-func referenceSample(row, probs []float64, temperature float64, topK int, rng *rand.Rand) int {
-	cut := math.Inf(-1)
-	if topK > 0 && topK < len(row) {
-		sorted := slices.Clone(row)
-		slices.Sort(sorted)
-		cut = sorted[len(sorted)-topK]
-	}
-	maxv := row[argmax(row)]
-	var total float64
-	for i, v := range row {
-		p := 0.0
-		if v >= cut && !math.IsInf(v, -1) {
-			p = math.Exp((v - maxv) / temperature)
-		}
-		probs[i] = p
-		total += p
-	}
-	u := rng.Float64() * total
-	last := 0
-	for i, p := range probs {
-		if p == 0 {
-			continue
-		}
-		last = i
-		if u < p {
-			return i
-		}
-		u -= p
-	}
-	return last
 }
 
 // logProb returns log p(chars | z) by teacher forcing, over characters
