@@ -157,20 +157,7 @@ func TestGradientCheck(t *testing.T) {
 	klDim := batchKL(p, f)
 	f.FreeBits = (klDim[0] + klDim[1]) / 2
 	t.Logf("KL per dimension %v, floor %g", klDim, f.FreeBits)
-	if _, err := gr.Run(f); err != nil {
-		t.Fatal(err)
-	}
-	analytic := make([][]float64, len(p.Values))
-	for i := range p.Values {
-		analytic[i] = toFloat64(gr.Grad(i).Data())
-	}
-	loss := func() float64 {
-		s, err := gr.Run(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Loss
-	}
+	analytic, loss := gradients(t, gr, f)
 	// h balances truncation error (∝ h²) against round-off (∝ 1/h). Where
 	// a ReLU of the highway layer switches within ±h the loss has a kink and
 	// no finite difference is its derivative: such elements show one-sided
@@ -316,5 +303,25 @@ func TestLanguageModelGraph(t *testing.T) {
 	}
 	if !close(st.NLL, want, 1e-10) {
 		t.Errorf("graph NLL %.12g, forward pass %.12g", st.NLL, want)
+	}
+}
+
+// gradients runs the graph on a batch and returns every parameter's
+// gradient, and the loss as a function of the parameters' current values,
+// for finite differences.
+func gradients(t *testing.T, gr *Graph, f *Feed) (analytic [][]float64, loss func() float64) {
+	t.Helper()
+	if _, err := gr.Run(f); err != nil {
+		t.Fatal(err)
+	}
+	for i := range gr.params {
+		analytic = append(analytic, toFloat64(gr.Grad(i).Data()))
+	}
+	return analytic, func() float64 {
+		s, err := gr.Run(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Loss
 	}
 }

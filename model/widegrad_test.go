@@ -30,20 +30,7 @@ func TestGradientCheckWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gr.Close()
-	if _, err := gr.Run(f); err != nil {
-		t.Fatal(err)
-	}
-	analytic := make([][]float64, len(p.Values))
-	for i := range p.Values {
-		analytic[i] = toFloat64(gr.Grad(i).Data())
-	}
-	loss := func() float64 {
-		s, err := gr.Run(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Loss
-	}
+	analytic, loss := gradients(t, gr, f)
 	rng := rand.New(rand.NewPCG(1, 1))
 	const h = 1e-5
 	f0 := loss()

@@ -231,10 +231,6 @@ func TestConstraintErrors(t *testing.T) {
 			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status %d and one line on stderr",
 				strings.Join(args, " "), code, stdout, stderr, tt.code)
 		}
-		for _, w := range tt.want {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-			}
-		}
+		mentions(t, args, stderr, tt.want...)
 	}
 }

@@ -27,6 +27,29 @@ const (
 )
 
 // tinyTrain trains a model small enough for the tests to stay fast.
+// mentions fails the test for each word that stderr does not contain.
+func mentions(t *testing.T, args []string, stderr string, words ...string) {
+	t.Helper()
+	for _, w := range words {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
+		}
+	}
+}
+
+// failed checks a run that must fail: its status, an empty stdout, and the
+// words its message must hold.
+func failed(t *testing.T, args []string, code int, stdout, stderr string, wantCode int, words ...string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("poetvae %s: status %d, want %d; stderr:\n%s", strings.Join(args, " "), code, wantCode, stderr)
+	}
+	mentions(t, args, stderr, words...)
+	if stdout != "" {
+		t.Errorf("poetvae %s: stdout not empty:\n%s", strings.Join(args, " "), stdout)
+	}
+}
+
 var tinyTrain = []string{"train", "--sample", "--epochs", "2", "--batch", "32",
 	"--embed", "16", "--enc-hidden", "16", "--dec-hidden", "16", "--latent", "4", "--quiet"}
 
@@ -168,20 +191,10 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := poetvae(t, tt.args...)
-			if code != 2 {
-				t.Errorf("poetvae %s: status %d, want 2; stderr:\n%s", strings.Join(tt.args, " "), code, stderr)
-			}
 			if l := lines(stderr); len(l) != 1 {
 				t.Errorf("poetvae %s: stderr has %d lines, want 1:\n%s", strings.Join(tt.args, " "), len(l), stderr)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(tt.args, " "), stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("poetvae %s: stdout not empty:\n%s", strings.Join(tt.args, " "), stdout)
-			}
+			failed(t, tt.args, code, stdout, stderr, 2, tt.want...)
 		})
 	}
 	if _, err := os.Stat("out.txt"); err == nil {
@@ -296,17 +309,7 @@ func TestCorpusStatsErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"corpus", "stats"}, tt.args...)
 			code, stdout, stderr := poetvae(t, args...)
-			if code != 1 {
-				t.Errorf("poetvae %s: status %d, want 1", strings.Join(args, " "), code)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("poetvae %s: stdout not empty:\n%s", strings.Join(args, " "), stdout)
-			}
+			failed(t, args, code, stdout, stderr, 1, tt.want...)
 		})
 	}
 }
@@ -484,17 +487,7 @@ func TestCorpusImportErrors(t *testing.T) {
 			}
 			args := append([]string{"corpus", "import", "-o", "out.txt", "--meta", "meta.tsv"}, tt.args...)
 			code, stdout, stderr := poetvae(t, args...)
-			if code != 1 {
-				t.Errorf("poetvae %s: status %d, want 1", strings.Join(args, " "), code)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("poetvae %s: stdout not empty: %q", strings.Join(args, " "), stdout)
-			}
+			failed(t, args, code, stdout, stderr, 1, tt.want...)
 			for _, name := range []string{"out.txt", "meta.tsv"} {
 				if _, err := os.Stat(name); err == nil {
 					t.Errorf("poetvae %s: failed, but created %s", strings.Join(args, " "), name)
@@ -615,11 +608,7 @@ func TestTrainErrors(t *testing.T) {
 			if code != 1 {
 				t.Errorf("poetvae %s: status %d, want 1", strings.Join(args, " "), code)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-				}
-			}
+			mentions(t, args, stderr, tt.want...)
 		})
 	}
 }
@@ -828,11 +817,7 @@ func TestPoemArgumentErrors(t *testing.T) {
 		if code != 1 || stdout != "" {
 			t.Errorf("poetvae %s: status %d, stdout %q; want status 1 and nothing on stdout", strings.Join(args, " "), code, stdout)
 		}
-		for _, w := range tt.want {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-			}
-		}
+		mentions(t, args, stderr, tt.want...)
 	}
 }
 

@@ -159,20 +159,10 @@ func TestPlotCurvesErrors(t *testing.T) {
 			}
 			args = append([]string{"plot", "curves"}, args...)
 			code, stdout, stderr := poetvae(t, args...)
-			if code != tt.code {
-				t.Errorf("poetvae %s: status %d, want %d; stderr:\n%s", strings.Join(args, " "), code, tt.code, stderr)
-			}
 			if l := lines(stderr); len(l) != 1 {
 				t.Errorf("poetvae %s: stderr has %d lines, want 1:\n%s", strings.Join(args, " "), len(l), stderr)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("poetvae %s: stdout not empty:\n%s", strings.Join(args, " "), stdout)
-			}
+			failed(t, args, code, stdout, stderr, tt.code, tt.want...)
 			for _, name := range []string{"out.png", "out.jpg", "out"} {
 				if _, err := os.Stat(name); err == nil {
 					t.Errorf("poetvae %s failed but wrote %s", strings.Join(args, " "), name)
@@ -332,20 +322,10 @@ func TestPlotLatentErrors(t *testing.T) {
 			}
 			args = append(args, tt.args...)
 			code, stdout, stderr := poetvae(t, args...)
-			if code != tt.code {
-				t.Errorf("poetvae %s: status %d, want %d; stderr:\n%s", strings.Join(args, " "), code, tt.code, stderr)
-			}
 			if l := lines(stderr); len(l) != 1 {
 				t.Errorf("poetvae %s: stderr has %d lines, want 1:\n%s", strings.Join(args, " "), len(l), stderr)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("poetvae %s: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("poetvae %s: stdout not empty:\n%s", strings.Join(args, " "), stdout)
-			}
+			failed(t, args, code, stdout, stderr, tt.code, tt.want...)
 			if _, err := os.Stat("map.png"); err == nil {
 				t.Errorf("poetvae %s failed but wrote map.png", strings.Join(args, " "))
 			}
