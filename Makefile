@@ -12,7 +12,7 @@ DEMO    ?= demo.ckpt
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
-.PHONY: cuda cuda-deps ptx ptx-check gpu-lint gpu-emu-test gpu-bin gpu-check bench-gpu
+.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-bin gpu-bundle gpu-check bench-gpu
 
 all: build
 
@@ -111,6 +111,16 @@ cuda/ptx/%.ptx: cuda/%.cu cuda/common.cuh cuda/rng.cuh
 ptx-check:
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && 	for f in $(KERNELS); do $(NVCC) $(NVCCFLAGS) -o $$tmp/$$(basename $$f .cu).ptx $$f || exit 1; done && 	if diff -r $$tmp cuda/ptx > /dev/null; then echo "PTX matches the kernels"; 	else echo "cuda/ptx is stale: run make ptx and commit it"; diff -r $$tmp cuda/ptx | head -20; exit 1; fi
 
+# The committed PTX assembled for the GPUs it is meant for (Ampere sm_80,
+# Hopper sm_90), as the driver will at load time: fails on PTX those GPUs
+# reject and on kernels that spill registers to local memory.
+PTXAS ?= ptxas
+ptx-sass:
+	@for f in $(PTX); do for arch in sm_80 sm_90; do \
+		out=$$($(PTXAS) -arch=$$arch -v -o /dev/null $$f 2>&1) || { echo "$$f: ptxas -arch=$$arch failed:"; echo "$$out"; exit 1; }; \
+		if echo "$$out" | grep -Eq '[1-9][0-9]* bytes spill'; then echo "$$f: spills registers on $$arch:"; echo "$$out" | grep -B2 spill; exit 1; fi; \
+	done; done; echo "PTX assembles for sm_80 and sm_90 without spills"
+
 # vet and build the GPU code (needs the CUDA toolkit's headers and libcuda).
 gpu-lint:
 	$(GO) vet -tags gpu ./...
@@ -126,13 +136,25 @@ gpu-emu-test:
 # Everything gpu-check runs, built here for a GPU machine without Go: the
 # GPU and CPU poetvae, and the test binaries (compiled, not run: they exit
 # at once on a machine without a GPU). Pure-Go BLAS, so that they need no
-# OpenBLAS there.
+# OpenBLAS there; stripped, as they only travel.
+GPU_BUILD := -trimpath -ldflags='-s -w'
 gpu-bin:
 	@mkdir -p $(GPU_DIR)
-	$(GO) build -tags 'gpu noopenblas' -o $(GPU_DIR)/poetvae ./cmd/poetvae
-	$(GO) build -tags noopenblas -o $(GPU_DIR)/poetvae-cpu ./cmd/poetvae
-	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/cuda.test ./cuda
-	$(GO) test -tags 'gpu noopenblas' -c -o $(GPU_DIR)/model.test ./model
+	$(GO) build $(GPU_BUILD) -tags 'gpu noopenblas' -o $(GPU_DIR)/poetvae ./cmd/poetvae
+	$(GO) build $(GPU_BUILD) -tags noopenblas -o $(GPU_DIR)/poetvae-cpu ./cmd/poetvae
+	$(GO) test $(GPU_BUILD) -tags 'gpu noopenblas' -c -o $(GPU_DIR)/cuda.test ./cuda
+	$(GO) test $(GPU_BUILD) -tags 'gpu noopenblas' -c -o $(GPU_DIR)/model.test ./model
+
+# gpu-bin's binaries in one compressed file (about 30 MB) to copy to the GPU
+# machine, with the training corpus when the shared corpora are at hand
+# (POETVAE_DATA); there: tar -xzf gpu-bundle/poetvae-gpu.tgz, then gpu-check.
+POETVAE_DATA ?= ../shared/data
+GPU_BUNDLE   := gpu-bundle/poetvae-gpu.tgz
+gpu-bundle: gpu-bin
+	@mkdir -p $(dir $(GPU_BUNDLE))
+	@if [ -f $(POETVAE_DATA)/simplified/tang_train.txt ]; then cat $(POETVAE_DATA)/simplified/tang_train.txt $(POETVAE_DATA)/simplified/song_train.txt > $(GPU_DIR)/train.txt; fi
+	tar -czf $(GPU_BUNDLE) $(addprefix $(GPU_DIR)/,poetvae poetvae-cpu cuda.test model.test) $$([ -f $(GPU_DIR)/train.txt ] && echo $(GPU_DIR)/train.txt)
+	@ls -l $(GPU_BUNDLE)
 
 # On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh;
 # --proofs-only and --bench-only split it in two).

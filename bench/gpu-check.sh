@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
 # Runs every GPU proof of the CUDA engine, then the GPU benchmark, on a
-# machine with an NVIDIA GPU, from the binaries `make gpu-bin` built
-# elsewhere: no Go toolchain or CUDA toolkit is needed here, only the
-# driver (and PyTorch for the comparison). Everything it prints also goes
+# machine with an NVIDIA GPU, from the binaries `make gpu-bin` (or the one
+# file `make gpu-bundle`) built elsewhere: no Go toolchain or CUDA toolkit is
+# needed here, only the driver (and PyTorch for the comparison, and
+# compute-sanitizer for the sanitizer proof). Everything it prints also goes
 # to DIR/check.txt; the benchmark table goes to DIR/bench-gpu.txt.
 #
-#   bench/gpu-check.sh [--bench-only | --proofs-only] [DIR]    (DIR defaults to gpu)
+#   bench/gpu-check.sh [--only PARTS | --proofs-only | --bench-only] [DIR]
 #
-# POETVAE_DATA is the folder of the shared corpora (default ../shared/data);
-# POETVAE_GPU picks the GPU (default 0).
+# DIR defaults to gpu. PARTS is a comma-separated list of: kernels, step,
+# curve, decoding, checkpoints, builds, sanitizer (the proofs) and bench;
+# --proofs-only is every proof, --bench-only is bench. Each part fits well in
+# ten minutes on an H100, so parts can run as separate commands.
+#
+# The corpus is DIR/train.txt, written from POETVAE_DATA (default
+# ../shared/data: its simplified Tang and Song training poems) when that
+# folder is there. POETVAE_GPU picks the GPU (default 0), POETVAE_CURVE_STEPS
+# the length of the loss-curve comparison (default 300).
 set -uo pipefail
 
-proofs=1 bench=1
+parts=kernels,step,curve,decoding,checkpoints,builds,sanitizer,bench
 case "${1:-}" in
---bench-only) proofs=0; shift ;;
---proofs-only) bench=0; shift ;;
+--only) parts=${2:?--only needs a list of parts}; shift 2 ;;
+--proofs-only) parts=kernels,step,curve,decoding,checkpoints,builds,sanitizer; shift ;;
+--bench-only) parts=bench; shift ;;
 esac
+for p in ${parts//,/ }; do
+	case $p in
+	kernels | step | curve | decoding | checkpoints | builds | sanitizer | bench) ;;
+	*) echo "gpu-check: unknown part $p (parts: kernels, step, curve, decoding, checkpoints, builds, sanitizer, bench)" >&2; exit 2 ;;
+	esac
+done
+want() { [[ ",$parts," == *",$1,"* ]]; }
+
 dir=${1:-gpu}
 data=${POETVAE_DATA:-../shared/data}
+gpu=${POETVAE_GPU:-0}
 report=$dir/check.txt
 for f in poetvae poetvae-cpu cuda.test model.test; do
-	[ -x "$dir/$f" ] || { echo "gpu-check: $dir/$f is missing: build it with make gpu-bin" >&2; exit 2; }
+	[ -x "$dir/$f" ] || { echo "gpu-check: $dir/$f is missing: build it with make gpu-bin (or unpack make gpu-bundle's file)" >&2; exit 2; }
 done
 : > "$report"
 failed=()
@@ -36,31 +54,40 @@ check() { # check NAME COMMAND...: runs a proof, records a failure
 
 say "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$report"
-gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed -n "$((${POETVAE_GPU:-0} + 1))p")
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed -n "$((gpu + 1))p")
 
 corpus=$dir/train.txt
 if [ -f "$data/simplified/tang_train.txt" ]; then
 	cat "$data/simplified/tang_train.txt" "$data/simplified/song_train.txt" > "$corpus"
-else
-	echo "gpu-check: no corpora in $data (set POETVAE_DATA)" >&2; exit 2
+elif [ ! -s "$corpus" ]; then
+	echo "gpu-check: no corpus: neither $data/simplified nor $corpus (set POETVAE_DATA)" >&2; exit 2
 fi
 
-if [ "$proofs" = 1 ]; then
+if want kernels; then
 	check "kernels against float64 references (poisoned outputs)" \
 		"$dir/cuda.test" -test.count=1 -test.v
+fi
+if want step; then
 	check "whole training steps against the Gorgonia step (1e-4)" \
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUStepMatchesGorgonia'
-	check "300 steps on the shared corpus on both engines (loss curves within 1%)" \
-		env POETVAE_CURVE_CORPUS="$corpus" POETVAE_CURVE_STEPS=300 \
+fi
+if want curve; then
+	check "${POETVAE_CURVE_STEPS:-300} steps on the shared corpus on both engines (loss curves within 1%)" \
+		env POETVAE_CURVE_CORPUS="$corpus" POETVAE_CURVE_STEPS="${POETVAE_CURVE_STEPS:-300}" \
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
+fi
+if want decoding; then
 	check "decoding on the GPU: the CPU's logits and poems" \
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding'
+fi
+if want checkpoints; then
 	check "GPU checkpoints: load and decode the same, resume on either engine" \
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint|TestGPUResumeAcrossEngines'
-
+fi
+if want builds; then
 	say "a checkpoint trained by the GPU build, decoded by the CPU build"
 	poem="床前明月光，疑是地上霜。举头望明月，低头思故乡。"
-	if "$dir/poetvae" train --device "cuda:${POETVAE_GPU:-0}" --no-keywords --epochs 1 --out "$dir/gpu.ckpt" "$corpus" 2>&1 | tail -3 | tee -a "$report" &&
+	if "$dir/poetvae" train --device "cuda:$gpu" --no-keywords --epochs 1 --out "$dir/gpu.ckpt" "$corpus" 2>&1 | tail -3 | tee -a "$report" &&
 		"$dir/poetvae" reconstruct --model "$dir/gpu.ckpt" "$poem" > "$dir/gpu-decode.txt" &&
 		"$dir/poetvae-cpu" reconstruct --model "$dir/gpu.ckpt" "$poem" > "$dir/cpu-decode.txt" &&
 		cmp "$dir/gpu-decode.txt" "$dir/cpu-decode.txt"; then
@@ -70,18 +97,37 @@ if [ "$proofs" = 1 ]; then
 		failed+=("checkpoint across builds")
 	fi
 fi
+if want sanitizer; then
+	# What the emulator cannot see: out-of-bounds and misaligned accesses,
+	# shared-memory races between threads, barriers not reached by all.
+	sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
+	if [ -n "$sanitizer" ]; then
+		for tool in memcheck racecheck synccheck; do
+			check "compute-sanitizer --tool $tool: the kernel tests" \
+				"$sanitizer" --tool "$tool" --error-exitcode 1 "$dir/cuda.test" -test.count=1
+		done
+		check "compute-sanitizer --tool memcheck: whole training steps" \
+			"$sanitizer" --tool memcheck --error-exitcode 1 "$dir/model.test" -test.count=1 -test.short -test.run 'TestGPUStepMatchesGorgonia'
+	else
+		echo "FAILED: no compute-sanitizer here" | tee -a "$report"
+		failed+=("sanitizer")
+	fi
+fi
 
-if [ "$bench" = 1 ]; then
+if want bench; then
 	say "benchmark: training poems/s, median of 5 runs"
 	table=$dir/bench-gpu.txt
 	{
 		echo "GPU: $gpu_name"
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cpu' -test.benchtime 3x -test.count 5
+		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.count 5
 	} 2>&1 | tee "$table" | tee -a "$report"
 	if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
-		# --vocab: the size of the Go benchmark's vocabulary
+		# --vocab: the size of the Go benchmark's vocabulary; FP32, then
+		# TF32 beside the engine's --tf32
 		python3 bench/torch_vae.py --vocab 5984 2>&1 | tee -a "$table" | tee -a "$report"
+		python3 bench/torch_vae.py --vocab 5984 --tf32 2>&1 | tee -a "$table" | tee -a "$report"
 	else
 		echo "no PyTorch here: the PyTorch comparison is left out" | tee -a "$table" | tee -a "$report"
 	fi
@@ -92,4 +138,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	echo "gpu-check: ${#failed[@]} proof(s) failed: ${failed[*]}" | tee -a "$report"
 	exit 1
 fi
-echo "gpu-check: every proof passed" | tee -a "$report"
+echo "gpu-check: every part asked for passed ($parts)" | tee -a "$report"

@@ -132,17 +132,17 @@ func (dec *Decoder) Step(prev []int32) ([]float32, error) {
 	d.gather(B, E, dec.ids.p, ws.p("embed"), dec.x.p)
 	pre := m(dec.pre, 0, B, 4*H)
 	d.gemm(m(dec.x, 0, B, E), ws.m("dec.Wx", E, 4*H), 0, pre)
+	next := 1 - dec.cur
+	step := lstmStep{pre: pre.p, extra: dec.zIn.p, c: dec.c[next].p, h: dec.h[next].p}
 	// A language model's first step has no state to carry (h = 0); a
 	// VAE's starts from tanh(z·W + b).
 	if dec.started || !s.LM {
-		d.gemm(m(dec.h[dec.cur], 0, B, H), ws.m("dec.Wh", H, 4*H), 1, pre)
+		step.hprev, step.Wh = dec.h[dec.cur].p, ws.p("dec.Wh")
 	}
-	var cprev ptr
 	if dec.started {
-		cprev = dec.c[dec.cur].p
+		step.cprev = dec.c[dec.cur].p
 	}
-	next := 1 - dec.cur
-	d.lstmFwd(B, H, dec.pre.p, dec.zIn.p, cprev, dec.c[next].p, dec.h[next].p)
+	d.lstmFwd(B, H, step)
 	dec.cur, dec.started = next, true
 	logits := m(dec.logits, 0, B, V)
 	d.gemm(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), 0, logits)

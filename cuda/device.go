@@ -36,9 +36,14 @@ type Device struct {
 	// a relative error near 1e-3 instead of FP32's 1e-6. Off by default.
 	TF32 bool
 
-	b   backend
-	err error // the first launch error, reported at the next sync
+	b        backend
+	err      error // the first launch error, reported at the next sync
+	launches int
 }
+
+// Launches is the number of kernels launched so far: the benchmark reports
+// it per step, as at these sizes launch latency sets much of a step's time.
+func (d *Device) Launches() int { return d.launches }
 
 // Close releases the device.
 func (d *Device) Close() error { return d.b.close() }
@@ -81,6 +86,10 @@ func (d *Device) launch(kernel string, grid, block [3]int, args ...any) {
 	if d.err != nil {
 		return
 	}
+	if err := checkArgs(kernel, len(args)); err != nil {
+		panic("cuda: " + err.Error()) // a programming error
+	}
+	d.launches++
 	slots := make([]uint64, len(args))
 	for i, a := range args {
 		slots[i] = slot(a)

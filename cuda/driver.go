@@ -3,9 +3,7 @@
 package cuda
 
 import (
-	"embed"
 	"fmt"
-	"path"
 	"runtime"
 	"unsafe"
 
@@ -14,12 +12,6 @@ import (
 
 // Emulated reports whether kernels run on the CPU emulation rather than a GPU.
 const Emulated = false
-
-// The kernels, compiled by `make ptx` (nvcc -arch=compute_80); the driver
-// compiles the PTX for the GPU at hand when the module loads.
-//
-//go:embed ptx/*.ptx
-var ptxFiles embed.FS
 
 // driver is a GPU through the CUDA driver API.
 type driver struct {
@@ -42,20 +34,16 @@ func Open(n int) (*Device, error) {
 		return nil, fmt.Errorf("creating a CUDA context on cuda:%d: %w", n, err)
 	}
 	err = dr.do(func() error {
-		files, err := ptxFiles.ReadDir("ptx")
+		mods, err := ptxModules()
 		if err != nil {
 			return err
 		}
-		for _, f := range files {
-			src, err := ptxFiles.ReadFile(path.Join("ptx", f.Name()))
+		for _, m := range mods {
+			mod, err := cu.LoadData(m.src)
 			if err != nil {
-				return err
+				return fmt.Errorf("loading kernels %s: %w", m.name, err)
 			}
-			mod, err := cu.LoadData(string(src))
-			if err != nil {
-				return fmt.Errorf("loading kernels %s: %w", f.Name(), err)
-			}
-			for _, name := range kernelNames(string(src)) {
+			for name := range m.kernels {
 				fn, err := mod.Function(name)
 				if err != nil {
 					return fmt.Errorf("kernel %s: %w", name, err)

@@ -113,50 +113,99 @@ func TestSgemm(t *testing.T) {
 			for _, tb := range []bool{false, true} {
 				for _, beta := range []float32{0, 1} {
 					M, N, K := tc.M, tc.N, tc.K
-					a, b, c0 := random(rng, M*K, 1), random(rng, K*N, 1), random(rng, M*N, 1)
-					want := make([]float64, M*N)
-					for i := 0; i < M; i++ {
-						for j := 0; j < N; j++ {
-							s := float64(beta) * float64(c0[i*N+j])
-							for k := 0; k < K; k++ {
-								av := a[i*K+k]
-								if ta {
-									av = a[k*M+i]
-								}
-								bv := b[k*N+j]
-								if tb {
-									bv = b[j*K+k]
-								}
-								s += float64(av) * float64(bv)
-							}
-							want[i*N+j] = s
-						}
-					}
-					ab, bb := dev(t, a), dev(t, b)
-					am, bm := m(ab, 0, M, K), m(bb, 0, K, N)
-					if ta {
-						am = m(ab, 0, K, M).T()
-					}
-					if tb {
-						bm = m(bb, 0, N, K).T()
-					}
-					for _, kernel := range []string{"sgemm", "sgemm32", "sgemm_tf32"} {
-						c := poisoned(t, M*N)
-						if beta != 0 {
-							c = dev(t, c0)
-						}
-						testDevice.gemmWith(kernel, am, bm, beta, m(c, 0, M, N))
-						tol := productTol
-						if kernel == "sgemm_tf32" {
-							tol = tf32Tol
-						}
-						check(t, fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g",
-							kernel, M, K, K, N, ta, tb, beta), fetch(t, c), want, tol)
+					for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
+						what := fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g", kernel, M, K, K, N, ta, tb, beta)
+						one := newProduct(t, rng, M, N, K, ta, tb, beta)
+						testDevice.gemmWith(kernel, beta, one.product)
+						one.check(t, kernel, what)
+
+						// Two products in one launch, the second's operands
+						// before the first's in memory (negative offsets).
+						second := newProduct(t, rng, M, N, K, ta, tb, beta)
+						first := newProduct(t, rng, M, N, K, ta, tb, beta)
+						testDevice.gemmWith(kernel, beta, first.product, second.product)
+						first.check(t, kernel, what+", first of two")
+						second.check(t, kernel, what+", second of two")
 					}
 				}
 			}
 		}
 	}
+}
+
+// productCase is a product of random matrices on the device and its
+// float64 results: from the inputs, and from the inputs rounded to TF32.
+type productCase struct {
+	product
+	K          int
+	c          Buffer
+	want, tf32 []float64
+}
+
+// check compares the product with its reference. The tensor-core kernel
+// must compute the TF32-rounded inputs' product in FP32 (1e-5), and stay
+// within 1e-3 of the exact one where K ≥ 8: with a single term or two, one
+// rounding of each input is the whole error, up to 2⁻¹⁰ of a·b, which a
+// cancelling beta·C can make larger than 1e-3 of the result.
+func (pc productCase) check(t *testing.T, kernel, what string) {
+	t.Helper()
+	got := fetch(t, pc.c)
+	if kernel != "sgemm_tf32" {
+		check(t, what, got, pc.want, productTol)
+		return
+	}
+	check(t, what+" (TF32 inputs)", got, pc.tf32, productTol)
+	if pc.K >= 8 {
+		check(t, what, got, pc.want, tf32Tol)
+	}
+}
+
+// tf32 rounds x to TF32's 10-bit mantissa, to nearest with ties away from
+// zero, as the kernel's cvt.rna.tf32.f32 does.
+func tf32(x float32) float32 {
+	u := math.Float32bits(x)
+	if u&0x7f800000 != 0x7f800000 {
+		u = (u + 0x1000) &^ 0x1fff
+	}
+	return math.Float32frombits(u)
+}
+
+// newProduct makes C = op(A)·op(B) + beta·C, A stored K×M when ta, B N×K
+// when tb; C is poisoned when beta is 0.
+func newProduct(t *testing.T, rng *rand.Rand, M, N, K int, ta, tb bool, beta float32) productCase {
+	a, b, c0 := random(rng, M*K, 1), random(rng, K*N, 1), random(rng, M*N, 1)
+	want, wantTF32 := make([]float64, M*N), make([]float64, M*N)
+	for i := 0; i < M; i++ {
+		for j := 0; j < N; j++ {
+			s := float64(beta) * float64(c0[i*N+j])
+			s32 := s
+			for k := 0; k < K; k++ {
+				av, bv := a[i*K+k], b[k*N+j]
+				if ta {
+					av = a[k*M+i]
+				}
+				if tb {
+					bv = b[j*K+k]
+				}
+				s += float64(av) * float64(bv)
+				s32 += float64(tf32(av)) * float64(tf32(bv))
+			}
+			want[i*N+j], wantTF32[i*N+j] = s, s32
+		}
+	}
+	ab, bb := dev(t, a), dev(t, b)
+	am, bm := m(ab, 0, M, K), m(bb, 0, K, N)
+	if ta {
+		am = m(ab, 0, K, M).T()
+	}
+	if tb {
+		bm = m(bb, 0, N, K).T()
+	}
+	c := poisoned(t, M*N)
+	if beta != 0 {
+		c = dev(t, c0)
+	}
+	return productCase{product{am, bm, m(c, 0, M, N)}, K, c, want, wantTF32}
 }
 
 func TestGatherScatter(t *testing.T) {
@@ -318,7 +367,8 @@ func TestTanh(t *testing.T) {
 }
 
 // lstmRef is one LSTM step in float64: the reference for lstm_fwd/lstm_bwd.
-func lstmRef(B, H int, pre, extra, cprev, dh, dcNext []float32) (gates, c, h, dpre, dcPrev []float64) {
+// hprev and Wh (the recurrent product) may be nil, as extra and cprev.
+func lstmRef(B, H int, pre, extra, hprev, Wh, cprev, dh, dcNext []float32) (gates, c, h, dpre, dcPrev []float64) {
 	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 	gates, c, h = make([]float64, B*4*H), make([]float64, B*H), make([]float64, B*H)
 	dpre, dcPrev = make([]float64, B*4*H), make([]float64, B*H)
@@ -329,6 +379,9 @@ func lstmRef(B, H int, pre, extra, cprev, dh, dcNext []float32) (gates, c, h, dp
 				p[k] = float64(pre[b*4*H+k*H+j])
 				if extra != nil {
 					p[k] += float64(extra[b*4*H+k*H+j])
+				}
+				for l := 0; hprev != nil && l < H; l++ {
+					p[k] += float64(hprev[b*H+l]) * float64(Wh[l*4*H+k*H+j])
 				}
 			}
 			i, f, g, o := sig(p[0]), sig(p[1]), math.Tanh(p[2]), sig(p[3])
@@ -352,30 +405,75 @@ func lstmRef(B, H int, pre, extra, cprev, dh, dcNext []float32) (gates, c, h, dp
 	return
 }
 
+// lstmCase is one LSTM step's inputs on the device and its float64 results.
+type lstmCase struct {
+	fwd                        lstmStep
+	dh, dc, dpre               ptr
+	pre, c, h, dcBuf, dpreBuf  Buffer
+	gates, cRef, hRef, dpreRef []float64
+	dcPrev                     []float64
+}
+
+// newLSTMCase makes one LSTM step's inputs, with the recurrent product
+// when withH and the previous cell when withC.
+func newLSTMCase(t *testing.T, rng *rand.Rand, B, H int, withH, withC bool) *lstmCase {
+	pre, extra := random(rng, B*4*H, 2), random(rng, B*4*H, 1)
+	hprev, Wh := random(rng, B*H, 1), random(rng, H*4*H, 0.3)
+	cprev, dh, dc := random(rng, B*H, 1), random(rng, B*H, 1), random(rng, B*H, 1)
+	hp, wh, cp := hprev, Wh, cprev
+	if !withH {
+		hp, wh = nil, nil
+	}
+	if !withC {
+		cp = nil
+	}
+	lc := &lstmCase{pre: dev(t, pre), c: poisoned(t, B*H), h: poisoned(t, B*H), dcBuf: dev(t, dc), dpreBuf: poisoned(t, B*4*H)}
+	lc.gates, lc.cRef, lc.hRef, lc.dpreRef, lc.dcPrev = lstmRef(B, H, pre, extra, hp, wh, cp, dh, dc)
+	lc.fwd = lstmStep{pre: lc.pre.p, extra: dev(t, extra).p, c: lc.c.p, h: lc.h.p}
+	if withH {
+		lc.fwd.hprev, lc.fwd.Wh = dev(t, hprev).p, dev(t, Wh).p
+	}
+	if withC {
+		lc.fwd.cprev = dev(t, cprev).p
+	}
+	lc.dh = dev(t, dh).p
+	return lc
+}
+
+func (lc *lstmCase) grad() lstmGrad {
+	return lstmGrad{lc.pre.p, lc.c.p, lc.fwd.cprev, lc.dh, lc.dcBuf.p, lc.dpreBuf.p}
+}
+
+func (lc *lstmCase) check(t *testing.T, what string) {
+	check(t, what+" lstm_fwd gates", fetch(t, lc.pre), lc.gates, elementTol)
+	check(t, what+" lstm_fwd c", fetch(t, lc.c), lc.cRef, elementTol)
+	check(t, what+" lstm_fwd h", fetch(t, lc.h), lc.hRef, elementTol)
+	check(t, what+" lstm_bwd dpre", fetch(t, lc.dpreBuf), lc.dpreRef, elementTol)
+	check(t, what+" lstm_bwd dc", fetch(t, lc.dcBuf), lc.dcPrev, elementTol)
+}
+
 func TestLSTMCell(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	const B, H = 5, 33
-	for _, withPrev := range []bool{true, false} {
-		pre, extra := random(rng, B*4*H, 2), random(rng, B*4*H, 1)
-		cprev, dh, dc := random(rng, B*H, 1), random(rng, B*H, 1), random(rng, B*H, 1)
-		var cp []float32
-		if withPrev {
-			cp = cprev
+	// Sizes off the kernel's tiles (32 rows, 8 units, 16 of K); the
+	// decoder's first step has a recurrent product but no previous cell.
+	for _, size := range []struct{ B, H int }{{5, 33}, {40, 17}} {
+		for _, prev := range []struct{ h, c bool }{{true, true}, {false, false}, {true, false}} {
+			B, H := size.B, size.H
+			what := fmt.Sprintf("B=%d H=%d hprev %v cprev %v:", B, H, prev.h, prev.c)
+			one := newLSTMCase(t, rng, B, H, prev.h, prev.c)
+			testDevice.lstmFwd(B, H, one.fwd)
+			testDevice.lstmBwd(B, H, one.grad())
+			one.check(t, "one LSTM, "+what)
+
+			// Two LSTMs in one launch, the second's arrays before the
+			// first's in memory (negative offsets).
+			second := newLSTMCase(t, rng, B, H, prev.h, prev.c)
+			first := newLSTMCase(t, rng, B, H, prev.h, prev.c)
+			testDevice.lstmFwd(B, H, first.fwd, second.fwd)
+			testDevice.lstmBwd(B, H, first.grad(), second.grad())
+			first.check(t, "first of two, "+what)
+			second.check(t, "second of two, "+what)
 		}
-		gates, c, h, dpre, dcPrev := lstmRef(B, H, pre, extra, cp, dh, dc)
-		pb, cb, hb := dev(t, pre), poisoned(t, B*H), poisoned(t, B*H)
-		var cpp ptr
-		if withPrev {
-			cpp = dev(t, cprev).p
-		}
-		testDevice.lstmFwd(B, H, pb.p, dev(t, extra).p, cpp, cb.p, hb.p)
-		check(t, "lstm_fwd gates", fetch(t, pb), gates, elementTol)
-		check(t, "lstm_fwd c", fetch(t, cb), c, elementTol)
-		check(t, "lstm_fwd h", fetch(t, hb), h, elementTol)
-		dcb, dpb := dev(t, dc), poisoned(t, B*4*H)
-		testDevice.lstmBwd(B, H, pb.p, cb.p, cpp, dev(t, dh).p, dcb.p, dpb.p)
-		check(t, "lstm_bwd dpre", fetch(t, dpb), dpre, elementTol)
-		check(t, "lstm_bwd dc", fetch(t, dcb), dcPrev, elementTol)
 	}
 }
 

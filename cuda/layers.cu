@@ -112,42 +112,105 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
     FOR_EACH(i, n) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
 
-// lstm_fwd is one LSTM step for B rows of H units, all four gates at once.
-// pre (B × 4H, gates i f g o) holds x·Wx + b + h·Wh; extra (B × 4H, or
-// null) is added to it (the decoder's z·Wz + b). pre is overwritten with the
-// gates' activations, kept for the backward pass. cprev may be null: a zero
-// cell, which the forget gate has nothing to act on.
+// lstm_fwd is one LSTM step for B rows of H units, all four gates at once,
+// its recurrent product included: pre (B × 4H, gates i f g o side by side)
+// holds x·Wx + b, to which the kernel adds hprev·Wh (hprev B × H, Wh H × 4H;
+// hprev null: a first step) and extra (B × 4H, or null: the decoder's
+// z·Wz + b). pre is overwritten with the gates' activations, kept for the
+// backward pass. cprev may be null: a zero cell.
+//
+// Each thread owns one (row, unit) and accumulates its four gates' products
+// itself, so that the cell follows in the same launch: a block of 256
+// threads covers LSTM_ROWS rows × LSTM_UNITS units, the product's operands
+// staged in shared memory TILE_K rows of Wh at a time.
+//
+// Independent LSTMs of the same size (the encoder's two directions) step in
+// one launch, one per blockIdx.z: the z-th finds each array z·offset
+// elements from the first's (the o* arguments, in the order of the arrays).
+// Launch: grid (ceil(H/LSTM_UNITS), ceil(B/LSTM_ROWS), LSTMs), block 256.
+#define LSTM_ROWS 32
+#define LSTM_UNITS 8
+#define LSTM_K 16
 KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict__ extra,
-       const float* __restrict__ cprev, float* __restrict__ c, float* __restrict__ h) {
-    FOR_EACH(idx, (long long)B * H) {
-        long long b = idx / H, j = idx % H;
-        float* p = pre + b * 4 * H;
-        float pi = p[j], pf = p[H + j], pg = p[2 * H + j], po = p[3 * H + j];
-        if (extra) {
-            const float* e = extra + b * 4 * H;
-            pi += e[j];
-            pf += e[H + j];
-            pg += e[2 * H + j];
-            po += e[3 * H + j];
-        }
-        float i = sigmoidf(pi), f = sigmoidf(pf), g = tanhf(pg), o = sigmoidf(po);
-        float cc = i * g;
-        if (cprev) cc += f * cprev[idx];
-        p[j] = i;
-        p[H + j] = f;
-        p[2 * H + j] = g;
-        p[3 * H + j] = o;
-        c[idx] = cc;
-        h[idx] = o * tanhf(cc);
+       const float* __restrict__ hprev, const float* __restrict__ Wh, const float* __restrict__ cprev,
+       float* __restrict__ c, float* __restrict__ h, long long oPre, long long oExtra, long long oHprev,
+       long long oWh, long long oCprev, long long oC, long long oH) {
+    __shared__ float hs[LSTM_K][LSTM_ROWS + 1];  // + 1: the staging writes go down a column
+    __shared__ float ws[LSTM_K][4][LSTM_UNITS];
+    const long long z = blockIdx.z;
+    pre += z * oPre;
+    if (extra) extra += z * oExtra;
+    if (hprev) {
+        hprev += z * oHprev;
+        Wh += z * oWh;
     }
+    if (cprev) cprev += z * oCprev;
+    c += z * oC;
+    h += z * oH;
+    const int tid = threadIdx.x, r = tid / LSTM_UNITS, u = tid % LSTM_UNITS;
+    const int row0 = blockIdx.y * LSTM_ROWS, unit0 = blockIdx.x * LSTM_UNITS;
+    const int b = row0 + r, j = unit0 + u;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (hprev) {
+        for (int k0 = 0; k0 < H; k0 += LSTM_K) {
+            // 256 threads stage LSTM_K × LSTM_ROWS of hprev and LSTM_K × 4 ×
+            // LSTM_UNITS of Wh: two elements each.
+            for (int l = tid; l < LSTM_K * LSTM_ROWS; l += 256) {
+                int rr = l / LSTM_K, kk = l % LSTM_K;
+                int gb = row0 + rr, gk = k0 + kk;
+                hs[kk][rr] = (gb < B && gk < H) ? hprev[(long long)gb * H + gk] : 0.0f;
+            }
+            for (int l = tid; l < LSTM_K * 4 * LSTM_UNITS; l += 256) {
+                int kk = l / (4 * LSTM_UNITS), g = (l / LSTM_UNITS) % 4, uu = l % LSTM_UNITS;
+                int gk = k0 + kk, gj = unit0 + uu;
+                ws[kk][g][uu] = (gk < H && gj < H) ? Wh[(long long)gk * 4 * H + g * H + gj] : 0.0f;
+            }
+            __syncthreads();
+            for (int kk = 0; kk < LSTM_K; kk++) {
+                float a = hs[kk][r];
+                for (int g = 0; g < 4; g++) acc[g] += a * ws[kk][g][u];
+            }
+            __syncthreads();
+        }
+    }
+    if (b >= B || j >= H) return;
+    float* p = pre + (long long)b * 4 * H;
+    float pi = p[j] + acc[0], pf = p[H + j] + acc[1], pg = p[2 * H + j] + acc[2], po = p[3 * H + j] + acc[3];
+    if (extra) {
+        const float* e = extra + (long long)b * 4 * H;
+        pi += e[j];
+        pf += e[H + j];
+        pg += e[2 * H + j];
+        po += e[3 * H + j];
+    }
+    float i = sigmoidf(pi), f = sigmoidf(pf), g = tanhf(pg), o = sigmoidf(po);
+    const long long idx = (long long)b * H + j;
+    float cc = i * g;
+    if (cprev) cc += f * cprev[idx];
+    p[j] = i;
+    p[H + j] = f;
+    p[2 * H + j] = g;
+    p[3 * H + j] = o;
+    c[idx] = cc;
+    h[idx] = o * tanhf(cc);
 }
 
 // lstm_bwd is the backward pass of lstm_fwd. dh is the gradient of the
 // step's h; dc holds that of its c from the later step and is replaced by
 // that of cprev. dpre (B × 4H) gets the gradient of the pre-activations.
+// Several LSTMs in one launch, one per blockIdx.y, their arrays the o*
+// arguments' elements apart as in lstm_fwd.
 KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __restrict__ c,
        const float* __restrict__ cprev, const float* __restrict__ dh, float* __restrict__ dc,
-       float* __restrict__ dpre) {
+       float* __restrict__ dpre, long long oGates, long long oC, long long oCprev, long long oDh, long long oDc,
+       long long oDpre) {
+    const long long y = blockIdx.y;
+    gates += y * oGates;
+    c += y * oC;
+    if (cprev) cprev += y * oCprev;
+    dh += y * oDh;
+    dc += y * oDc;
+    dpre += y * oDpre;
     FOR_EACH(idx, (long long)B * H) {
         long long b = idx / H, j = idx % H;
         const float* a = gates + b * 4 * H;

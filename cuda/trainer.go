@@ -102,13 +102,13 @@ type Trainer struct {
 	mem                memory // every buffer, for Close
 
 	// encoder
-	xs, hpre, tgate  []Buffer // highway inputs/outputs (Highway+1), products (Highway)
-	xd, encMask      Buffer   // LSTM input after dropout, and the mask
-	pre, cs, hs, dpr [2]Buffer
-	dc               Buffer // the encoder cell's gradient, step to step
+	xs, hpre, tgate  []Buffer  // highway inputs/outputs (Highway+1), products (Highway)
+	xd, encMask      Buffer    // LSTM input after dropout, and the mask
+	pre, cs, hs, dpr [2]Buffer // per direction: forward, backward
+	dc, dh           [2]Buffer // the gradients of the cell and of h, step to step
 	dxd, dxSpare     Buffer
 	// latent
-	mu, logvar, eps, z, kl, klDim, dz, dmu, dlogvar, dhf, dhb Buffer
+	mu, logvar, eps, z, kl, klDim, dz, dmu, dlogvar Buffer
 	// decoder
 	h0, dh0, zIn, dzIn                     Buffer
 	xdec, preDec, cDec, hDec, decMask, hsd Buffer
@@ -148,14 +148,13 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 		for dir := 0; dir < 2; dir++ {
 			t.pre[dir], t.dpr[dir] = buf(T*B*4*He), buf(T*B*4*He)
 			t.cs[dir], t.hs[dir] = buf(T*B*He), buf(T*B*He)
+			t.dc[dir], t.dh[dir] = buf(B*He), buf(B*He)
 		}
-		t.dc = buf(B * He)
 		t.dxd, t.dxSpare = buf(T*B*E), buf(T*B*E)
 		for _, p := range []*Buffer{&t.mu, &t.logvar, &t.eps, &t.z, &t.kl, &t.dz, &t.dmu, &t.dlogvar} {
 			*p = buf(B * Z)
 		}
 		t.klDim = buf(Z)
-		t.dhf, t.dhb = buf(B*He), buf(B*He)
 		t.h0, t.dh0 = buf(B*Hd), buf(B*Hd)
 		t.zIn, t.dzIn = buf(B*4*Hd), buf(B*4*Hd)
 	}
@@ -334,20 +333,24 @@ func (t *Trainer) forward(p StepParams) {
 			d.highwayFwd(n, t.xs[l].p, t.hpre[l].p, t.tgate[l].p, t.xs[l+1].p)
 		}
 		d.dropoutFwd(n, key, noise.EncDropout, dropTh, dropScale, t.xs[s.Highway].p, t.encMask.p, t.xd.p)
-		for dir, name := range []string{"enc_fwd.", "enc_bwd."} {
+		for dir, name := range encoders {
 			pre := m(t.pre[dir], 0, T*B, 4*He)
 			d.gemm(m(t.xd, 0, T*B, E), t.wm(name+"Wx"), 0, pre)
 			d.addBias(pre, t.wp(name+"b"))
-			for k := 0; k < T; k++ {
+		}
+		// The two directions step together, in one launch a step.
+		for k := 0; k < T; k++ {
+			var cells [2]lstmStep
+			for dir, name := range encoders {
 				tt := t.encTime(dir, k)
-				var cprev ptr
+				cells[dir] = lstmStep{pre: t.pre[dir].p.at(tt * B * 4 * He), c: t.cs[dir].p.at(tt * B * He), h: t.hs[dir].p.at(tt * B * He)}
 				if k > 0 {
 					tp := t.encTime(dir, k-1)
-					d.gemm(m(t.hs[dir], tp*B, B, He), t.wm(name+"Wh"), 1, m(t.pre[dir], tt*B, B, 4*He))
-					cprev = t.cs[dir].p.at(tp * B * He)
+					cells[dir].hprev, cells[dir].Wh = t.hs[dir].p.at(tp*B*He), t.wp(name+"Wh")
+					cells[dir].cprev = t.cs[dir].p.at(tp * B * He)
 				}
-				d.lstmFwd(B, He, t.pre[dir].p.at(tt*B*4*He), 0, cprev, t.cs[dir].p.at(tt*B*He), t.hs[dir].p.at(tt*B*He))
 			}
+			d.lstmFwd(B, He, cells[:]...)
 		}
 		// Posterior, reparameterisation, KL.
 		hf, hb := m(t.hs[0], (T-1)*B, B, He), m(t.hs[1], 0, B, He)
@@ -383,15 +386,15 @@ func (t *Trainer) forward(p StepParams) {
 		extra = t.zIn.p
 	}
 	for tt := 0; tt < Td; tt++ {
-		var cprev ptr
+		cell := lstmStep{pre: t.preDec.p.at(tt * B * 4 * Hd), extra: extra, c: t.cDec.p.at(tt * B * Hd), h: t.hDec.p.at(tt * B * Hd)}
 		switch {
 		case tt > 0:
-			d.gemm(m(t.hDec, (tt-1)*B, B, Hd), t.wm("dec.Wh"), 1, m(t.preDec, tt*B, B, 4*Hd))
-			cprev = t.cDec.p.at((tt - 1) * B * Hd)
+			cell.hprev, cell.Wh = t.hDec.p.at((tt-1)*B*Hd), t.wp("dec.Wh")
+			cell.cprev = t.cDec.p.at((tt - 1) * B * Hd)
 		case !s.LM:
-			d.gemm(m(t.h0, 0, B, Hd), t.wm("dec.Wh"), 1, m(t.preDec, 0, B, 4*Hd))
+			cell.hprev, cell.Wh = t.h0.p, t.wp("dec.Wh")
 		}
-		d.lstmFwd(B, Hd, t.preDec.p.at(tt*B*4*Hd), extra, cprev, t.cDec.p.at(tt*B*Hd), t.hDec.p.at(tt*B*Hd))
+		d.lstmFwd(B, Hd, cell)
 	}
 	d.dropoutFwd(Td*B*Hd, key, noise.DecDropout, dropTh, dropScale, t.hDec.p, t.decMask.p, t.hsd.p)
 	logits := m(t.logits, 0, Td*B, s.Vocab)
@@ -408,6 +411,9 @@ func (t *Trainer) forward(p StepParams) {
 	}
 	d.finishLoss(Td*B, t.rowLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
 }
+
+// encoders are the encoder LSTMs' parameter prefixes: forward, backward.
+var encoders = [2]string{"enc_fwd.", "enc_bwd."}
 
 // unkID is corpus.UNK, the id word dropout substitutes.
 const unkID = 3
@@ -432,7 +438,7 @@ func (t *Trainer) backward(p StepParams) {
 			cprev = t.cDec.p.at((tt - 1) * B * Hd)
 		}
 		dpre := m(t.dPreDec, tt*B, B, 4*Hd)
-		d.lstmBwd(B, Hd, t.preDec.p.at(tt*B*4*Hd), t.cDec.p.at(tt*B*Hd), cprev, t.dHsd.p.at(tt*B*Hd), t.dcDec.p, dpre.p)
+		d.lstmBwd(B, Hd, lstmGrad{t.preDec.p.at(tt * B * 4 * Hd), t.cDec.p.at(tt * B * Hd), cprev, t.dHsd.p.at(tt * B * Hd), t.dcDec.p, dpre.p})
 		switch {
 		case tt > 0:
 			d.gemm(dpre, t.wm("dec.Wh").T(), 1, m(t.dHsd, (tt-1)*B, B, Hd))
@@ -470,7 +476,7 @@ func (t *Trainer) backward(p StepParams) {
 	// Latent: reparameterisation and KL, then mu and log σ² layers.
 	d.latentBwd(B, Z, p.Rows, float32(p.Beta), float32(p.FreeBits), t.mu.p, t.logvar.p, t.eps.p, t.klDim.p, t.dz.p, t.dmu.p, t.dlogvar.p)
 	hf, hb := m(t.hs[0], (T-1)*B, B, He), m(t.hs[1], 0, B, He)
-	dhf, dhb := m(t.dhf, 0, B, He), m(t.dhb, 0, B, He)
+	dhf, dhb := m(t.dh[0], 0, B, He), m(t.dh[1], 0, B, He)
 	for i, out := range []struct {
 		name string
 		grad Buffer
@@ -484,26 +490,30 @@ func (t *Trainer) backward(p StepParams) {
 		d.gemm(g, t.wm(out.name+"Wb").T(), beta, dhb)
 	}
 
-	// Encoder LSTMs, each from its final state back to its first step.
+	// Encoder LSTMs, each from its final state back to its first step, the
+	// two directions together as forward.
 	xd := m(t.xd, 0, T*B, E)
-	for dir, name := range []string{"enc_fwd.", "enc_bwd."} {
-		dh := t.dhf
-		if dir == 1 {
-			dh = t.dhb
-		}
-		d.zero(t.dc)
-		for k := T - 1; k >= 0; k-- {
+	d.zero(t.dc[0])
+	d.zero(t.dc[1])
+	for k := T - 1; k >= 0; k-- {
+		var cells [2]lstmGrad
+		var recur [2]product // the gradient of the previous step's h: only through this step
+		for dir, name := range encoders {
 			tt := t.encTime(dir, k)
 			var cprev ptr
 			if k > 0 {
 				cprev = t.cs[dir].p.at(t.encTime(dir, k-1) * B * He)
 			}
 			dpre := m(t.dpr[dir], tt*B, B, 4*He)
-			d.lstmBwd(B, He, t.pre[dir].p.at(tt*B*4*He), t.cs[dir].p.at(tt*B*He), cprev, dh.p, t.dc.p, dpre.p)
-			if k > 0 { // the gradient of the previous step's h: only through this step
-				d.gemm(dpre, t.wm(name+"Wh").T(), 0, m(dh, 0, B, He))
-			}
+			cells[dir] = lstmGrad{t.pre[dir].p.at(tt * B * 4 * He), t.cs[dir].p.at(tt * B * He), cprev, t.dh[dir].p, t.dc[dir].p, dpre.p}
+			recur[dir] = product{dpre, t.wm(name + "Wh").T(), m(t.dh[dir], 0, B, He)}
 		}
+		d.lstmBwd(B, He, cells[:]...)
+		if k > 0 {
+			d.gemms(0, recur[:]...)
+		}
+	}
+	for dir, name := range encoders {
 		dPre := m(t.dpr[dir], 0, T*B, 4*He)
 		d.gemm(xd.T(), dPre, 1, t.gm(name+"Wx"))
 		d.colSum(dPre, t.gp(name+"b"))

@@ -12,8 +12,8 @@ import (
 // BenchmarkEngineStep times whole training steps (forward, backward,
 // clipping, Adam) of the default model over a vocabulary of about 6,000 characters on
 // each engine this build has: the CPU at batch 64, a GPU (POETVAE_GPU, from
-// 0) at 64, 128 and 256, in FP32 and with TF32 tensor cores. It reports poems a second and the arithmetic rate
-// of the step's matrix products (TrainFLOPs).
+// 0) at 64, 128 and 256, in FP32 and with TF32 tensor cores. It reports poems a second, the arithmetic rate
+// of the step's matrix products (TrainFLOPs) and, on a GPU, the kernels launched a step.
 func BenchmarkEngineStep(b *testing.B) {
 	type benchCase struct {
 		device string
@@ -68,6 +68,11 @@ func benchEngine(b *testing.B, device string, tf32 bool, B int) {
 		st.Step++
 	}
 	step() // warm-up: first launches, module load, allocation
+	counter, counts := e.(interface{ launches() int })
+	var launched int
+	if counts {
+		launched = counter.launches()
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		step()
@@ -75,6 +80,9 @@ func benchEngine(b *testing.B, device string, tf32 bool, B int) {
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(B)/sec, "poems/s")
 	b.ReportMetric(TrainFLOPs(c, B)/sec/1e12, "TFLOP/s")
+	if counts {
+		b.ReportMetric(float64(counter.launches()-launched)/float64(b.N), "launches/step")
+	}
 }
 
 // randomBatch is a full batch of B random poems.

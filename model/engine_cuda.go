@@ -131,6 +131,9 @@ func (e *gpuEngine) layIDs(b *corpus.Batch) {
 	}
 }
 
+// launches counts the kernels launched on the device so far.
+func (e *gpuEngine) launches() int { return e.dev.Launches() }
+
 func (e *gpuEngine) name() string {
 	if e.dev.TF32 {
 		return e.dev.Name() + " (TF32 tensor cores)"
