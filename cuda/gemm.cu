@@ -15,19 +15,12 @@
 // FP32, where op(A) is M×K and op(B) is K×N. A is stored M×K (row stride
 // lda), or K×M when transA; B is stored K×N (ldb), or N×K when transB. With
 // beta = 0 C is only written, never read, so it may hold anything (even NaN).
-// Independent products of the same shape run in one launch, one per
-// blockIdx.z: the z-th reads A + z·sA and B + z·sB and writes C + z·sC (the
-// offsets in elements, of either sign; 0 with one product).
-// Launch: grid (ceil(N/TN), ceil(M/TM), products), block 256.
+// Launch: grid (ceil(N/TN), ceil(M/TM)), block 256.
 template <int TM, int TN>
 __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
                                            int transA, const float* __restrict__ B, int ldb, int transB, float beta,
-                                           float* __restrict__ C, int ldc, long long sA, long long sB,
-                                           long long sC) {
+                                           float* __restrict__ C, int ldc) {
     const int RM = TM / 16, RN = TN / 16;
-    A += blockIdx.z * sA;
-    B += blockIdx.z * sB;
-    C += blockIdx.z * sC;
     __shared__ float As[TILE_K][TM];
     __shared__ float Bs[TILE_K][TN];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
@@ -80,9 +73,8 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
 // The product kernels' parameters, the same for every tile size.
 #define GEMM_PARAMS                                                                                              \
     int M, int N, int K, float alpha, const float *__restrict__ A, int lda, int transA,                         \
-        const float *__restrict__ B, int ldb, int transB, float beta, float *__restrict__ C, int ldc, long long sA, \
-        long long sB, long long sC
-#define GEMM_ARGS M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc, sA, sB, sC
+        const float *__restrict__ B, int ldb, int transB, float beta, float *__restrict__ C, int ldc
+#define GEMM_ARGS M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc
 
 // sgemm uses 64×64 tiles, sgemm128 128×128, sgemm32 32×32.
 KERNEL(sgemm, GEMM_PARAMS) { sgemm_tile<64, 64>(GEMM_ARGS); }
@@ -93,11 +85,8 @@ KERNEL(sgemm32, GEMM_PARAMS) { sgemm_tile<32, 32>(GEMM_ARGS); }
 // (10-bit mantissa) and multiplied with FP32 accumulation. The block's 64×64
 // tile is split among its 8 warps as 2×4 tiles of 32×16, each 2×2
 // mma.sync products of 16×8 per 8 columns of K. Launch: grid (ceil(N/64),
-// ceil(M/64), products), block 256.
+// ceil(M/64)), block 256.
 KERNEL(sgemm_tf32, GEMM_PARAMS) {
-    A += blockIdx.z * sA;
-    B += blockIdx.z * sB;
-    C += blockIdx.z * sC;
     __shared__ float As[TILE_K][64];
     __shared__ float Bs[TILE_K][64];
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;

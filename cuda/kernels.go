@@ -56,30 +56,22 @@ func (a mat) shape() (int, int) {
 	return a.rows, a.cols
 }
 
-// product is one matrix product c = a·b + beta·c.
-type product struct{ a, b, c mat }
-
-// gemm sets c = a·b + beta·c (a and b possibly transposed views).
-func (d *Device) gemm(a, b mat, beta float32, c mat) { d.gemms(beta, product{a, b, c}) }
-
-// gemms runs independent products of the same shapes in one launch (the
-// encoder's two directions). Tiles of 128×128 do the most arithmetic per
-// byte moved, but only products of many of them keep every multiprocessor
-// busy; 32×32 tiles give the small products (a batch of rows by the hidden
-// units) blocks enough to spread over the GPU.
-func (d *Device) gemms(beta float32, ps ...product) {
-	tiles := func(size int) int {
-		return len(ps) * ((ps[0].c.rows + size - 1) / size) * ((ps[0].c.cols + size - 1) / size)
-	}
+// gemm sets c = a·b + beta·c (a and b possibly transposed views). Tiles of
+// 128×128 do the most arithmetic per byte moved, but only products of many
+// of them keep every multiprocessor busy; 32×32 tiles give the small
+// products (a batch of rows by the hidden units) blocks enough to spread
+// over the GPU.
+func (d *Device) gemm(a, b mat, beta float32, c mat) {
+	tiles := func(size int) int { return ((c.rows + size - 1) / size) * ((c.cols + size - 1) / size) }
 	switch {
 	case tiles(64) < smallProduct:
-		d.gemmWith("sgemm32", beta, ps...)
+		d.gemmWith("sgemm32", a, b, beta, c)
 	case d.TF32:
-		d.gemmWith("sgemm_tf32", beta, ps...)
+		d.gemmWith("sgemm_tf32", a, b, beta, c)
 	case tiles(128) >= largeProduct:
-		d.gemmWith("sgemm128", beta, ps...)
+		d.gemmWith("sgemm128", a, b, beta, c)
 	default:
-		d.gemmWith("sgemm", beta, ps...)
+		d.gemmWith("sgemm", a, b, beta, c)
 	}
 }
 
@@ -93,21 +85,12 @@ const smallProduct, largeProduct = 128, 256
 
 // gemmWith launches one of the product kernels: sgemm (64×64 tiles),
 // sgemm32 (32×32), sgemm128 (128×128) or sgemm_tf32 (64×64 on the tensor
-// cores), over one or two products.
-func (d *Device) gemmWith(kernel string, beta float32, ps ...product) {
-	p := ps[0]
-	M, K := p.a.shape()
-	K2, N := p.b.shape()
-	if K != K2 || p.c.rows != M || p.c.cols != N || p.c.trans {
+// cores).
+func (d *Device) gemmWith(kernel string, a, b mat, beta float32, c mat) {
+	M, K := a.shape()
+	K2, N := b.shape()
+	if K != K2 || c.rows != M || c.cols != N || c.trans {
 		panic("cuda: gemm shapes do not match")
-	}
-	var sA, sB, sC int64
-	if len(ps) > 1 {
-		q := ps[1]
-		if len(ps) > 2 || q.a.shape2() != p.a.shape2() || q.b.shape2() != p.b.shape2() || q.c.shape2() != p.c.shape2() {
-			panic("cuda: batched products must be two of the same shapes")
-		}
-		sA, sB, sC = distance(p.a.p, q.a.p), distance(p.b.p, q.b.p), distance(p.c.p, q.c.p)
 	}
 	tile := 64
 	switch kernel {
@@ -116,18 +99,8 @@ func (d *Device) gemmWith(kernel string, beta float32, ps ...product) {
 	case "sgemm128":
 		tile = 128
 	}
-	d.launch(kernel, [3]int{(N + tile - 1) / tile, (M + tile - 1) / tile, len(ps)}, block1,
-		M, N, K, float32(1), p.a.p, p.a.stride, p.a.trans, p.b.p, p.b.stride, p.b.trans, beta, p.c.p, p.c.stride,
-		sA, sB, sC)
-}
-
-// shape2 is everything about a view but where it starts.
-func (a mat) shape2() [4]int {
-	t := 0
-	if a.trans {
-		t = 1
-	}
-	return [4]int{a.rows, a.cols, a.stride, t}
+	d.launch(kernel, [3]int{(N + tile - 1) / tile, (M + tile - 1) / tile, 1}, block1,
+		M, N, K, float32(1), a.p, a.stride, a.trans, b.p, b.stride, b.trans, beta, c.p, c.stride)
 }
 
 // distance is how many float32 elements q lies after p (negative: before);
@@ -198,6 +171,11 @@ type lstmStep struct{ pre, extra, hprev, Wh, cprev, c, h ptr }
 // Tile of lstm_fwd's blocks (LSTM_ROWS, LSTM_UNITS in layers.cu).
 const lstmRows, lstmUnits = 32, 8
 
+// lstmGrid is the grid of the LSTM kernels for n LSTMs of B rows × H units.
+func lstmGrid(B, H, n int) [3]int {
+	return [3]int{(H + lstmUnits - 1) / lstmUnits, (B + lstmRows - 1) / lstmRows, n}
+}
+
 // lstmFwd runs a step of one LSTM, or of two independent ones of the same
 // size in one launch, the recurrent product and the cell together.
 func (d *Device) lstmFwd(B, H int, steps ...lstmStep) {
@@ -211,24 +189,28 @@ func (d *Device) lstmFwd(B, H int, steps ...lstmStep) {
 	if (s.hprev == 0) != (s.Wh == 0) {
 		panic("cuda: an LSTM step with hprev but no Wh, or Wh but no hprev")
 	}
-	grid := [3]int{(H + lstmUnits - 1) / lstmUnits, (B + lstmRows - 1) / lstmRows, len(steps)}
-	d.launch("lstm_fwd", grid, block1, B, H, s.pre, s.extra, s.hprev, s.Wh, s.cprev, s.c, s.h,
+	d.launch("lstm_fwd", lstmGrid(B, H, len(steps)), block1, B, H, s.pre, s.extra, s.hprev, s.Wh, s.cprev, s.c, s.h,
 		o[0], o[1], o[2], o[3], o[4], o[5], o[6])
 }
 
-// lstmGrad is the arrays of one LSTM step backward: cprev may be 0 (none).
-type lstmGrad struct{ gates, c, cprev, dh, dc, dpre ptr }
+// lstmGrad is the arrays of one LSTM step backward: dh, cprev and
+// dpreNext (with Wh, the recurrent product's weights) may be 0 (none).
+type lstmGrad struct{ gates, c, cprev, dh, dpreNext, Wh, dc, dpre ptr }
 
 // lstmBwd is the backward pass of lstmFwd, for one LSTM or two.
 func (d *Device) lstmBwd(B, H int, steps ...lstmGrad) {
 	s := steps[0]
-	var o [6]int64
+	var o [8]int64
 	if len(steps) > 1 {
 		q := steps[1]
-		o = [6]int64{distance(s.gates, q.gates), distance(s.c, q.c), distance(s.cprev, q.cprev), distance(s.dh, q.dh), distance(s.dc, q.dc), distance(s.dpre, q.dpre)}
+		o = [8]int64{distance(s.gates, q.gates), distance(s.c, q.c), distance(s.cprev, q.cprev), distance(s.dh, q.dh),
+			distance(s.dpreNext, q.dpreNext), distance(s.Wh, q.Wh), distance(s.dc, q.dc), distance(s.dpre, q.dpre)}
 	}
-	d.launch("lstm_bwd", [3]int{blocks(B * H), len(steps), 1}, block1, B, H, s.gates, s.c, s.cprev, s.dh, s.dc, s.dpre,
-		o[0], o[1], o[2], o[3], o[4], o[5])
+	if (s.dpreNext == 0) != (s.Wh == 0) {
+		panic("cuda: an LSTM step back with dpreNext but no Wh, or Wh but no dpreNext")
+	}
+	d.launch("lstm_bwd", lstmGrid(B, H, len(steps)), block1, B, H, s.gates, s.c, s.cprev, s.dh, s.dpreNext, s.Wh,
+		s.dc, s.dpre, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
 }
 
 func (d *Device) latentFwd(n int, mu, logvar, eps, z, kl ptr) {

@@ -115,17 +115,9 @@ func TestSgemm(t *testing.T) {
 					M, N, K := tc.M, tc.N, tc.K
 					for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
 						what := fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g", kernel, M, K, K, N, ta, tb, beta)
-						one := newProduct(t, rng, M, N, K, ta, tb, beta)
-						testDevice.gemmWith(kernel, beta, one.product)
-						one.check(t, kernel, what)
-
-						// Two products in one launch, the second's operands
-						// before the first's in memory (negative offsets).
-						second := newProduct(t, rng, M, N, K, ta, tb, beta)
-						first := newProduct(t, rng, M, N, K, ta, tb, beta)
-						testDevice.gemmWith(kernel, beta, first.product, second.product)
-						first.check(t, kernel, what+", first of two")
-						second.check(t, kernel, what+", second of two")
+						pc := newProduct(t, rng, M, N, K, ta, tb, beta)
+						testDevice.gemmWith(kernel, pc.a, pc.b, beta, pc.cm)
+						pc.check(t, kernel, what)
 					}
 				}
 			}
@@ -136,7 +128,7 @@ func TestSgemm(t *testing.T) {
 // productCase is a product of random matrices on the device and its
 // float64 results: from the inputs, and from the inputs rounded to TF32.
 type productCase struct {
-	product
+	a, b, cm   mat
 	K          int
 	c          Buffer
 	want, tf32 []float64
@@ -205,7 +197,7 @@ func newProduct(t *testing.T, rng *rand.Rand, M, N, K int, ta, tb bool, beta flo
 	if beta != 0 {
 		c = dev(t, c0)
 	}
-	return productCase{product{am, bm, m(c, 0, M, N)}, K, c, want, wantTF32}
+	return productCase{am, bm, m(c, 0, M, N), K, c, want, wantTF32}
 }
 
 func TestGatherScatter(t *testing.T) {
@@ -366,9 +358,10 @@ func TestTanh(t *testing.T) {
 	check(t, "tanh_bwd", fetch(t, db), wantD, elementTol)
 }
 
-// lstmRef is one LSTM step in float64: the reference for lstm_fwd/lstm_bwd.
-// hprev and Wh (the recurrent product) may be nil, as extra and cprev.
-func lstmRef(B, H int, pre, extra, hprev, Wh, cprev, dh, dcNext []float32) (gates, c, h, dpre, dcPrev []float64) {
+// lstmRef is one LSTM step forward and back in float64: the reference for
+// lstm_fwd and lstm_bwd. hprev (with Wh, the recurrent product), extra,
+// cprev, dh and dpreNext may be nil.
+func lstmRef(B, H int, pre, extra, hprev, Wh, cprev, dh, dpreNext, dcNext []float32) (gates, c, h, dpre, dcPrev []float64) {
 	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 	gates, c, h = make([]float64, B*4*H), make([]float64, B*H), make([]float64, B*H)
 	dpre, dcPrev = make([]float64, B*4*H), make([]float64, B*H)
@@ -393,84 +386,103 @@ func lstmRef(B, H int, pre, extra, hprev, Wh, cprev, dh, dcNext []float32) (gate
 			idx := b*H + j
 			gates[b*4*H+j], gates[b*4*H+H+j], gates[b*4*H+2*H+j], gates[b*4*H+3*H+j] = i, f, g, o
 			c[idx], h[idx] = cc, o*math.Tanh(cc)
+
+			dhj := 0.0
+			if dh != nil {
+				dhj = float64(dh[idx])
+			}
+			for k := 0; dpreNext != nil && k < 4*H; k++ {
+				dhj += float64(dpreNext[b*4*H+k]) * float64(Wh[j*4*H+k])
+			}
 			tc := math.Tanh(cc)
-			dcell := float64(dcNext[idx]) + float64(dh[idx])*o*(1-tc*tc)
+			dcell := float64(dcNext[idx]) + dhj*o*(1-tc*tc)
 			dpre[b*4*H+j] = dcell * g * i * (1 - i)
 			dpre[b*4*H+H+j] = dcell * cp * f * (1 - f)
 			dpre[b*4*H+2*H+j] = dcell * i * (1 - g*g)
-			dpre[b*4*H+3*H+j] = float64(dh[idx]) * tc * o * (1 - o)
+			dpre[b*4*H+3*H+j] = dhj * tc * o * (1 - o)
 			dcPrev[idx] = dcell * f
 		}
 	}
 	return
 }
 
-// lstmCase is one LSTM step's inputs on the device and its float64 results.
+// lstmInputs says which of an LSTM step's optional inputs it has: forward
+// the previous h (and so a recurrent product) and the previous cell;
+// backward a gradient of h from outside and one from the next step.
+type lstmInputs struct{ hprev, cprev, dh, next bool }
+
+// lstmCase is one LSTM step's arrays on the device and its float64 results.
 type lstmCase struct {
 	fwd                        lstmStep
-	dh, dc, dpre               ptr
-	pre, c, h, dcBuf, dpreBuf  Buffer
+	bwd                        lstmGrad
+	pre, c, h, dc, dpre        Buffer
 	gates, cRef, hRef, dpreRef []float64
 	dcPrev                     []float64
 }
 
-// newLSTMCase makes one LSTM step's inputs, with the recurrent product
-// when withH and the previous cell when withC.
-func newLSTMCase(t *testing.T, rng *rand.Rand, B, H int, withH, withC bool) *lstmCase {
-	pre, extra := random(rng, B*4*H, 2), random(rng, B*4*H, 1)
-	hprev, Wh := random(rng, B*H, 1), random(rng, H*4*H, 0.3)
-	cprev, dh, dc := random(rng, B*H, 1), random(rng, B*H, 1), random(rng, B*H, 1)
-	hp, wh, cp := hprev, Wh, cprev
-	if !withH {
-		hp, wh = nil, nil
-	}
-	if !withC {
-		cp = nil
-	}
-	lc := &lstmCase{pre: dev(t, pre), c: poisoned(t, B*H), h: poisoned(t, B*H), dcBuf: dev(t, dc), dpreBuf: poisoned(t, B*4*H)}
-	lc.gates, lc.cRef, lc.hRef, lc.dpreRef, lc.dcPrev = lstmRef(B, H, pre, extra, hp, wh, cp, dh, dc)
+func newLSTMCase(t *testing.T, rng *rand.Rand, B, H int, in lstmInputs) *lstmCase {
+	pre, extra, Wh := random(rng, B*4*H, 2), random(rng, B*4*H, 1), random(rng, H*4*H, 0.3)
+	hprev, cprev, dh := random(rng, B*H, 1), random(rng, B*H, 1), random(rng, B*H, 1)
+	dpreNext, dc := random(rng, B*4*H, 1), random(rng, B*H, 1)
+	lc := &lstmCase{pre: dev(t, pre), c: poisoned(t, B*H), h: poisoned(t, B*H), dc: dev(t, dc), dpre: poisoned(t, B*4*H)}
 	lc.fwd = lstmStep{pre: lc.pre.p, extra: dev(t, extra).p, c: lc.c.p, h: lc.h.p}
-	if withH {
-		lc.fwd.hprev, lc.fwd.Wh = dev(t, hprev).p, dev(t, Wh).p
+	lc.bwd = lstmGrad{gates: lc.pre.p, c: lc.c.p, dc: lc.dc.p, dpre: lc.dpre.p}
+	whBuf := dev(t, Wh).p
+	if in.hprev {
+		lc.fwd.hprev, lc.fwd.Wh = dev(t, hprev).p, whBuf
+	} else {
+		hprev = nil
 	}
-	if withC {
+	if in.cprev {
 		lc.fwd.cprev = dev(t, cprev).p
+		lc.bwd.cprev = lc.fwd.cprev
+	} else {
+		cprev = nil
 	}
-	lc.dh = dev(t, dh).p
+	if in.dh {
+		lc.bwd.dh = dev(t, dh).p
+	} else {
+		dh = nil
+	}
+	if in.next {
+		lc.bwd.dpreNext, lc.bwd.Wh = dev(t, dpreNext).p, whBuf
+	} else {
+		dpreNext = nil
+	}
+	lc.gates, lc.cRef, lc.hRef, lc.dpreRef, lc.dcPrev = lstmRef(B, H, pre, extra, hprev, Wh, cprev, dh, dpreNext, dc)
 	return lc
 }
 
-func (lc *lstmCase) grad() lstmGrad {
-	return lstmGrad{lc.pre.p, lc.c.p, lc.fwd.cprev, lc.dh, lc.dcBuf.p, lc.dpreBuf.p}
-}
-
 func (lc *lstmCase) check(t *testing.T, what string) {
+	t.Helper()
 	check(t, what+" lstm_fwd gates", fetch(t, lc.pre), lc.gates, elementTol)
 	check(t, what+" lstm_fwd c", fetch(t, lc.c), lc.cRef, elementTol)
 	check(t, what+" lstm_fwd h", fetch(t, lc.h), lc.hRef, elementTol)
-	check(t, what+" lstm_bwd dpre", fetch(t, lc.dpreBuf), lc.dpreRef, elementTol)
-	check(t, what+" lstm_bwd dc", fetch(t, lc.dcBuf), lc.dcPrev, elementTol)
+	check(t, what+" lstm_bwd dpre", fetch(t, lc.dpre), lc.dpreRef, elementTol)
+	check(t, what+" lstm_bwd dc", fetch(t, lc.dc), lc.dcPrev, elementTol)
 }
 
-func TestLSTMCell(t *testing.T) {
+func TestLSTMStep(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	// Sizes off the kernel's tiles (32 rows, 8 units, 16 of K); the
-	// decoder's first step has a recurrent product but no previous cell.
+	// Sizes off the kernels' tiles (32 rows, 8 units, 16 of K). The cases:
+	// a middle step; an encoder's first step forward and last step back; a
+	// VAE decoder's first step forward (its h0 but no cell), which is an
+	// encoder's middle step back (no gradient from outside).
 	for _, size := range []struct{ B, H int }{{5, 33}, {40, 17}} {
-		for _, prev := range []struct{ h, c bool }{{true, true}, {false, false}, {true, false}} {
+		for _, in := range []lstmInputs{{true, true, true, true}, {false, false, true, false}, {true, false, false, true}} {
 			B, H := size.B, size.H
-			what := fmt.Sprintf("B=%d H=%d hprev %v cprev %v:", B, H, prev.h, prev.c)
-			one := newLSTMCase(t, rng, B, H, prev.h, prev.c)
+			what := fmt.Sprintf("B=%d H=%d %+v:", B, H, in)
+			one := newLSTMCase(t, rng, B, H, in)
 			testDevice.lstmFwd(B, H, one.fwd)
-			testDevice.lstmBwd(B, H, one.grad())
+			testDevice.lstmBwd(B, H, one.bwd)
 			one.check(t, "one LSTM, "+what)
 
 			// Two LSTMs in one launch, the second's arrays before the
 			// first's in memory (negative offsets).
-			second := newLSTMCase(t, rng, B, H, prev.h, prev.c)
-			first := newLSTMCase(t, rng, B, H, prev.h, prev.c)
+			second := newLSTMCase(t, rng, B, H, in)
+			first := newLSTMCase(t, rng, B, H, in)
 			testDevice.lstmFwd(B, H, first.fwd, second.fwd)
-			testDevice.lstmBwd(B, H, first.grad(), second.grad())
+			testDevice.lstmBwd(B, H, first.bwd, second.bwd)
 			first.check(t, "first of two, "+what)
 			second.check(t, "second of two, "+what)
 		}

@@ -195,36 +195,68 @@ KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict_
     h[idx] = o * tanhf(cc);
 }
 
-// lstm_bwd is the backward pass of lstm_fwd. dh is the gradient of the
-// step's h; dc holds that of its c from the later step and is replaced by
-// that of cprev. dpre (B × 4H) gets the gradient of the pre-activations.
-// Several LSTMs in one launch, one per blockIdx.y, their arrays the o*
-// arguments' elements apart as in lstm_fwd.
+// lstm_bwd is the backward pass of lstm_fwd, the recurrent product's
+// included as there: the gradient of the step's h is dh (null: zero) plus,
+// where dpreNext is given, dpreNext·Whᵀ, what the next step sent back
+// through its recurrent product (dpreNext B × 4H, that step's dpre; Wh
+// H × 4H). dc holds the gradient of the step's c from the next step and is
+// replaced by that of cprev. dpre (B × 4H) gets the gradient of the
+// pre-activations. Blocks, tiles and several LSTMs in one launch as in
+// lstm_fwd. Launch: grid (ceil(H/LSTM_UNITS), ceil(B/LSTM_ROWS), LSTMs),
+// block 256.
 KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __restrict__ c,
-       const float* __restrict__ cprev, const float* __restrict__ dh, float* __restrict__ dc,
-       float* __restrict__ dpre, long long oGates, long long oC, long long oCprev, long long oDh, long long oDc,
-       long long oDpre) {
-    const long long y = blockIdx.y;
-    gates += y * oGates;
-    c += y * oC;
-    if (cprev) cprev += y * oCprev;
-    dh += y * oDh;
-    dc += y * oDc;
-    dpre += y * oDpre;
-    FOR_EACH(idx, (long long)B * H) {
-        long long b = idx / H, j = idx % H;
-        const float* a = gates + b * 4 * H;
-        float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-        float tc = tanhf(c[idx]);
-        float dcell = dc[idx] + dh[idx] * o * (1.0f - tc * tc);
-        float cp = cprev ? cprev[idx] : 0.0f;
-        float* d = dpre + b * 4 * H;
-        d[j] = dcell * g * i * (1.0f - i);
-        d[H + j] = dcell * cp * f * (1.0f - f);
-        d[2 * H + j] = dcell * i * (1.0f - g * g);
-        d[3 * H + j] = dh[idx] * tc * o * (1.0f - o);
-        dc[idx] = dcell * f;
+       const float* __restrict__ cprev, const float* __restrict__ dh, const float* __restrict__ dpreNext,
+       const float* __restrict__ Wh, float* __restrict__ dc, float* __restrict__ dpre, long long oGates, long long oC,
+       long long oCprev, long long oDh, long long oDpreNext, long long oWh, long long oDc, long long oDpre) {
+    __shared__ float ds[LSTM_K][LSTM_ROWS + 1];  // + 1: the staging writes go down a column
+    __shared__ float ws[LSTM_K][LSTM_UNITS + 1];
+    const long long z = blockIdx.z;
+    gates += z * oGates;
+    c += z * oC;
+    if (cprev) cprev += z * oCprev;
+    if (dh) dh += z * oDh;
+    if (dpreNext) {
+        dpreNext += z * oDpreNext;
+        Wh += z * oWh;
     }
+    dc += z * oDc;
+    dpre += z * oDpre;
+    const int tid = threadIdx.x, r = tid / LSTM_UNITS, u = tid % LSTM_UNITS;
+    const int row0 = blockIdx.y * LSTM_ROWS, unit0 = blockIdx.x * LSTM_UNITS;
+    const int b = row0 + r, j = unit0 + u;
+    float back = 0.0f;  // (dpreNext·Whᵀ)[b][j]
+    if (dpreNext) {
+        const int K = 4 * H;
+        for (int k0 = 0; k0 < K; k0 += LSTM_K) {
+            for (int l = tid; l < LSTM_ROWS * LSTM_K; l += 256) {
+                int rr = l / LSTM_K, kk = l % LSTM_K;
+                int gb = row0 + rr, gk = k0 + kk;
+                ds[kk][rr] = (gb < B && gk < K) ? dpreNext[(long long)gb * K + gk] : 0.0f;
+            }
+            for (int l = tid; l < LSTM_UNITS * LSTM_K; l += 256) {
+                int uu = l / LSTM_K, kk = l % LSTM_K;
+                int gj = unit0 + uu, gk = k0 + kk;
+                ws[kk][uu] = (gj < H && gk < K) ? Wh[(long long)gj * K + gk] : 0.0f;
+            }
+            __syncthreads();
+            for (int kk = 0; kk < LSTM_K; kk++) back += ds[kk][r] * ws[kk][u];
+            __syncthreads();
+        }
+    }
+    if (b >= B || j >= H) return;
+    const long long idx = (long long)b * H + j;
+    const float dhj = (dh ? dh[idx] : 0.0f) + back;
+    const float* a = gates + (long long)b * 4 * H;
+    float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    float tc = tanhf(c[idx]);
+    float dcell = dc[idx] + dhj * o * (1.0f - tc * tc);
+    float cp = cprev ? cprev[idx] : 0.0f;
+    float* d = dpre + (long long)b * 4 * H;
+    d[j] = dcell * g * i * (1.0f - i);
+    d[H + j] = dcell * cp * f * (1.0f - f);
+    d[2 * H + j] = dcell * i * (1.0f - g * g);
+    d[3 * H + j] = dhj * tc * o * (1.0f - o);
+    dc[idx] = dcell * f;
 }
 
 // latent_fwd is the reparameterisation z = mu + exp(½·logvar)·ε and each

@@ -430,21 +430,22 @@ func (t *Trainer) backward(p StepParams) {
 	d.gemm(dlogits, t.wm("out.W").T(), 0, m(t.dHsd, 0, Td*B, Hd))
 	d.mul(Td*B*Hd, t.dHsd.p, t.decMask.p, t.dHsd.p)
 
-	// Decoder LSTM, last step first; t.dHsd accumulates each step's dh.
+	// Decoder LSTM, last step first: each step's h gets its gradient from
+	// the output layer (t.dHsd) and from the next step's recurrent product.
 	d.zero(t.dcDec)
 	for tt := Td - 1; tt >= 0; tt-- {
-		var cprev ptr
+		cell := lstmGrad{gates: t.preDec.p.at(tt * B * 4 * Hd), c: t.cDec.p.at(tt * B * Hd), dh: t.dHsd.p.at(tt * B * Hd),
+			dc: t.dcDec.p, dpre: t.dPreDec.p.at(tt * B * 4 * Hd)}
 		if tt > 0 {
-			cprev = t.cDec.p.at((tt - 1) * B * Hd)
+			cell.cprev = t.cDec.p.at((tt - 1) * B * Hd)
 		}
-		dpre := m(t.dPreDec, tt*B, B, 4*Hd)
-		d.lstmBwd(B, Hd, lstmGrad{t.preDec.p.at(tt * B * 4 * Hd), t.cDec.p.at(tt * B * Hd), cprev, t.dHsd.p.at(tt * B * Hd), t.dcDec.p, dpre.p})
-		switch {
-		case tt > 0:
-			d.gemm(dpre, t.wm("dec.Wh").T(), 1, m(t.dHsd, (tt-1)*B, B, Hd))
-		case !s.LM:
-			d.gemm(dpre, t.wm("dec.Wh").T(), 0, m(t.dh0, 0, B, Hd))
+		if tt < Td-1 {
+			cell.dpreNext, cell.Wh = t.dPreDec.p.at((tt+1)*B*4*Hd), t.wp("dec.Wh")
 		}
+		d.lstmBwd(B, Hd, cell)
+	}
+	if !s.LM { // the initial state tanh(z·W + b) fed the first step
+		d.gemm(m(t.dPreDec, 0, B, 4*Hd), t.wm("dec.Wh").T(), 0, m(t.dh0, 0, B, Hd))
 	}
 	dPre := m(t.dPreDec, 0, Td*B, 4*Hd)
 	d.gemm(m(t.xdec, 0, Td*B, E).T(), dPre, 1, t.gm("dec.Wx"))
@@ -497,21 +498,20 @@ func (t *Trainer) backward(p StepParams) {
 	d.zero(t.dc[1])
 	for k := T - 1; k >= 0; k-- {
 		var cells [2]lstmGrad
-		var recur [2]product // the gradient of the previous step's h: only through this step
 		for dir, name := range encoders {
 			tt := t.encTime(dir, k)
-			var cprev ptr
+			cells[dir] = lstmGrad{gates: t.pre[dir].p.at(tt * B * 4 * He), c: t.cs[dir].p.at(tt * B * He),
+				dc: t.dc[dir].p, dpre: t.dpr[dir].p.at(tt * B * 4 * He)}
 			if k > 0 {
-				cprev = t.cs[dir].p.at(t.encTime(dir, k-1) * B * He)
+				cells[dir].cprev = t.cs[dir].p.at(t.encTime(dir, k-1) * B * He)
 			}
-			dpre := m(t.dpr[dir], tt*B, B, 4*He)
-			cells[dir] = lstmGrad{t.pre[dir].p.at(tt * B * 4 * He), t.cs[dir].p.at(tt * B * He), cprev, t.dh[dir].p, t.dc[dir].p, dpre.p}
-			recur[dir] = product{dpre, t.wm(name + "Wh").T(), m(t.dh[dir], 0, B, He)}
+			if k == T-1 { // the final h feeds mu and log σ²; the others only the next step
+				cells[dir].dh = t.dh[dir].p
+			} else {
+				cells[dir].dpreNext, cells[dir].Wh = t.dpr[dir].p.at(t.encTime(dir, k+1)*B*4*He), t.wp(name+"Wh")
+			}
 		}
 		d.lstmBwd(B, He, cells[:]...)
-		if k > 0 {
-			d.gemms(0, recur[:]...)
-		}
 	}
 	for dir, name := range encoders {
 		dPre := m(t.dpr[dir], 0, T*B, 4*He)
