@@ -9,9 +9,11 @@
 #   bench/gpu-check.sh [--only PARTS | --proofs-only | --bench-only] [DIR]
 #
 # DIR defaults to gpu. PARTS is a comma-separated list of: kernels, step,
-# curve, decoding, checkpoints, builds, sanitizer (the proofs) and bench;
-# --proofs-only is every proof, --bench-only is bench. Each part fits well in
-# ten minutes on an H100, so parts can run as separate commands.
+# curve, decoding, checkpoints, builds, sanitizer (the proofs), bench and
+# profile (not run unless named: each kernel's time in two training steps,
+# by Nsight Compute); --proofs-only is every proof, --bench-only is bench.
+# Each part fits well in ten minutes on an H100, so parts can run as
+# separate commands.
 #
 # The corpus is DIR/train.txt, written from POETVAE_DATA (default
 # ../shared/data: its simplified Tang and Song training poems) when that
@@ -27,8 +29,8 @@ case "${1:-}" in
 esac
 for p in ${parts//,/ }; do
 	case $p in
-	kernels | step | curve | decoding | checkpoints | builds | sanitizer | bench) ;;
-	*) echo "gpu-check: unknown part $p (parts: kernels, step, curve, decoding, checkpoints, builds, sanitizer, bench)" >&2; exit 2 ;;
+	kernels | step | curve | decoding | checkpoints | builds | sanitizer | bench | profile) ;;
+	*) echo "gpu-check: unknown part $p (parts: kernels, step, curve, decoding, checkpoints, builds, sanitizer, bench, profile)" >&2; exit 2 ;;
 	esac
 done
 want() { [[ ",$parts," == *",$1,"* ]]; }
@@ -132,6 +134,20 @@ if want bench; then
 		echo "no PyTorch here: the PyTorch comparison is left out" | tee -a "$table" | tee -a "$report"
 	fi
 	{ echo "medians:"; awk -f bench/median.awk "$table" | sort; } | tee -a "$table" | tee -a "$report"
+fi
+
+if want profile; then
+	# Where a step's time goes: every kernel's count and mean duration over
+	# a warm-up step and one timed step of the default model at batch 64.
+	ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda*/bin/ncu 2> /dev/null | head -1)
+	if [ -n "$ncu" ]; then
+		check "kernel times of a training step (Nsight Compute)" \
+			"$ncu" --metrics gpu__time_duration.sum --print-summary per-kernel \
+			"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/^cuda$/^B=64$' -test.benchtime 1x
+	else
+		echo "FAILED: no ncu here" | tee -a "$report"
+		failed+=("profile")
+	fi
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

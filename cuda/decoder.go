@@ -98,11 +98,8 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 			return nil, err
 		}
 		zm := m(zb, 0, B, Z)
-		d.gemm(zm, ws.m("dec.Wz", Z, 4*H), 0, zIn)
-		d.addBias(zIn, ws.p("dec.b"))
-		h0 := m(dec.h[0], 0, B, H)
-		d.gemm(zm, ws.m("dec_init.W", Z, H), 0, h0)
-		d.addBias(h0, ws.p("dec_init.b"))
+		d.gemmBias(zm, ws.m("dec.Wz", Z, 4*H), ws.p("dec.b"), 0, zIn)
+		d.gemmBias(zm, ws.m("dec_init.W", Z, H), ws.p("dec_init.b"), 0, m(dec.h[0], 0, B, H))
 		d.tanhFwd(B*H, dec.h[0].p, dec.h[0].p)
 	}
 	if err := d.sync(); err != nil {
@@ -145,8 +142,7 @@ func (dec *Decoder) Step(prev []int32) ([]float32, error) {
 	d.lstmFwd(B, H, step)
 	dec.cur, dec.started = next, true
 	logits := m(dec.logits, 0, B, V)
-	d.gemm(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), 0, logits)
-	d.addBias(logits, ws.p("out.b"))
+	d.gemmBias(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), ws.p("out.b"), 0, logits)
 	if err := d.download(dec.host, dec.logits, 0); err != nil {
 		return nil, err
 	}

@@ -11,15 +11,16 @@
 // four times as many blocks to spread over its multiprocessors.
 #define TILE_K 16
 
-// sgemm_tile sets C (M×N, row stride ldc) to alpha·op(A)·op(B) + beta·C in
-// FP32, where op(A) is M×K and op(B) is K×N. A is stored M×K (row stride
+// sgemm_tile sets C (M×N, row stride ldc) to alpha·op(A)·op(B) + bias + beta·C
+// in FP32, where op(A) is M×K and op(B) is K×N, and bias (N, or null) is
+// added to every row (a layer's bias, at no extra pass over C). A is stored M×K (row stride
 // lda), or K×M when transA; B is stored K×N (ldb), or N×K when transB. With
 // beta = 0 C is only written, never read, so it may hold anything (even NaN).
 // Launch: grid (ceil(N/TN), ceil(M/TM)), block 256.
 template <int TM, int TN>
 __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
                                            int transA, const float* __restrict__ B, int ldb, int transB, float beta,
-                                           float* __restrict__ C, int ldc) {
+                                           float* __restrict__ C, int ldc, const float* __restrict__ bias) {
     const int RM = TM / 16, RN = TN / 16;
     __shared__ float As[TILE_K][TM];
     __shared__ float Bs[TILE_K][TN];
@@ -65,6 +66,7 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
             if (gn >= N) continue;
             float* c = &C[(long long)gm * ldc + gn];
             float v = alpha * acc[i][j];
+            if (bias) v += bias[gn];
             *c = beta == 0.0f ? v : v + beta * *c;
         }
     }
@@ -73,8 +75,9 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
 // The product kernels' parameters, the same for every tile size.
 #define GEMM_PARAMS                                                                                              \
     int M, int N, int K, float alpha, const float *__restrict__ A, int lda, int transA,                         \
-        const float *__restrict__ B, int ldb, int transB, float beta, float *__restrict__ C, int ldc
-#define GEMM_ARGS M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc
+        const float *__restrict__ B, int ldb, int transB, float beta, float *__restrict__ C, int ldc,             \
+        const float *__restrict__ bias
+#define GEMM_ARGS M, N, K, alpha, A, lda, transA, B, ldb, transB, beta, C, ldc, bias
 
 // sgemm uses 64×64 tiles, sgemm128 128×128, sgemm32 32×32.
 KERNEL(sgemm, GEMM_PARAMS) { sgemm_tile<64, 64>(GEMM_ARGS); }
@@ -143,6 +146,7 @@ KERNEL(sgemm_tf32, GEMM_PARAMS) {
                 if (gm >= M || gn >= N) continue;
                 float* c = &C[(long long)gm * ldc + gn];
                 float v = alpha * acc[i][j][r];
+                if (bias) v += bias[gn];
                 *c = beta == 0.0f ? v : v + beta * *c;
             }
 }

@@ -50,13 +50,13 @@ func benchGemm(b *testing.B, kernel string, M, N, K int, transA, transB bool) {
 		bm = m(bb, 0, N, K).T()
 	}
 	cm := m(c, 0, M, N)
-	testDevice.gemmWith(kernel, am, bm, 0, cm) // warm-up: module load, caches
+	testDevice.gemmWith(kernel, am, bm, 0, 0, cm) // warm-up: module load, caches
 	if err := testDevice.sync(); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for range b.N {
-		testDevice.gemmWith(kernel, am, bm, 0, cm)
+		testDevice.gemmWith(kernel, am, bm, 0, 0, cm)
 	}
 	if err := testDevice.sync(); err != nil {
 		b.Fatal(err)

@@ -56,29 +56,33 @@ func (a mat) shape() (int, int) {
 	return a.rows, a.cols
 }
 
-// gemm sets c = a·b + beta·c (a and b possibly transposed views). Tiles of
+// gemm sets c = a·b + beta·c (a and b possibly transposed views).
+func (d *Device) gemm(a, b mat, beta float32, c mat) { d.gemmBias(a, b, 0, beta, c) }
+
+// gemmBias sets c = a·b + bias + beta·c, bias (c.cols, or 0: none) added to
+// every row. Tiles of
 // 128×128 do the most arithmetic per byte moved, but only products of many
 // of them keep every multiprocessor busy; 32×32 tiles give the small
 // products (a batch of rows by the hidden units) blocks enough to spread
 // over the GPU.
-func (d *Device) gemm(a, b mat, beta float32, c mat) {
+func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 	tiles := func(size int) int { return ((c.rows + size - 1) / size) * ((c.cols + size - 1) / size) }
 	switch {
 	case tiles(64) < smallProduct:
-		d.gemmWith("sgemm32", a, b, beta, c)
+		d.gemmWith("sgemm32", a, b, bias, beta, c)
 	case d.TF32:
-		d.gemmWith("sgemm_tf32", a, b, beta, c)
+		d.gemmWith("sgemm_tf32", a, b, bias, beta, c)
 	case tiles(128) >= largeProduct:
-		d.gemmWith("sgemm128", a, b, beta, c)
+		d.gemmWith("sgemm128", a, b, bias, beta, c)
 	default:
-		d.gemmWith("sgemm", a, b, beta, c)
+		d.gemmWith("sgemm", a, b, bias, beta, c)
 	}
 }
 
 // smallProduct is the number of 64×64 tiles below which products use
 // 32×32 tiles: about the multiprocessors of an H100 (132). largeProduct is
 // the number of 128×128 tiles from which products use them: two waves over
-// those multiprocessors, each holding one such block (160 registers a
+// those multiprocessors, each holding one such block (over 128 registers a
 // thread), so that a last, partial wave costs little. (Set by reasoning;
 // BenchmarkGemm times every kernel on the step's shapes.)
 const smallProduct, largeProduct = 128, 256
@@ -86,7 +90,7 @@ const smallProduct, largeProduct = 128, 256
 // gemmWith launches one of the product kernels: sgemm (64×64 tiles),
 // sgemm32 (32×32), sgemm128 (128×128) or sgemm_tf32 (64×64 on the tensor
 // cores).
-func (d *Device) gemmWith(kernel string, a, b mat, beta float32, c mat) {
+func (d *Device) gemmWith(kernel string, a, b mat, bias ptr, beta float32, c mat) {
 	M, K := a.shape()
 	K2, N := b.shape()
 	if K != K2 || c.rows != M || c.cols != N || c.trans {
@@ -100,7 +104,7 @@ func (d *Device) gemmWith(kernel string, a, b mat, beta float32, c mat) {
 		tile = 128
 	}
 	d.launch(kernel, [3]int{(N + tile - 1) / tile, (M + tile - 1) / tile, 1}, block1,
-		M, N, K, float32(1), a.p, a.stride, a.trans, b.p, b.stride, b.trans, beta, c.p, c.stride)
+		M, N, K, float32(1), a.p, a.stride, a.trans, b.p, b.stride, b.trans, beta, c.p, c.stride, bias)
 }
 
 // distance is how many float32 elements q lies after p (negative: before);

@@ -112,12 +112,14 @@ func TestSgemm(t *testing.T) {
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
 				for _, beta := range []float32{0, 1} {
-					M, N, K := tc.M, tc.N, tc.K
-					for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
-						what := fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g", kernel, M, K, K, N, ta, tb, beta)
-						pc := newProduct(t, rng, M, N, K, ta, tb, beta)
-						testDevice.gemmWith(kernel, pc.a, pc.b, beta, pc.cm)
-						pc.check(t, kernel, what)
+					for _, withBias := range []bool{false, true} {
+						M, N, K := tc.M, tc.N, tc.K
+						for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
+							what := fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g bias=%v", kernel, M, K, K, N, ta, tb, beta, withBias)
+							pc := newProduct(t, rng, M, N, K, ta, tb, beta, withBias)
+							testDevice.gemmWith(kernel, pc.a, pc.b, pc.bias, beta, pc.cm)
+							pc.check(t, kernel, what)
+						}
 					}
 				}
 			}
@@ -129,6 +131,7 @@ func TestSgemm(t *testing.T) {
 // float64 results: from the inputs, and from the inputs rounded to TF32.
 type productCase struct {
 	a, b, cm   mat
+	bias       ptr
 	K          int
 	c          Buffer
 	want, tf32 []float64
@@ -162,14 +165,18 @@ func tf32(x float32) float32 {
 	return math.Float32frombits(u)
 }
 
-// newProduct makes C = op(A)·op(B) + beta·C, A stored K×M when ta, B N×K
-// when tb; C is poisoned when beta is 0.
-func newProduct(t *testing.T, rng *rand.Rand, M, N, K int, ta, tb bool, beta float32) productCase {
-	a, b, c0 := random(rng, M*K, 1), random(rng, K*N, 1), random(rng, M*N, 1)
+// newProduct makes C = op(A)·op(B) + bias + beta·C, A stored K×M when ta,
+// B N×K when tb, a bias for each column when withBias; C is poisoned when
+// beta is 0.
+func newProduct(t *testing.T, rng *rand.Rand, M, N, K int, ta, tb bool, beta float32, withBias bool) productCase {
+	a, b, c0, bias := random(rng, M*K, 1), random(rng, K*N, 1), random(rng, M*N, 1), random(rng, N, 1)
 	want, wantTF32 := make([]float64, M*N), make([]float64, M*N)
 	for i := 0; i < M; i++ {
 		for j := 0; j < N; j++ {
 			s := float64(beta) * float64(c0[i*N+j])
+			if withBias {
+				s += float64(bias[j])
+			}
 			s32 := s
 			for k := 0; k < K; k++ {
 				av, bv := a[i*K+k], b[k*N+j]
@@ -197,7 +204,11 @@ func newProduct(t *testing.T, rng *rand.Rand, M, N, K int, ta, tb bool, beta flo
 	if beta != 0 {
 		c = dev(t, c0)
 	}
-	return productCase{am, bm, m(c, 0, M, N), K, c, want, wantTF32}
+	var biasPtr ptr
+	if withBias {
+		biasPtr = dev(t, bias).p
+	}
+	return productCase{am, bm, m(c, 0, M, N), biasPtr, K, c, want, wantTF32}
 }
 
 func TestGatherScatter(t *testing.T) {
@@ -464,11 +475,11 @@ func (lc *lstmCase) check(t *testing.T, what string) {
 
 func TestLSTMStep(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	// Sizes off the kernels' tiles (32 rows, 8 units, 16 of K). The cases:
+	// Sizes off the kernels' tiles (32 rows, 8 units, 64 of K). The cases:
 	// a middle step; an encoder's first step forward and last step back; a
 	// VAE decoder's first step forward (its h0 but no cell), which is an
 	// encoder's middle step back (no gradient from outside).
-	for _, size := range []struct{ B, H int }{{5, 33}, {40, 17}} {
+	for _, size := range []struct{ B, H int }{{5, 33}, {40, 17}, {3, 70}} {
 		for _, in := range []lstmInputs{{true, true, true, true}, {false, false, true, false}, {true, false, false, true}} {
 			B, H := size.B, size.H
 			what := fmt.Sprintf("B=%d H=%d %+v:", B, H, in)

@@ -122,7 +122,9 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
 // Each thread owns one (row, unit) and accumulates its four gates' products
 // itself, so that the cell follows in the same launch: a block of 256
 // threads covers LSTM_ROWS rows × LSTM_UNITS units, the product's operands
-// staged in shared memory TILE_K rows of Wh at a time.
+// staged in shared memory LSTM_K rows of Wh at a time. A step has few
+// blocks (B·H/256), each waiting on its loads once a stage, so the stages
+// are long: a backward step's product (K = 4H) takes 16 at H = 256.
 //
 // Independent LSTMs of the same size (the encoder's two directions) step in
 // one launch, one per blockIdx.z: the z-th finds each array z·offset
@@ -130,7 +132,7 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
 // Launch: grid (ceil(H/LSTM_UNITS), ceil(B/LSTM_ROWS), LSTMs), block 256.
 #define LSTM_ROWS 32
 #define LSTM_UNITS 8
-#define LSTM_K 16
+#define LSTM_K 64
 KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict__ extra,
        const float* __restrict__ hprev, const float* __restrict__ Wh, const float* __restrict__ cprev,
        float* __restrict__ c, float* __restrict__ h, long long oPre, long long oExtra, long long oHprev,
@@ -154,12 +156,15 @@ KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict_
     if (hprev) {
         for (int k0 = 0; k0 < H; k0 += LSTM_K) {
             // 256 threads stage LSTM_K × LSTM_ROWS of hprev and LSTM_K × 4 ×
-            // LSTM_UNITS of Wh: two elements each.
+            // LSTM_UNITS of Wh: eight elements each, their loads in flight
+            // together.
+#pragma unroll
             for (int l = tid; l < LSTM_K * LSTM_ROWS; l += 256) {
                 int rr = l / LSTM_K, kk = l % LSTM_K;
                 int gb = row0 + rr, gk = k0 + kk;
                 hs[kk][rr] = (gb < B && gk < H) ? hprev[(long long)gb * H + gk] : 0.0f;
             }
+#pragma unroll
             for (int l = tid; l < LSTM_K * 4 * LSTM_UNITS; l += 256) {
                 int kk = l / (4 * LSTM_UNITS), g = (l / LSTM_UNITS) % 4, uu = l % LSTM_UNITS;
                 int gk = k0 + kk, gj = unit0 + uu;
@@ -228,11 +233,13 @@ KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __r
     if (dpreNext) {
         const int K = 4 * H;
         for (int k0 = 0; k0 < K; k0 += LSTM_K) {
+#pragma unroll
             for (int l = tid; l < LSTM_ROWS * LSTM_K; l += 256) {
                 int rr = l / LSTM_K, kk = l % LSTM_K;
                 int gb = row0 + rr, gk = k0 + kk;
                 ds[kk][rr] = (gb < B && gk < K) ? dpreNext[(long long)gb * K + gk] : 0.0f;
             }
+#pragma unroll
             for (int l = tid; l < LSTM_UNITS * LSTM_K; l += 256) {
                 int uu = l / LSTM_K, kk = l % LSTM_K;
                 int gj = unit0 + uu, gk = k0 + kk;

@@ -326,17 +326,13 @@ func (t *Trainer) forward(p StepParams) {
 		for l := 0; l < s.Highway; l++ {
 			hw := fmt.Sprintf("highway%d.", l)
 			x := m(t.xs[l], 0, T*B, E)
-			d.gemm(x, t.wm(hw+"W"), 0, m(t.hpre[l], 0, T*B, E))
-			d.addBias(m(t.hpre[l], 0, T*B, E), t.wp(hw+"b"))
-			d.gemm(x, t.wm(hw+"Wgate"), 0, m(t.tgate[l], 0, T*B, E))
-			d.addBias(m(t.tgate[l], 0, T*B, E), t.wp(hw+"bgate"))
+			d.gemmBias(x, t.wm(hw+"W"), t.wp(hw+"b"), 0, m(t.hpre[l], 0, T*B, E))
+			d.gemmBias(x, t.wm(hw+"Wgate"), t.wp(hw+"bgate"), 0, m(t.tgate[l], 0, T*B, E))
 			d.highwayFwd(n, t.xs[l].p, t.hpre[l].p, t.tgate[l].p, t.xs[l+1].p)
 		}
 		d.dropoutFwd(n, key, noise.EncDropout, dropTh, dropScale, t.xs[s.Highway].p, t.encMask.p, t.xd.p)
 		for dir, name := range encoders {
-			pre := m(t.pre[dir], 0, T*B, 4*He)
-			d.gemm(m(t.xd, 0, T*B, E), t.wm(name+"Wx"), 0, pre)
-			d.addBias(pre, t.wp(name+"b"))
+			d.gemmBias(m(t.xd, 0, T*B, E), t.wm(name+"Wx"), t.wp(name+"b"), 0, m(t.pre[dir], 0, T*B, 4*He))
 		}
 		// The two directions step together, in one launch a step.
 		for k := 0; k < T; k++ {
@@ -359,9 +355,8 @@ func (t *Trainer) forward(p StepParams) {
 			buf  Buffer
 		}{{"mu.", t.mu}, {"logvar.", t.logvar}} {
 			o := m(out.buf, 0, B, Z)
-			d.gemm(hf, t.wm(out.name+"Wf"), 0, o)
+			d.gemmBias(hf, t.wm(out.name+"Wf"), t.wp(out.name+"b"), 0, o)
 			d.gemm(hb, t.wm(out.name+"Wb"), 1, o)
-			d.addBias(o, t.wp(out.name+"b"))
 		}
 		d.normalFill(B*Z, key, noise.Eps, t.eps.p)
 		d.latentFwd(B*Z, t.mu.p, t.logvar.p, t.eps.p, t.z.p, t.kl.p)
@@ -369,22 +364,22 @@ func (t *Trainer) forward(p StepParams) {
 		// What the decoder takes from z: z·Wz + b at every step, and its
 		// initial state tanh(z·W + b).
 		zm := m(t.z, 0, B, Z)
-		d.gemm(zm, t.wm("dec.Wz"), 0, m(t.zIn, 0, B, 4*Hd))
-		d.addBias(m(t.zIn, 0, B, 4*Hd), t.wp("dec.b"))
-		d.gemm(zm, t.wm("dec_init.W"), 0, m(t.h0, 0, B, Hd))
-		d.addBias(m(t.h0, 0, B, Hd), t.wp("dec_init.b"))
+		d.gemmBias(zm, t.wm("dec.Wz"), t.wp("dec.b"), 0, m(t.zIn, 0, B, 4*Hd))
+		d.gemmBias(zm, t.wm("dec_init.W"), t.wp("dec_init.b"), 0, m(t.h0, 0, B, Hd))
 		d.tanhFwd(B*Hd, t.h0.p, t.h0.p)
 	}
 
 	// Decoder.
 	d.gather(Td*B, E, t.decIDs(), t.wp("embed"), t.xdec.p)
-	d.gemm(m(t.xdec, 0, Td*B, E), t.wm("dec.Wx"), 0, m(t.preDec, 0, Td*B, 4*Hd))
-	var extra ptr
+	// The decoder's bias: with the input products in a language model, in
+	// z·Wz + b (extra) in a VAE.
+	var bias, extra ptr
 	if s.LM {
-		d.addBias(m(t.preDec, 0, Td*B, 4*Hd), t.wp("dec.b"))
+		bias = t.wp("dec.b")
 	} else {
 		extra = t.zIn.p
 	}
+	d.gemmBias(m(t.xdec, 0, Td*B, E), t.wm("dec.Wx"), bias, 0, m(t.preDec, 0, Td*B, 4*Hd))
 	for tt := 0; tt < Td; tt++ {
 		cell := lstmStep{pre: t.preDec.p.at(tt * B * 4 * Hd), extra: extra, c: t.cDec.p.at(tt * B * Hd), h: t.hDec.p.at(tt * B * Hd)}
 		switch {
@@ -398,8 +393,7 @@ func (t *Trainer) forward(p StepParams) {
 	}
 	d.dropoutFwd(Td*B*Hd, key, noise.DecDropout, dropTh, dropScale, t.hDec.p, t.decMask.p, t.hsd.p)
 	logits := m(t.logits, 0, Td*B, s.Vocab)
-	d.gemm(m(t.hsd, 0, Td*B, Hd), t.wm("out.W"), 0, logits)
-	d.addBias(logits, t.wp("out.b"))
+	d.gemmBias(m(t.hsd, 0, Td*B, Hd), t.wm("out.W"), t.wp("out.b"), 0, logits)
 	d.xent(Td*B, s.Vocab, B, p.Rows, t.targets(), t.logits.p, t.rowLoss.p)
 	var klDim ptr
 	if !s.LM {
