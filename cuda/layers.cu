@@ -133,6 +133,20 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
 #define LSTM_ROWS 32
 #define LSTM_UNITS 8
 #define LSTM_K 64
+
+// stage_rows copies columns k0 … k0+LSTM_K of rows row0 … row0+LSTM_ROWS of
+// x (B rows of K) to s[k][row], zeros outside x, for the LSTM kernels'
+// products; the 256 threads' loads are in flight together.
+__device__ __forceinline__ void stage_rows(float (*s)[LSTM_ROWS + 1], const float* __restrict__ x, int B, int K,
+                                           int row0, int k0) {
+#pragma unroll
+    for (int l = threadIdx.x; l < LSTM_ROWS * LSTM_K; l += 256) {
+        int rr = l / LSTM_K, kk = l % LSTM_K;
+        int gb = row0 + rr, gk = k0 + kk;
+        s[kk][rr] = (gb < B && gk < K) ? x[(long long)gb * K + gk] : 0.0f;
+    }
+}
+
 KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict__ extra,
        const float* __restrict__ hprev, const float* __restrict__ Wh, const float* __restrict__ cprev,
        float* __restrict__ c, float* __restrict__ h, long long oPre, long long oExtra, long long oHprev,
@@ -155,15 +169,7 @@ KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict_
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (hprev) {
         for (int k0 = 0; k0 < H; k0 += LSTM_K) {
-            // 256 threads stage LSTM_K × LSTM_ROWS of hprev and LSTM_K × 4 ×
-            // LSTM_UNITS of Wh: eight elements each, their loads in flight
-            // together.
-#pragma unroll
-            for (int l = tid; l < LSTM_K * LSTM_ROWS; l += 256) {
-                int rr = l / LSTM_K, kk = l % LSTM_K;
-                int gb = row0 + rr, gk = k0 + kk;
-                hs[kk][rr] = (gb < B && gk < H) ? hprev[(long long)gb * H + gk] : 0.0f;
-            }
+            stage_rows(hs, hprev, B, H, row0, k0);
 #pragma unroll
             for (int l = tid; l < LSTM_K * 4 * LSTM_UNITS; l += 256) {
                 int kk = l / (4 * LSTM_UNITS), g = (l / LSTM_UNITS) % 4, uu = l % LSTM_UNITS;
@@ -233,12 +239,7 @@ KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __r
     if (dpreNext) {
         const int K = 4 * H;
         for (int k0 = 0; k0 < K; k0 += LSTM_K) {
-#pragma unroll
-            for (int l = tid; l < LSTM_ROWS * LSTM_K; l += 256) {
-                int rr = l / LSTM_K, kk = l % LSTM_K;
-                int gb = row0 + rr, gk = k0 + kk;
-                ds[kk][rr] = (gb < B && gk < K) ? dpreNext[(long long)gb * K + gk] : 0.0f;
-            }
+            stage_rows(ds, dpreNext, B, K, row0, k0);
 #pragma unroll
             for (int l = tid; l < LSTM_UNITS * LSTM_K; l += 256) {
                 int uu = l / LSTM_K, kk = l % LSTM_K;
