@@ -60,11 +60,10 @@ func (a mat) shape() (int, int) {
 func (d *Device) gemm(a, b mat, beta float32, c mat) { d.gemmBias(a, b, 0, beta, c) }
 
 // gemmBias sets c = a·b + bias + beta·c, bias (c.cols, or 0: none) added to
-// every row. Tiles of
-// 128×128 do the most arithmetic per byte moved, but only products of many
-// of them keep every multiprocessor busy; 32×32 tiles give the small
-// products (a batch of rows by the hidden units) blocks enough to spread
-// over the GPU.
+// every row. Tiles of 128×128 do the most arithmetic per byte moved, but
+// only products of many of them keep every multiprocessor busy; 32×32
+// tiles give the small products (a batch of rows by the hidden units)
+// blocks enough to spread over the GPU.
 func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 	tiles := func(size int) int { return ((c.rows + size - 1) / size) * ((c.cols + size - 1) / size) }
 	switch {
@@ -167,9 +166,9 @@ func (d *Device) tanhFwd(n int, x, y ptr) { d.launch("tanh_fwd", grid1(n), block
 
 func (d *Device) tanhBwd(n int, y, dy, dx ptr) { d.launch("tanh_bwd", grid1(n), block1, n, y, dy, dx) }
 
-// lstmStep is the arrays of one LSTM step forward: pre holds x·Wx + b;
-// hprev (with Wh, the recurrent product's weights), extra and cprev may be
-// 0 (none).
+// lstmStep is the arrays of one LSTM step forward: pre holds the input
+// product; hprev (with Wh, the recurrent product's weights), extra and
+// cprev may be 0 (none).
 type lstmStep struct{ pre, extra, hprev, Wh, cprev, c, h ptr }
 
 // Tile of lstm_fwd's blocks (LSTM_ROWS, LSTM_UNITS in layers.cu).
