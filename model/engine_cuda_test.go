@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"gorgonia.org/tensor"
 
@@ -203,8 +204,12 @@ func TestGPULossCurve(t *testing.T) {
 		defer cancel()
 		var losses []float64
 		tr := &Trainer{Model: m, State: st, Train: poems, Device: device}
+		start := time.Now()
 		tr.OnStep = func(s StepInfo) {
 			losses = append(losses, s.Loss)
+			if n := len(losses); n%50 == 0 || n == steps { // progress, for long runs on the CPU
+				t.Logf("%s: step %d of %d, loss %.3f, %s", device, n, steps, s.Loss, time.Since(start).Round(time.Second))
+			}
 			if len(losses) == steps {
 				cancel()
 			}
