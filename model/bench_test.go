@@ -20,11 +20,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	const B = 64
 	f := randomFeed(c, B, 1, true)
-	gr, err := NewGraph(p, B)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer gr.Close()
+	gr := testGraph(b, p, B)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := gr.Run(f); err != nil {
@@ -37,13 +33,7 @@ func BenchmarkTrainStep(b *testing.B) {
 // BenchmarkGenerate times sampling quatrains from the prior with the
 // default model size, 16 poems decoded together.
 func BenchmarkGenerate(b *testing.B) {
-	v := fakeVocab(5000)
-	c := DefaultConfig(v.Size(), 4)
-	p, err := NewParams(c, tensor.Float32, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Model{Config: c, Vocab: v, Params: p}
+	m := benchModel(b)
 	m.Forward() // the one-time copy of the parameters is not decoding
 	rng := rand.New(rand.NewPCG(1, 1))
 	const n = 16
@@ -62,16 +52,10 @@ func BenchmarkGenerate(b *testing.B) {
 // DecodeResults. Constraints are masks over precomputed tables, so this
 // should stay well within twice BenchmarkGenerate.
 func BenchmarkDecodeConstrained(b *testing.B) {
-	v := fakeVocab(5000)
-	c := DefaultConfig(v.Size(), 4)
-	p, err := NewParams(c, tensor.Float32, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Model{Config: c, Vocab: v, Params: p}
+	m := benchModel(b)
 	template := make([]rune, 20)
 	for i := range 4 {
-		template[i*5] = v.Rune(corpus.NumSpecial + 100*i)
+		template[i*5] = m.Vocab.Rune(corpus.NumSpecial + 100*i)
 	}
 	opt := DecodeOptions{Lines: 4, Temperature: 0.8, Template: template, Rhyme: true, Tones: TonesStrict, NoRepeat: true}
 	// Neither the one-time copy of the parameters nor the per-model tables
@@ -104,4 +88,16 @@ func fakeVocab(size int) *corpus.Vocab {
 		poems = append(poems, p)
 	}
 	return corpus.BuildVocab(poems, 1)
+}
+
+// benchModel is the default model over a vocabulary of about 5,000
+// characters, with fresh parameters.
+func benchModel(b *testing.B) *Model {
+	v := fakeVocab(5000)
+	c := DefaultConfig(v.Size(), 4)
+	p, err := NewParams(c, tensor.Float32, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &Model{Config: c, Vocab: v, Params: p}
 }

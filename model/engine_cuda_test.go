@@ -91,15 +91,8 @@ func TestGPUStepMatchesGorgonia(t *testing.T) {
 
 			feed := NewFeed(c, b, src, c.Dropout, wordDropout)
 			feed.Beta, feed.FreeBits = beta, freeBits
-			g, err := NewGraph(p, tc.B)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
-			want, err := g.Run(feed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := testGraph(t, p, tc.B)
+			want := runGraph(t, g, feed)
 
 			e, err := newGPUEngine(dev, p, tc.B)
 			if err != nil {

@@ -19,24 +19,8 @@ func TestFloat32GradientsMatchFloat64(t *testing.T) {
 	p64 = p32.As(tensor.Float64) // identical values in both
 	const B = 8
 	f := randomFeed(c, B, 8, true)
-	g64, err := NewGraph(p64, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g64.Close()
-	g32, err := NewGraph(p32, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g32.Close()
-	s64, err := g64.Run(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s32, err := g32.Run(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g64, g32 := testGraph(t, p64, B), testGraph(t, p32, B)
+	s64, s32 := runGraph(t, g64, f), runGraph(t, g32, f)
 	if !close(s64.Loss, s32.Loss, 1e-5) {
 		t.Errorf("loss %g in float64, %g in float32", s64.Loss, s32.Loss)
 	}

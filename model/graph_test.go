@@ -84,15 +84,7 @@ func TestGraphMatchesNet(t *testing.T) {
 			}
 			f := randomFeed(c, B, 3, false)
 			f.FreeBits = 0
-			gr, err := NewGraph(p, B)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := gr.Run(f)
-			gr.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := runGraph(t, testGraph(t, p, B), f)
 
 			net := NewNet(p)
 			T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
@@ -147,11 +139,7 @@ func TestGradientCheck(t *testing.T) {
 	}
 	const B = 3
 	f := randomFeed(c, B, 5, true)
-	gr, err := NewGraph(p, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
+	gr := testGraph(t, p, B)
 	// The free-bits floor must bind on one dimension and not on the other,
 	// or half of its code goes unchecked: put it between the two.
 	klDim := batchKL(p, f)
@@ -259,15 +247,8 @@ func TestLanguageModelGraph(t *testing.T) {
 	}
 	const B = 3
 	f := randomFeed(c, B, 9, true)
-	gr, err := NewGraph(p, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
-	st, err := gr.Run(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gr := testGraph(t, p, B)
+	st := runGraph(t, gr, f)
 	if st.KL != 0 || st.Loss != st.NLL {
 		t.Errorf("language model loss %g, NLL %g, KL %g: want loss = NLL, no KL", st.Loss, st.NLL, st.KL)
 	}
@@ -304,6 +285,31 @@ func TestLanguageModelGraph(t *testing.T) {
 	if !close(st.NLL, want, 1e-10) {
 		t.Errorf("graph NLL %.12g, forward pass %.12g", st.NLL, want)
 	}
+}
+
+// testGraph builds the graph of p for batches of B, closed when the test ends.
+func testGraph(t testing.TB, p *Params, B int) *Graph {
+	t.Helper()
+	gr, err := NewGraph(p, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := gr.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return gr
+}
+
+// runGraph runs a graph on a batch, failing the test on an error.
+func runGraph(t testing.TB, gr *Graph, f *Feed) Stats {
+	t.Helper()
+	st, err := gr.Run(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // gradients runs the graph on a batch and returns every parameter's

@@ -95,34 +95,20 @@ func TestLargeBatchGradient(t *testing.T) {
 	for b := range f.Weight {
 		f.Weight[b] = 1 / float64(B)
 	}
-	big, err := NewGraph(p, B)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer big.Close()
-	st, err := big.Run(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	big := testGraph(t, p, B)
+	st := runGraph(t, big, f)
 	want := make([][]float64, len(p.Values))
 	for i := range want {
 		want[i] = toFloat64(big.Grad(i).Data())
 	}
-	part, err := NewGraph(p, small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer part.Close()
+	part := testGraph(t, p, small)
 	sum := make([][]float64, len(p.Values))
 	for i := range sum {
 		sum[i] = make([]float64, len(want[i]))
 	}
 	var loss float64
 	for first := 0; first < B; first += small {
-		sf, err := part.Run(sliceFeed(c, f, first, small))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sf := runGraph(t, part, sliceFeed(c, f, first, small))
 		loss += sf.NLL + f.Beta*sf.KL // free bits are 0: the KL term is linear
 		for i := range sum {
 			for j, g := range toFloat64(part.Grad(i).Data()) {
