@@ -12,8 +12,8 @@
 # curve, decoding, checkpoints, builds, sanitizer (the proofs), bench and
 # profile (not run unless named: each kernel's time in two training steps,
 # by Nsight Compute); --proofs-only is every proof, --bench-only is bench.
-# Each part fits well in ten minutes on an H100, so parts can run as
-# separate commands.
+# Parts run as separate commands keep each command short (the split is
+# meant to fit ten-minute commands; not yet timed on a GPU).
 #
 # The corpus is DIR/train.txt, written from POETVAE_DATA (default
 # ../shared/data: its simplified Tang and Song training poems) when that
