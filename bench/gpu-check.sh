@@ -18,7 +18,8 @@
 # The corpus is DIR/train.txt, written from POETVAE_DATA (default
 # ../shared/data: its simplified Tang and Song training poems) when that
 # folder is there. POETVAE_GPU picks the GPU (default 0), POETVAE_CURVE_STEPS
-# the length of the loss-curve comparison (default 300).
+# the length of the loss-curve comparison (default 300; DIR/curve-cpu.txt,
+# the CPU's half made elsewhere by make gpu-curve-ref, is used for 300).
 set -uo pipefail
 
 parts=kernels,step,curve,decoding,checkpoints,builds,sanitizer,bench
@@ -47,16 +48,20 @@ failed=()
 
 say() { echo "== $*" | tee -a "$report"; }
 check() { # check NAME COMMAND...: runs a proof, records a failure
-	local name=$1; shift
+	local name=$1 start=$SECONDS; shift
 	say "$name"
 	"$@" 2>&1 | tee -a "$report"
 	local rc=${PIPESTATUS[0]}
 	if [ "$rc" != 0 ]; then echo "FAILED: $name (status $rc)" | tee -a "$report"; failed+=("$name"); fi
+	echo "-- $((SECONDS - start)) s" | tee -a "$report" # to plan the next runs' split
 }
 
 say "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$report"
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed -n "$((gpu + 1))p")
+# The one library the GPU binaries need beyond glibc: the driver's libcuda
+# (they are linked against Debian's CUDA 11.8 stub; any newer driver serves).
+ldd "$dir/poetvae" 2>&1 | grep -E 'libcuda|not found|version' | tee -a "$report"
 
 corpus=$dir/train.txt
 if [ -f "$data/simplified/tang_train.txt" ]; then
@@ -74,8 +79,13 @@ if want step; then
 		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUStepMatchesGorgonia'
 fi
 if want curve; then
+	# The CPU engine's curve comes from DIR/curve-cpu.txt (make
+	# gpu-curve-ref) when it is there and the length is the default;
+	# otherwise the CPU trains it here too.
+	cpu_curve=
+	if [ -f "$dir/curve-cpu.txt" ] && [ -z "${POETVAE_CURVE_STEPS:-}" ]; then cpu_curve=$dir/curve-cpu.txt; fi
 	check "${POETVAE_CURVE_STEPS:-300} steps on the shared corpus on both engines (loss curves within 1%)" \
-		env POETVAE_CURVE_CORPUS="$corpus" POETVAE_CURVE_STEPS="${POETVAE_CURVE_STEPS:-300}" \
+		env POETVAE_CURVE_CORPUS="$corpus" POETVAE_CURVE_STEPS="${POETVAE_CURVE_STEPS:-300}" POETVAE_CURVE_CPU="$cpu_curve" \
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
 fi
 if want decoding; then
@@ -154,4 +164,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	echo "gpu-check: ${#failed[@]} proof(s) failed: ${failed[*]}" | tee -a "$report"
 	exit 1
 fi
-echo "gpu-check: every part asked for passed ($parts)" | tee -a "$report"
+echo "gpu-check: every part asked for passed ($parts) in $SECONDS s" | tee -a "$report"

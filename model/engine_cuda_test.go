@@ -4,7 +4,6 @@ package model
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -12,14 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 
 	"gorgonia.org/tensor"
 
 	"poetvae/corpus"
 	"poetvae/cuda"
 	"poetvae/model/noise"
-	"poetvae/poetry"
 )
 
 // The GPU engine against the Gorgonia graph. With -tags 'gpu emu' these run
@@ -148,79 +145,28 @@ func TestGPUStepMatchesGorgonia(t *testing.T) {
 	}
 }
 
-// curveSetup returns the poems and model size of the loss-curve test:
-// POETVAE_CURVE_CORPUS (a corpus file) and POETVAE_CURVE_STEPS on a GPU,
-// the sample corpus and a small model on the emulator.
-func curveSetup(t *testing.T) ([]poetry.Poem, func(vocab int) Config, int) {
-	steps := 300
-	size := func(vocab int) Config { return DefaultConfig(vocab, 4) }
-	if cuda.Emulated {
-		steps = 12
-		size = func(vocab int) Config {
-			return Config{Vocab: vocab, Lines: 4, Embed: 16, Highway: 1, EncHidden: 16, DecHidden: 16, Latent: 4, Dropout: 0.3}
-		}
-	}
-	if s := os.Getenv("POETVAE_CURVE_STEPS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("POETVAE_CURVE_STEPS=%q: want a positive number", s)
-		}
-		steps = n
-	}
-	poems := samplePoems(t, 137)
-	if path := os.Getenv("POETVAE_CURVE_CORPUS"); path != "" {
-		var err error
-		if poems, _, err = corpus.Read(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return poems, size, steps
-}
-
 // TestGPULossCurve trains the same model from the same start on both
 // engines and compares the loss curves, averaged over windows of ten steps.
+// POETVAE_CURVE_CPU names a file holding the CPU engine's curve of the same
+// run (make gpu-curve-ref), which then is not trained again here.
 func TestGPULossCurve(t *testing.T) {
-	poems, size, steps := curveSetup(t)
-	v := corpus.BuildVocab(poems, 1)
-	tc := DefaultTrainConfig()
-	tc.Epochs = 1 + steps*tc.BatchSize/len(poems)
-	run := func(device string) []float64 {
-		m, err := NewModel(size(v.Size()), v, 1)
-		if err != nil {
+	r := newCurveRun(t, cuda.Emulated)
+	var cpu []float64
+	if path := os.Getenv("POETVAE_CURVE_CPU"); path != "" {
+		var err error
+		if cpu, err = readCurve(path, r); err != nil {
 			t.Fatal(err)
 		}
-		st, err := NewTrainState(tc, m, poems)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var losses []float64
-		tr := &Trainer{Model: m, State: st, Train: poems, Device: device}
-		start := time.Now()
-		tr.OnStep = func(s StepInfo) {
-			losses = append(losses, s.Loss)
-			if n := len(losses); n%50 == 0 || n == steps { // progress, for long runs on the CPU
-				t.Logf("%s: step %d of %d, loss %.3f, %s", device, n, steps, s.Loss, time.Since(start).Round(time.Second))
-			}
-			if len(losses) == steps {
-				cancel()
-			}
-		}
-		if err := tr.Run(ctx); err != nil && !errors.Is(err, ErrInterrupted) {
-			t.Fatalf("%s: %v", device, err)
-		}
-		if len(losses) != steps {
-			t.Fatalf("%s ran %d steps, want %d", device, len(losses), steps)
-		}
-		return losses
+		t.Logf("cpu: the curve of %d steps from %s", r.steps, path)
+	} else {
+		cpu = r.losses(t, "cpu")
 	}
-	cpu, gpu := run("cpu"), run(testGPUName())
+	gpu := r.losses(t, testGPUName())
 	const window = 10
 	worst, worstStep := 0.0, 0
-	for i := 0; i < steps; i += window {
+	for i := 0; i < r.steps; i += window {
 		var a, b float64
-		end := min(i+window, steps)
+		end := min(i+window, r.steps)
 		for j := i; j < end; j++ {
 			a += cpu[j]
 			b += gpu[j]
@@ -229,8 +175,9 @@ func TestGPULossCurve(t *testing.T) {
 			worst, worstStep = e, i+1
 		}
 	}
+	last := r.steps - 1
 	t.Logf("%d steps: first loss CPU %.4f GPU %.4f, last CPU %.4f GPU %.4f; largest difference of a %d-step mean %.3f%% (from step %d)",
-		steps, cpu[0], gpu[0], cpu[steps-1], gpu[steps-1], window, 100*worst, worstStep)
+		r.steps, cpu[0], gpu[0], cpu[last], gpu[last], window, 100*worst, worstStep)
 	if worst > 0.01 {
 		t.Errorf("loss curves differ by %.2f%% (steps %d…): want within 1%%", 100*worst, worstStep)
 	}
