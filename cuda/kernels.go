@@ -2,6 +2,8 @@
 
 package cuda
 
+import "fmt"
+
 // Typed launches of the kernels in *.cu, one method each, with the grid
 // worked out here so that no caller repeats it. Arguments are buffers (or
 // addresses inside them) and sizes; see each kernel's comment in its .cu
@@ -128,9 +130,26 @@ func (d *Device) addBias(x mat, bias ptr) {
 	d.launch("add_bias", grid1(x.rows*x.cols), block1, x.rows, x.cols, x.p, bias)
 }
 
-// colSum adds the column sums of x to out.
-func (d *Device) colSum(x mat, out ptr) {
-	d.launch("col_sum", grid1(x.cols), block1, x.rows, x.cols, x.p, out)
+// colChunk is COL_CHUNK in layers.cu: the rows of one col_sum_part block.
+const colChunk = 256
+
+// colChunks is how many chunks of rows colSum splits rows into.
+func colChunks(rows int) int { return max(1, (rows+colChunk-1)/colChunk) }
+
+// colSum adds the column sums of x to out. part holds each chunk's sums
+// when x has more than colChunk rows: colChunks(rows)·cols floats.
+func (d *Device) colSum(x mat, out ptr, part Buffer) {
+	if x.trans || x.stride != x.cols {
+		panic("cuda: colSum of a transposed or strided view") // a programming error
+	}
+	chunks := colChunks(x.rows)
+	if chunks > 1 && part.n < chunks*x.cols {
+		panic(fmt.Sprintf("cuda: colSum of %d rows needs %d floats for its chunks, not %d", x.rows, chunks*x.cols, part.n))
+	}
+	d.launch("col_sum_part", [3]int{(x.cols + 31) / 32, chunks, 1}, block1, x.rows, x.cols, x.p, part.p, out)
+	if chunks > 1 {
+		d.launch("col_sum_finish", grid1(x.cols), block1, chunks, x.cols, part.p, out)
+	}
 }
 
 // sumBlocks adds the n consecutive blocks of len elements at x to out.

@@ -262,13 +262,33 @@ func TestBiasKernels(t *testing.T) {
 	testDevice.addBias(m(xb, 0, rows, cols), dev(t, bias).p)
 	check(t, "add_bias", fetch(t, xb), want, elementTol)
 	ab := dev(t, acc)
-	testDevice.colSum(m(dev(t, x), 0, rows, cols), ab.p)
+	testDevice.colSum(m(dev(t, x), 0, rows, cols), ab.p, Buffer{})
 	check(t, "col_sum", fetch(t, ab), wantSum, productTol)
 	bb := dev(t, acc)
 	testDevice.sumBlocks(3, 100, dev(t, x).p, bb.p)
 	got := fetch(t, bb)
 	check(t, "sum_blocks", got[:100], wantBlocks[:100], elementTol)
 	check(t, "sum_blocks untouched tail", got[100:], f64(acc[100:]), 0)
+}
+
+// TestColSum covers one chunk of rows, exactly one, and several with a
+// short last one, over column counts off the 32-column blocks; the chunks'
+// buffer is poisoned, so a chunk left unwritten shows.
+func TestColSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, sz := range [][2]int{{5, 3}, {colChunk, 40}, {colChunk + 1, 33}, {3*colChunk + 77, 70}} {
+		rows, cols := sz[0], sz[1]
+		x, acc := random(rng, rows*cols, 1), random(rng, cols, 1)
+		want := f64(acc)
+		for r := 0; r < rows; r++ {
+			for j := 0; j < cols; j++ {
+				want[j] += float64(x[r*cols+j])
+			}
+		}
+		out := dev(t, acc)
+		testDevice.colSum(m(dev(t, x), 0, rows, cols), out.p, poisoned(t, colChunks(rows)*cols))
+		check(t, fmt.Sprintf("col_sum %d×%d", rows, cols), fetch(t, out), want, productTol)
+	}
 }
 
 func TestHighway(t *testing.T) {

@@ -26,15 +26,37 @@ KERNEL(add_bias, int rows, int cols, float* __restrict__ x, const float* __restr
     FOR_EACH(i, (long long)rows * cols) x[i] += bias[i % cols];
 }
 
-// col_sum adds the column sums of x (rows × cols) to out: the gradient of
-// a bias. One thread per column walks down it, so reads are coalesced
-// across the threads of a warp and the order of the sum is fixed.
-KERNEL(col_sum, int rows, int cols, const float* __restrict__ x, float* __restrict__ out) {
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= cols) return;
+// Column sums (the gradient of a bias) of x, rows × cols, in two passes
+// with enough threads to keep the memory busy: one thread a column walking
+// down thousands of rows (the output layer's 21·B) waits on one load after
+// another. col_sum_part gives a block 32 columns of a chunk of COL_CHUNK
+// rows; its 8 warps each walk the chunk 8 rows apart (reads coalesced along
+// the columns) and add their sums in a fixed order. With one chunk it adds
+// the sums to out; with several it writes each chunk's to part (chunks ×
+// cols), and col_sum_finish adds those, in order, to out. Deterministic.
+#define COL_CHUNK 256
+KERNEL(col_sum_part, int rows, int cols, const float* __restrict__ x, float* __restrict__ part, float* __restrict__ out) {
+    __shared__ float sums[THREADS / 32][32];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int j = blockIdx.x * 32 + lane;
+    int r0 = blockIdx.y * COL_CHUNK, r1 = r0 + COL_CHUNK < rows ? r0 + COL_CHUNK : rows;
     float s = 0.0f;
-    for (int r = 0; r < rows; r++) s += x[(long long)r * cols + j];
-    out[j] += s;
+    if (j < cols)
+        for (int r = r0 + warp; r < r1; r += THREADS / 32) s += x[(long long)r * cols + j];
+    sums[warp][lane] = s;
+    __syncthreads();
+    if (warp != 0 || j >= cols) return;
+    for (int w = 1; w < THREADS / 32; w++) s += sums[w][lane];
+    if (gridDim.y == 1) out[j] += s;
+    else part[(long long)blockIdx.y * cols + j] = s;
+}
+
+KERNEL(col_sum_finish, int chunks, int cols, const float* __restrict__ part, float* __restrict__ out) {
+    FOR_EACH(j, (long long)cols) {
+        float s = 0.0f;
+        for (int c = 0; c < chunks; c++) s += part[(long long)c * cols + j];
+        out[j] += s;
+    }
 }
 
 // sum_blocks adds the n blocks of size len of x, element by element, to out:

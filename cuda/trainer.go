@@ -99,6 +99,7 @@ type Trainer struct {
 	w, g, adamM, adamV Buffer
 	ids                Buffer // int32: encoder ids, decoder inputs, targets, time-major
 	partial, scalars   Buffer
+	colParts           Buffer // the chunks' sums of colSum
 	mem                memory // every buffer, for Close
 
 	// encoder
@@ -137,6 +138,9 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	}
 	t.ids = buf(T*B + 2*Td*B)
 	t.partial, t.scalars = buf(normParts), buf(8)
+	// The largest column sum: Td·B rows (the output layer's, the LM's
+	// decoder bias), the widest of the biases' columns.
+	t.colParts = buf(colChunks(Td*B) * max(V, 4*He, 4*Hd, E))
 	if !s.LM {
 		for l := 0; l <= s.Highway; l++ {
 			t.xs = append(t.xs, buf(T*B*E))
@@ -420,7 +424,7 @@ func (t *Trainer) backward(p StepParams) {
 	// Output layer: t.logits holds the loss's gradient after xent.
 	dlogits := m(t.logits, 0, Td*B, s.Vocab)
 	d.gemm(m(t.hsd, 0, Td*B, Hd).T(), dlogits, 1, t.gm("out.W"))
-	d.colSum(dlogits, t.gp("out.b"))
+	d.colSum(dlogits, t.gp("out.b"), t.colParts)
 	d.gemm(dlogits, t.wm("out.W").T(), 0, m(t.dHsd, 0, Td*B, Hd))
 	d.mul(Td*B*Hd, t.dHsd.p, t.decMask.p, t.dHsd.p)
 
@@ -449,7 +453,7 @@ func (t *Trainer) backward(p StepParams) {
 	d.gemm(dPre, t.wm("dec.Wx").T(), 0, m(t.dxdec, 0, Td*B, E))
 	d.scatterAdd(Td*B, E, t.decIDs(), t.dxdec.p, t.gp("embed"))
 	if s.LM {
-		d.colSum(dPre, t.gp("dec.b"))
+		d.colSum(dPre, t.gp("dec.b"), t.colParts)
 		return
 	}
 	d.gemm(m(t.h0, 0, B, Hd).T(), m(t.dPreDec, 0, B, 4*Hd), 1, t.gm("dec.Wh"))
@@ -460,12 +464,12 @@ func (t *Trainer) backward(p StepParams) {
 	d.zero(t.dzIn)
 	d.sumBlocks(Td, B*4*Hd, t.dPreDec.p, t.dzIn.p)
 	d.gemm(zm.T(), dzIn, 1, t.gm("dec.Wz"))
-	d.colSum(dzIn, t.gp("dec.b"))
+	d.colSum(dzIn, t.gp("dec.b"), t.colParts)
 	d.gemm(dzIn, t.wm("dec.Wz").T(), 0, m(t.dz, 0, B, Z))
 	d.tanhBwd(B*Hd, t.h0.p, t.dh0.p, t.dh0.p)
 	dh0 := m(t.dh0, 0, B, Hd)
 	d.gemm(zm.T(), dh0, 1, t.gm("dec_init.W"))
-	d.colSum(dh0, t.gp("dec_init.b"))
+	d.colSum(dh0, t.gp("dec_init.b"), t.colParts)
 	d.gemm(dh0, t.wm("dec_init.W").T(), 1, m(t.dz, 0, B, Z))
 
 	// Latent: reparameterisation and KL, then mu and log σ² layers.
@@ -479,7 +483,7 @@ func (t *Trainer) backward(p StepParams) {
 		g := m(out.grad, 0, B, Z)
 		d.gemm(hf.T(), g, 1, t.gm(out.name+"Wf"))
 		d.gemm(hb.T(), g, 1, t.gm(out.name+"Wb"))
-		d.colSum(g, t.gp(out.name+"b"))
+		d.colSum(g, t.gp(out.name+"b"), t.colParts)
 		beta := float32(i) // the first product sets, the second adds
 		d.gemm(g, t.wm(out.name+"Wf").T(), beta, dhf)
 		d.gemm(g, t.wm(out.name+"Wb").T(), beta, dhb)
@@ -510,7 +514,7 @@ func (t *Trainer) backward(p StepParams) {
 	for dir, name := range encoders {
 		dPre := m(t.dpr[dir], 0, T*B, 4*He)
 		d.gemm(xd.T(), dPre, 1, t.gm(name+"Wx"))
-		d.colSum(dPre, t.gp(name+"b"))
+		d.colSum(dPre, t.gp(name+"b"), t.colParts)
 		if T > 1 { // h of time t−1 (forward) or t+1 (backward) feeds time t
 			if dir == 0 {
 				d.gemm(m(t.hs[0], 0, (T-1)*B, He).T(), m(t.dpr[0], B, (T-1)*B, 4*He), 1, t.gm(name+"Wh"))
@@ -531,9 +535,9 @@ func (t *Trainer) backward(p StepParams) {
 		dh, dt := m(t.hpre[l], 0, T*B, E), m(t.tgate[l], 0, T*B, E)
 		d.highwayBwd(n, t.xs[l].p, t.hpre[l].p, t.tgate[l].p, cur.p, spare.p)
 		d.gemm(x.T(), dh, 1, t.gm(hw+"W"))
-		d.colSum(dh, t.gp(hw+"b"))
+		d.colSum(dh, t.gp(hw+"b"), t.colParts)
 		d.gemm(x.T(), dt, 1, t.gm(hw+"Wgate"))
-		d.colSum(dt, t.gp(hw+"bgate"))
+		d.colSum(dt, t.gp(hw+"bgate"), t.colParts)
 		dx := m(spare, 0, T*B, E)
 		d.gemm(dh, t.wm(hw+"W").T(), 1, dx)
 		d.gemm(dt, t.wm(hw+"Wgate").T(), 1, dx)
