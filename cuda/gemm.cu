@@ -22,8 +22,11 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
                                            int transA, const float* __restrict__ B, int ldb, int transB, float beta,
                                            float* __restrict__ C, int ldc, const float* __restrict__ bias) {
     const int RM = TM / 16, RN = TN / 16;
-    __shared__ float As[TILE_K][TM];
-    __shared__ float Bs[TILE_K][TN];
+    // + 1: loading a row-major A (or a transposed B), a warp writes two
+    // columns of the tile, 16 rows each; unpadded, the 16 rows' elements
+    // share a bank (a 16-way conflict), padded, no bank holds more than two.
+    __shared__ float As[TILE_K][TM + 1];
+    __shared__ float Bs[TILE_K][TN + 1];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int m0 = blockIdx.y * TM, n0 = blockIdx.x * TN;
     float acc[RM][RN];
@@ -90,8 +93,11 @@ KERNEL(sgemm32, GEMM_PARAMS) { sgemm_tile<32, 32>(GEMM_ARGS); }
 // mma.sync products of 16×8 per 8 columns of K. Launch: grid (ceil(N/64),
 // ceil(M/64)), block 256.
 KERNEL(sgemm_tf32, GEMM_PARAMS) {
-    __shared__ float As[TILE_K][64];
-    __shared__ float Bs[TILE_K][64];
+    // + 8: a fragment's 32 reads, As[k + t][r + g] for t < 4 and g < 8,
+    // then fall in 32 different banks (8t + g); unpadded, in 8 (a 4-way
+    // conflict on every read).
+    __shared__ float As[TILE_K][64 + 8];
+    __shared__ float Bs[TILE_K][64 + 8];
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
     const int g = lane / 4, t = lane % 4;
     const int wm = (warp / 4) * 32, wn = (warp % 4) * 16;  // the warp's tile in the block's
