@@ -11,13 +11,52 @@
 // four times as many blocks to spread over its multiprocessors.
 #define TILE_K 16
 
+// A stage of a product is the W × TILE_K block of an operand, op(X), that
+// the block multiplies next (W = the tile's rows of A or columns of B). Its
+// element (w, k) lies at X[k·ld + w] when kMajor, else at X[w·ld + k]; each
+// of the 256 threads moves W·TILE_K/256 of them, consecutive threads along
+// X's contiguous dimension so that reads coalesce. stage_index says which.
+template <int W>
+__device__ __forceinline__ void stage_index(int i, int kMajor, int& w, int& k) {
+    int l = threadIdx.x + 256 * i;
+    w = kMajor ? l % W : l / TILE_K;
+    k = kMajor ? l / W : l % TILE_K;
+}
+
+// fetch_stage reads this thread's elements of the stage at (w0, k0) of X
+// (Wn × K in op form) into registers, zero outside it.
+template <int W>
+__device__ __forceinline__ void fetch_stage(const float* __restrict__ X, int ld, int kMajor, int Wn, int K, int w0,
+                                            int k0, float (&r)[W * TILE_K / 256]) {
+    for (int i = 0; i < W * TILE_K / 256; i++) {
+        int w, k;
+        stage_index<W>(i, kMajor, w, k);
+        int gw = w0 + w, gk = k0 + k;
+        r[i] = (gw < Wn && gk < K) ? (kMajor ? X[(long long)gk * ld + gw] : X[(long long)gw * ld + gk]) : 0.0f;
+    }
+}
+
+// store_stage writes them to the shared tile S[k][w] (row pitch P ≥ W).
+template <int W, int P>
+__device__ __forceinline__ void store_stage(float (*S)[P], int kMajor, const float (&r)[W * TILE_K / 256]) {
+    for (int i = 0; i < W * TILE_K / 256; i++) {
+        int w, k;
+        stage_index<W>(i, kMajor, w, k);
+        S[k][w] = r[i];
+    }
+}
+
 // sgemm_tile sets C (M×N, row stride ldc) to alpha·op(A)·op(B) + bias + beta·C
 // in FP32, where op(A) is M×K and op(B) is K×N, and bias (N, or null) is
 // added to every row (a layer's bias, at no extra pass over C). A is stored M×K (row stride
 // lda), or K×M when transA; B is stored K×N (ldb), or N×K when transB. With
 // beta = 0 C is only written, never read, so it may hold anything (even NaN).
+// With PREFETCH the next stage's loads are issued before the current stage
+// is multiplied, so that their latency passes while the block computes
+// (with 128×128 tiles a multiprocessor holds one block, whose warps have
+// nothing else to switch to), for more registers a thread.
 // Launch: grid (ceil(N/TN), ceil(M/TM)), block 256.
-template <int TM, int TN>
+template <int TM, int TN, bool PREFETCH = true>
 __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
                                            int transA, const float* __restrict__ B, int ldb, int transB, float beta,
                                            float* __restrict__ C, int ldc, const float* __restrict__ bias) {
@@ -33,25 +72,23 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
     for (int i = 0; i < RM; i++)
         for (int j = 0; j < RN; j++) acc[i][j] = 0.0f;
 
+    float ra[TM * TILE_K / 256], rb[TN * TILE_K / 256];
+    if (PREFETCH) {
+        fetch_stage<TM>(A, lda, transA, M, K, m0, 0, ra);
+        fetch_stage<TN>(B, ldb, !transB, N, K, n0, 0, rb);
+    }
     for (int k0 = 0; k0 < K; k0 += TILE_K) {
-        // Load the tiles, reading along each matrix's contiguous dimension.
-        for (int l = tid; l < TM * TILE_K; l += 256) {
-            int mm = transA ? l % TM : l / TILE_K;
-            int kk = transA ? l / TM : l % TILE_K;
-            int gm = m0 + mm, gk = k0 + kk;
-            float v = 0.0f;
-            if (gm < M && gk < K) v = transA ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk];
-            As[kk][mm] = v;
+        if (!PREFETCH) {
+            fetch_stage<TM>(A, lda, transA, M, K, m0, k0, ra);
+            fetch_stage<TN>(B, ldb, !transB, N, K, n0, k0, rb);
         }
-        for (int l = tid; l < TILE_K * TN; l += 256) {
-            int nn = transB ? l / TILE_K : l % TN;
-            int kk = transB ? l % TILE_K : l / TN;
-            int gk = k0 + kk, gn = n0 + nn;
-            float v = 0.0f;
-            if (gk < K && gn < N) v = transB ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn];
-            Bs[kk][nn] = v;
-        }
+        store_stage<TM>(As, transA, ra);
+        store_stage<TN>(Bs, !transB, rb);
         __syncthreads();
+        if (PREFETCH && k0 + TILE_K < K) {
+            fetch_stage<TM>(A, lda, transA, M, K, m0, k0 + TILE_K, ra);
+            fetch_stage<TN>(B, ldb, !transB, N, K, n0, k0 + TILE_K, rb);
+        }
         for (int kk = 0; kk < TILE_K; kk++) {
             float a[RM], b[RN];
             for (int i = 0; i < RM; i++) a[i] = As[kk][ty + 16 * i];
@@ -86,6 +123,9 @@ __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, con
 KERNEL(sgemm, GEMM_PARAMS) { sgemm_tile<64, 64>(GEMM_ARGS); }
 KERNEL(sgemm128, GEMM_PARAMS) { sgemm_tile<128, 128>(GEMM_ARGS); }
 KERNEL(sgemm32, GEMM_PARAMS) { sgemm_tile<32, 32>(GEMM_ARGS); }
+// sgemm_plain is sgemm without the prefetch, kept so that BenchmarkGemm
+// measures what the prefetch gains.
+KERNEL(sgemm_plain, GEMM_PARAMS) { sgemm_tile<64, 64, false>(GEMM_ARGS); }
 
 // sgemm_tf32 is sgemm on the tensor cores: the tiles are rounded to TF32
 // (10-bit mantissa) and multiplied with FP32 accumulation. The block's 64×64
@@ -107,24 +147,17 @@ KERNEL(sgemm_tf32, GEMM_PARAMS) {
         for (int j = 0; j < 2; j++)
             for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
 
+    float ra[64 * TILE_K / 256], rb[64 * TILE_K / 256];
+    fetch_stage<64>(A, lda, transA, M, K, m0, 0, ra);
+    fetch_stage<64>(B, ldb, !transB, N, K, n0, 0, rb);
     for (int k0 = 0; k0 < K; k0 += TILE_K) {
-        for (int l = tid; l < 64 * TILE_K; l += 256) {
-            int mm = transA ? l % 64 : l / TILE_K;
-            int kk = transA ? l / 64 : l % TILE_K;
-            int gm = m0 + mm, gk = k0 + kk;
-            float v = 0.0f;
-            if (gm < M && gk < K) v = transA ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk];
-            As[kk][mm] = v;
-        }
-        for (int l = tid; l < TILE_K * 64; l += 256) {
-            int nn = transB ? l / TILE_K : l % 64;
-            int kk = transB ? l % TILE_K : l / 64;
-            int gk = k0 + kk, gn = n0 + nn;
-            float v = 0.0f;
-            if (gk < K && gn < N) v = transB ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn];
-            Bs[kk][nn] = v;
-        }
+        store_stage<64>(As, transA, ra);
+        store_stage<64>(Bs, !transB, rb);
         __syncthreads();
+        if (k0 + TILE_K < K) {  // the next stage's loads fly during this one's products
+            fetch_stage<64>(A, lda, transA, M, K, m0, k0 + TILE_K, ra);
+            fetch_stage<64>(B, ldb, !transB, N, K, n0, k0 + TILE_K, rb);
+        }
         for (int kb = 0; kb < TILE_K; kb += 8) {
             unsigned a[2][4], b[2][2];
             for (int i = 0; i < 2; i++) {

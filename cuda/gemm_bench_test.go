@@ -31,7 +31,7 @@ func BenchmarkGemm(b *testing.B) {
 			{"gates-recurrent", B, G, H, false, false},   // one step's recurrent product
 			{"gates-recurrent-dW", H, G, B, true, false}, // its weight gradient
 		} {
-			for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
+			for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_plain", "sgemm_tf32"} {
 				name := fmt.Sprintf("B=%d/%s/%s", B, s.name, kernel)
 				b.Run(name, func(b *testing.B) { benchGemm(b, kernel, s.M, s.N, s.K, s.transA, s.tB) })
 			}

@@ -89,8 +89,8 @@ func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 const smallProduct, largeProduct = 128, 256
 
 // gemmWith launches one of the product kernels: sgemm (64×64 tiles),
-// sgemm32 (32×32), sgemm128 (128×128) or sgemm_tf32 (64×64 on the tensor
-// cores).
+// sgemm32 (32×32), sgemm128 (128×128), sgemm_tf32 (64×64 on the tensor
+// cores) or sgemm_plain (sgemm without prefetching, for BenchmarkGemm).
 func (d *Device) gemmWith(kernel string, a, b mat, bias ptr, beta float32, c mat) {
 	M, K := a.shape()
 	K2, N := b.shape()

@@ -114,7 +114,7 @@ func TestSgemm(t *testing.T) {
 				for _, beta := range []float32{0, 1} {
 					for _, withBias := range []bool{false, true} {
 						M, N, K := tc.M, tc.N, tc.K
-						for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_tf32"} {
+						for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_plain", "sgemm_tf32"} {
 							what := fmt.Sprintf("%s %d×%d·%d×%d transA=%v transB=%v beta=%g bias=%v", kernel, M, K, K, N, ta, tb, beta, withBias)
 							pc := newProduct(t, rng, M, N, K, ta, tb, beta, withBias)
 							testDevice.gemmWith(kernel, pc.a, pc.b, pc.bias, beta, pc.cm)
