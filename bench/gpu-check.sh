@@ -4,7 +4,8 @@
 # file `make gpu-bundle`) built elsewhere: no Go toolchain or CUDA toolkit is
 # needed here, only the driver (and PyTorch for the comparison, and
 # compute-sanitizer for the sanitizer proof). Everything it prints also goes
-# to DIR/check.txt; the benchmark table goes to DIR/bench-gpu.txt.
+# to check.txt, the benchmark table to bench-gpu.txt, both in DIR or in
+# POETVAE_REPORT_DIR (a folder that must survive the run being cut short).
 #
 #   bench/gpu-check.sh [--only PARTS | --proofs-only | --bench-only] [DIR]
 #
@@ -39,7 +40,9 @@ want() { [[ ",$parts," == *",$1,"* ]]; }
 dir=${1:-gpu}
 data=${POETVAE_DATA:-../shared/data}
 gpu=${POETVAE_GPU:-0}
-report=$dir/check.txt
+reports=${POETVAE_REPORT_DIR:-$dir}
+mkdir -p "$reports"
+report=$reports/check.txt
 for f in poetvae poetvae-cpu cuda.test model.test; do
 	[ -x "$dir/$f" ] || { echo "gpu-check: $dir/$f is missing: build it with make gpu-bin (or unpack make gpu-bundle's file)" >&2; exit 2; }
 done
@@ -128,7 +131,7 @@ fi
 
 if want bench; then
 	say "benchmark: training poems/s, median of 5 runs"
-	table=$dir/bench-gpu.txt
+	table=$reports/bench-gpu.txt
 	{
 		echo "GPU: $gpu_name"
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
