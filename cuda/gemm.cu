@@ -15,34 +15,43 @@
 // the block multiplies next (W = the tile's rows of A or columns of B). Its
 // element (w, k) lies at X[k·ld + w] when kMajor, else at X[w·ld + k]; each
 // of the 256 threads moves W·TILE_K/256 of them, consecutive threads along
-// X's contiguous dimension so that reads coalesce. stage_index says which.
+// X's contiguous dimension so that reads coalesce: thread t starts at
+// stage_start and steps stage_step rows of X (k when kMajor, else w) from
+// one element to the next, so that each element costs one offset.
 template <int W>
-__device__ __forceinline__ void stage_index(int i, int kMajor, int& w, int& k) {
-    int l = threadIdx.x + 256 * i;
-    w = kMajor ? l % W : l / TILE_K;
-    k = kMajor ? l / W : l % TILE_K;
+__device__ __forceinline__ void stage_start(int kMajor, int& w, int& k) {
+    static_assert(256 % W == 0 && 256 % TILE_K == 0, "a stage splits evenly over 256 threads");
+    w = kMajor ? threadIdx.x % W : threadIdx.x / TILE_K;
+    k = kMajor ? threadIdx.x / W : threadIdx.x % TILE_K;
 }
+template <int W>
+__device__ __forceinline__ int stage_step(int kMajor) { return kMajor ? 256 / W : 256 / TILE_K; }
 
 // fetch_stage reads this thread's elements of the stage at (w0, k0) of X
 // (Wn × K in op form) into registers, zero outside it.
 template <int W>
 __device__ __forceinline__ void fetch_stage(const float* __restrict__ X, int ld, int kMajor, int Wn, int K, int w0,
                                             int k0, float (&r)[W * TILE_K / 256]) {
+    int w, k;
+    stage_start<W>(kMajor, w, k);
+    const int step = stage_step<W>(kMajor);
+    const int gw = w0 + w, gk = k0 + k;
+    const float* p = X + (kMajor ? (long long)gk * ld + gw : (long long)gw * ld + gk);
     for (int i = 0; i < W * TILE_K / 256; i++) {
-        int w, k;
-        stage_index<W>(i, kMajor, w, k);
-        int gw = w0 + w, gk = k0 + k;
-        r[i] = (gw < Wn && gk < K) ? (kMajor ? X[(long long)gk * ld + gw] : X[(long long)gw * ld + gk]) : 0.0f;
+        bool in = kMajor ? gw < Wn && gk + i * step < K : gw + i * step < Wn && gk < K;
+        r[i] = in ? p[(long long)i * step * ld] : 0.0f;
     }
 }
 
 // store_stage writes them to the shared tile S[k][w] (row pitch P ≥ W).
 template <int W, int P>
 __device__ __forceinline__ void store_stage(float (*S)[P], int kMajor, const float (&r)[W * TILE_K / 256]) {
+    int w, k;
+    stage_start<W>(kMajor, w, k);
+    const int step = stage_step<W>(kMajor);
     for (int i = 0; i < W * TILE_K / 256; i++) {
-        int w, k;
-        stage_index<W>(i, kMajor, w, k);
-        S[k][w] = r[i];
+        if (kMajor) S[k + i * step][w] = r[i];
+        else S[k][w + i * step] = r[i];
     }
 }
 
@@ -53,8 +62,8 @@ __device__ __forceinline__ void store_stage(float (*S)[P], int kMajor, const flo
 // beta = 0 C is only written, never read, so it may hold anything (even NaN).
 // With PREFETCH the next stage's loads are issued before the current stage
 // is multiplied, so that their latency passes while the block computes
-// (with 128×128 tiles a multiprocessor holds one block, whose warps have
-// nothing else to switch to), for more registers a thread.
+// (a multiprocessor holds at most two 128×128 blocks, 16 warps, too few to
+// hide them by switching), for a few more registers a thread.
 // Launch: grid (ceil(N/TN), ceil(M/TM)), block 256.
 template <int TM, int TN, bool PREFETCH = true>
 __device__ __forceinline__ void sgemm_tile(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,

@@ -82,10 +82,10 @@ func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 
 // smallProduct is the number of 64×64 tiles below which products use
 // 32×32 tiles: about the multiprocessors of an H100 (132). largeProduct is
-// the number of 128×128 tiles from which products use them: two waves over
-// those multiprocessors, each holding one such block (over 128 registers a
-// thread), so that a last, partial wave costs little. (Set by reasoning;
-// BenchmarkGemm times every kernel on the step's shapes.)
+// the number of 128×128 tiles from which products use them: about one full
+// wave over those multiprocessors at two such blocks each (123 registers a
+// thread on sm_90), so that a last, partial wave costs little. (Set by
+// reasoning; BenchmarkGemm times every kernel on the step's shapes.)
 const smallProduct, largeProduct = 128, 256
 
 // gemmWith launches one of the product kernels: sgemm (64×64 tiles),

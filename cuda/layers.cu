@@ -156,17 +156,28 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
 #define LSTM_UNITS 8
 #define LSTM_K 64
 
-// stage_rows copies columns k0 … k0+LSTM_K of rows row0 … row0+LSTM_ROWS of
-// x (B rows of K) to s[k][row], zeros outside x, for the LSTM kernels'
-// products; the 256 threads' loads are in flight together.
-__device__ __forceinline__ void stage_rows(float (*s)[LSTM_ROWS + 1], const float* __restrict__ x, int B, int K,
-                                           int row0, int k0) {
-#pragma unroll
-    for (int l = threadIdx.x; l < LSTM_ROWS * LSTM_K; l += 256) {
-        int rr = l / LSTM_K, kk = l % LSTM_K;
-        int gb = row0 + rr, gk = k0 + kk;
-        s[kk][rr] = (gb < B && gk < K) ? x[(long long)gb * K + gk] : 0.0f;
+// The LSTM kernels' products stage LSTM_K columns of the left operand (rows
+// row0 … row0+LSTM_ROWS of x, B rows of K) and LSTM_K rows of Wh at a time
+// in shared memory. Each thread fetches its share of the next stage into
+// registers before the current stage's products (the loads' latency then
+// passes during them: a step has few blocks, with few other warps to hide
+// it) and stores it after. fetch_rows/store_rows move x's part, to
+// s[k][row], zeros outside x.
+#define ROWS_SHARE (LSTM_ROWS * LSTM_K / 256)
+static_assert(LSTM_ROWS * LSTM_K % 256 == 0 && 256 % LSTM_K == 0, "a stage of rows splits evenly over 256 threads");
+// Thread t moves column t % LSTM_K of rows t / LSTM_K + i·(256 / LSTM_K).
+__device__ __forceinline__ void fetch_rows(const float* __restrict__ x, int B, int K, int row0, int k0,
+                                           float (&r)[ROWS_SHARE]) {
+    const int rr = threadIdx.x / LSTM_K, gk = k0 + threadIdx.x % LSTM_K;
+    const float* p = x + (long long)(row0 + rr) * K + gk;
+    for (int i = 0; i < ROWS_SHARE; i++) {
+        int gb = row0 + rr + i * (256 / LSTM_K);
+        r[i] = (gb < B && gk < K) ? p[(long long)i * (256 / LSTM_K) * K] : 0.0f;
     }
+}
+__device__ __forceinline__ void store_rows(float (*s)[LSTM_ROWS + 1], const float (&r)[ROWS_SHARE]) {
+    const int rr = threadIdx.x / LSTM_K, kk = threadIdx.x % LSTM_K;
+    for (int i = 0; i < ROWS_SHARE; i++) s[kk][rr + i * (256 / LSTM_K)] = r[i];
 }
 
 KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict__ extra,
@@ -190,15 +201,29 @@ KERNEL(lstm_fwd, int B, int H, float* __restrict__ pre, const float* __restrict_
     const int b = row0 + r, j = unit0 + u;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (hprev) {
+        // The stage of Wh: its rows k0 … k0+LSTM_K, the block's units of
+        // each gate. Thread t moves unit t % LSTM_UNITS of gate
+        // t / LSTM_UNITS % 4 in rows t / (4·LSTM_UNITS) + i·KSTEP.
+        const int W_SHARE = LSTM_K * 4 * LSTM_UNITS / 256, KSTEP = 256 / (4 * LSTM_UNITS);
+        static_assert(LSTM_K * 4 * LSTM_UNITS % 256 == 0 && 256 % (4 * LSTM_UNITS) == 0, "a stage of Wh splits evenly over 256 threads");
+        const int wk = threadIdx.x / (4 * LSTM_UNITS), wg = threadIdx.x / LSTM_UNITS % 4, wu = threadIdx.x % LSTM_UNITS;
+        const bool wIn = unit0 + wu < H;
+        const float* wp = Wh + (long long)wk * 4 * H + wg * H + unit0 + wu;
+        float rh[ROWS_SHARE], rw[W_SHARE];
+        auto fetch_w = [&](int k0) {
+            for (int i = 0; i < W_SHARE; i++)
+                rw[i] = (wIn && k0 + wk + i * KSTEP < H) ? wp[(long long)(k0 + i * KSTEP) * 4 * H] : 0.0f;
+        };
+        fetch_rows(hprev, B, H, row0, 0, rh);
+        fetch_w(0);
         for (int k0 = 0; k0 < H; k0 += LSTM_K) {
-            stage_rows(hs, hprev, B, H, row0, k0);
-#pragma unroll
-            for (int l = tid; l < LSTM_K * 4 * LSTM_UNITS; l += 256) {
-                int kk = l / (4 * LSTM_UNITS), g = (l / LSTM_UNITS) % 4, uu = l % LSTM_UNITS;
-                int gk = k0 + kk, gj = unit0 + uu;
-                ws[kk][g][uu] = (gk < H && gj < H) ? Wh[(long long)gk * 4 * H + g * H + gj] : 0.0f;
-            }
+            store_rows(hs, rh);
+            for (int i = 0; i < W_SHARE; i++) ws[wk + i * KSTEP][wg][wu] = rw[i];
             __syncthreads();
+            if (k0 + LSTM_K < H) {
+                fetch_rows(hprev, B, H, row0, k0 + LSTM_K, rh);
+                fetch_w(k0 + LSTM_K);
+            }
             for (int kk = 0; kk < LSTM_K; kk++) {
                 float a = hs[kk][r];
                 for (int g = 0; g < 4; g++) acc[g] += a * ws[kk][g][u];
@@ -260,15 +285,28 @@ KERNEL(lstm_bwd, int B, int H, const float* __restrict__ gates, const float* __r
     float back = 0.0f;  // (dpreNext·Whᵀ)[b][j]
     if (dpreNext) {
         const int K = 4 * H;
+        // The stage of Whᵀ: columns k0 … k0+LSTM_K of the block's units'
+        // rows of Wh. Thread t moves column t % LSTM_K of unit
+        // t / LSTM_K + i·USTEP.
+        const int W_SHARE = LSTM_UNITS * LSTM_K / 256, USTEP = 256 / LSTM_K;
+        static_assert(LSTM_UNITS * LSTM_K % 256 == 0, "a stage of Wh splits evenly over 256 threads");
+        const int wu = threadIdx.x / LSTM_K, wk = threadIdx.x % LSTM_K;
+        const float* wp = Wh + (long long)(unit0 + wu) * K + wk;
+        float rd[ROWS_SHARE], rw[W_SHARE];
+        auto fetch_w = [&](int k0) {
+            for (int i = 0; i < W_SHARE; i++)
+                rw[i] = (unit0 + wu + i * USTEP < H && k0 + wk < K) ? wp[(long long)i * USTEP * K + k0] : 0.0f;
+        };
+        fetch_rows(dpreNext, B, K, row0, 0, rd);
+        fetch_w(0);
         for (int k0 = 0; k0 < K; k0 += LSTM_K) {
-            stage_rows(ds, dpreNext, B, K, row0, k0);
-#pragma unroll
-            for (int l = tid; l < LSTM_UNITS * LSTM_K; l += 256) {
-                int uu = l / LSTM_K, kk = l % LSTM_K;
-                int gj = unit0 + uu, gk = k0 + kk;
-                ws[kk][uu] = (gj < H && gk < K) ? Wh[(long long)gj * K + gk] : 0.0f;
-            }
+            store_rows(ds, rd);
+            for (int i = 0; i < W_SHARE; i++) ws[wk][wu + i * USTEP] = rw[i];
             __syncthreads();
+            if (k0 + LSTM_K < K) {
+                fetch_rows(dpreNext, B, K, row0, k0 + LSTM_K, rd);
+                fetch_w(k0 + LSTM_K);
+            }
             for (int kk = 0; kk < LSTM_K; kk++) back += ds[kk][r] * ws[kk][u];
             __syncthreads();
         }
