@@ -199,17 +199,19 @@ func xentForward[F float32 | float64](nll, logits []F, targets []int, cols int) 
 
 func (xentOp) DiffWRT(int) []bool { return []bool{true, false} }
 func (xentOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(xentGradOp{}, in[0], in[1], grad)
+	d, err := G.ApplyOp(xentGradOp{}, in[0], in[1], out, grad)
 	return G.Nodes{d, nil}, err
 }
 
 // xentGradOp is the backward of xentOp: (softmax(logits[n]) − onehot(target[n]))·grad[n].
+// It takes the forward's losses too: row n's log-sum-exp is nll[n] +
+// logits[n][target[n]], which saves a pass of exponentials over the logits.
 type xentGradOp struct{}
 
-func (xentGradOp) Arity() int { return 3 }
+func (xentGradOp) Arity() int { return 4 }
 func (xentGradOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 2, Of: a})
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 2, Of: a})
 }
 func (xentGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -222,24 +224,24 @@ func (op xentGradOp) Hashcode() uint32      { return hashOf(op) }
 func (xentGradOp) String() string           { return "SoftmaxXentGrad" }
 
 func (xentGradOp) Do(in ...G.Value) (G.Value, error) {
-	logits, targets, grad := in[0].(*tensor.Dense), in[1].(*tensor.Dense).Ints(), in[2].(*tensor.Dense)
+	logits, targets, nll, grad := in[0].(*tensor.Dense), in[1].(*tensor.Dense).Ints(), in[2].(*tensor.Dense), in[3].(*tensor.Dense)
 	cols := logits.Shape()[1]
 	out := tensor.New(tensor.Of(logits.Dtype()), tensor.WithShape(logits.Shape().Clone()...))
 	switch x := logits.Data().(type) {
 	case []float32:
-		xentBackward(out.Float32s(), x, grad.Float32s(), targets, cols)
+		xentBackward(out.Float32s(), x, nll.Float32s(), grad.Float32s(), targets, cols)
 	case []float64:
-		xentBackward(out.Float64s(), x, grad.Float64s(), targets, cols)
+		xentBackward(out.Float64s(), x, nll.Float64s(), grad.Float64s(), targets, cols)
 	default:
 		return nil, fmt.Errorf("softmax cross-entropy gradient: unsupported type %v", logits.Dtype())
 	}
 	return out, nil
 }
 
-func xentBackward[F float32 | float64](dx, logits, grad []F, targets []int, cols int) {
+func xentBackward[F float32 | float64](dx, logits, nll, grad []F, targets []int, cols int) {
 	for n, t := range targets {
 		row, drow := logits[n*cols:(n+1)*cols], dx[n*cols:(n+1)*cols]
-		lse := logSumExp(row)
+		lse := float64(nll[n]) + float64(row[t])
 		g := float64(grad[n])
 		for j, v := range row {
 			drow[j] = F(math.Exp(float64(v)-lse) * g)
