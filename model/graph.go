@@ -91,21 +91,20 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	// Decoder: [embedding; z] at every step. The z half of the input product
 	// is the same at every step, so it is computed once (z·Wz + b) and added.
 	xd := b.do(gatherRows(node["embed"], decIDs))
-	var xw, zIn, wh [4]*G.Node
+	var wx, bx, zIn, wh [4]*G.Node
 	for k, gname := range gateNames {
-		wh[k] = node["dec.Wh."+gname]
+		wx[k], wh[k] = node["dec.Wx."+gname], node["dec.Wh."+gname]
 		if c.LM {
-			xw[k] = b.affine(xd, node["dec.Wx."+gname], node["dec.b."+gname])
+			bx[k] = node["dec.b."+gname]
 			continue
 		}
-		xw[k] = b.do(G.Mul(xd, node["dec.Wx."+gname]))
 		zIn[k] = b.affine(z, node["dec.Wz."+gname], node["dec.b."+gname])
 	}
 	var h0 *G.Node
 	if !c.LM {
 		h0 = b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
 	}
-	hd := b.lstm(xw, zIn, wh, h0, Td, B, false)
+	hd := b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false)
 	hs := b.do(stackRows(hd...))
 	hs = b.do(G.HadamardProd(hs, decMask))
 	logits := b.affine(hs, node["out.W"], node["out.b"])
@@ -152,12 +151,11 @@ func (b *builder) encoder(c Config, node map[string]*G.Node, in encoderInputs, B
 	x = b.do(G.HadamardProd(x, in.mask))
 	var hEnds [2]*G.Node
 	for dir, pre := range []string{"enc_fwd.", "enc_bwd."} {
-		var xw, wh [4]*G.Node
+		var wx, bx, wh [4]*G.Node
 		for k, gname := range gateNames {
-			xw[k] = b.affine(x, node[pre+"Wx."+gname], node[pre+"b."+gname])
-			wh[k] = node[pre+"Wh."+gname]
+			wx[k], bx[k], wh[k] = node[pre+"Wx."+gname], node[pre+"b."+gname], node[pre+"Wh."+gname]
 		}
-		hs := b.lstm(xw, [4]*G.Node{}, wh, nil, T, B, dir == 1)
+		hs := b.lstm(x, wx, bx, [4]*G.Node{}, wh, nil, T, B, dir == 1)
 		if len(hs) > 0 {
 			hEnds[dir] = hs[len(hs)-1]
 		}
@@ -338,28 +336,32 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 	return b.do(G.Add(x, b.do(G.HadamardProd(t, b.do(G.Sub(h, x))))))
 }
 
-// lstm unrolls an LSTM over steps, one gate at a time (i, f, g, o). xw[k]
-// holds gate k's input products of all steps (steps·B × H, time-major);
-// every step adds extra[k] (B × H, may be nil) and h·wh[k]. h0 may be nil
-// (zero state); the cell starts at zero. It returns the hidden state after
-// every step in the order processed (reversed when reverse is set), so the
-// last element is always the final state.
-func (b *builder) lstm(xw, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
+// lstm unrolls an LSTM over steps, one gate at a time (i, f, g, o). x holds
+// the inputs of all steps (steps·B rows, time-major); gate k's
+// pre-activation at a step is x_t·wx[k] + bx[k] (bx may be nil) + extra[k]
+// (B × H, may be nil) + h·wh[k]. h0 may be nil (zero state); the cell
+// starts at zero. It returns the hidden state after every step in the
+// order processed (reversed when reverse is set), so the last element is
+// always the final state.
+//
+// The input products are taken step by step from rows of x rather than
+// once for all steps and then sliced: a slice's gradient is a zero matrix
+// the size of what it was cut from, with its rows filled in, and Gorgonia
+// adds the steps' ones up, so the cost grows with the square of the steps
+// times the width of what is sliced; x is a quarter of the width of the
+// four gates' products together.
+func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
 	out := make([]*G.Node, 0, steps)
 	h := h0
-	// Each step takes its rows as xw3[g][t] from a steps × B × H view.
-	// Slicing the flat matrix by rows t·B…(t+1)·B would be simpler, but
-	// Gorgonia hashes a slice's start as one byte, so starts 256 apart
-	// (step 4 and step 0 at B = 64) look identical and get merged into one
-	// node; step indices stay far below 256.
-	var xw3 [4]*G.Node
-	for g := range xw {
-		if b.err != nil {
-			return out
-		}
-		H := xw[g].Shape()[1]
-		xw3[g] = b.do(G.Reshape(xw[g], tensor.Shape{steps, B, H}))
+	if b.err != nil {
+		return out
 	}
+	// Each step takes its rows from a steps × B × In view. Slicing the flat
+	// matrix by rows t·B…(t+1)·B would be simpler, but Gorgonia hashes a
+	// slice's start as one byte, so starts 256 apart (step 4 and step 0 at
+	// B = 64) look identical and get merged into one node; step indices
+	// stay far below 256.
+	x3 := b.do(G.Reshape(x, tensor.Shape{steps, B, x.Shape()[1]}))
 	var c *G.Node
 	for k := 0; k < steps; k++ {
 		t := k
@@ -369,8 +371,14 @@ func (b *builder) lstm(xw, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, rever
 		if b.err != nil {
 			return out
 		}
+		xt := b.do(G.Slice(x3, G.S(t))) // B × In, contiguous
 		gate := func(g int) *G.Node {
-			pre := b.do(G.Slice(xw3[g], G.S(t))) // B × H, contiguous
+			var pre *G.Node
+			if bx[g] != nil {
+				pre = b.affine(xt, wx[g], bx[g])
+			} else {
+				pre = b.do(G.Mul(xt, wx[g]))
+			}
 			if extra[g] != nil {
 				pre = b.do(G.Add(pre, extra[g]))
 			}
