@@ -28,8 +28,8 @@ KERNEL(add_bias, int rows, int cols, float* __restrict__ x, const float* __restr
 
 // Column sums (the gradient of a bias) of x, rows × cols, in two passes
 // with enough threads to keep the memory busy: one thread a column walking
-// down thousands of rows (the output layer's 21·B) waits on one load after
-// another. col_sum_part gives a block 32 columns of a chunk of COL_CHUNK
+// down thousands of rows (the output layer's 21·B), with few loads in
+// flight, leaves the memory mostly idle. col_sum_part gives a block 32 columns of a chunk of COL_CHUNK
 // rows; its 8 warps each walk the chunk 8 rows apart (reads coalesced along
 // the columns) and add their sums in a fixed order. With one chunk it adds
 // the sums to out; with several it writes each chunk's to part (chunks ×
@@ -145,8 +145,10 @@ KERNEL(tanh_bwd, int n, const float* __restrict__ y, const float* dy, float* dx)
 // itself, so that the cell follows in the same launch: a block of 256
 // threads covers LSTM_ROWS rows × LSTM_UNITS units, the product's operands
 // staged in shared memory LSTM_K rows of Wh at a time. A step has few
-// blocks (B·H/256), each waiting on its loads once a stage, so the stages
-// are long: a backward step's product (K = 4H) takes 16 at H = 256.
+// blocks (B·H/256), with few warps to hide a stage's loads behind, so the
+// stages are long (a backward step's product, K = 4H, takes 16 at
+// H = 256) and each stage's loads are issued during the previous one's
+// products.
 //
 // Independent LSTMs of the same size (the encoder's two directions) step in
 // one launch, one per blockIdx.z: the z-th finds each array z·offset

@@ -348,8 +348,9 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 // once for all steps and then sliced: a slice's gradient is a zero matrix
 // the size of what it was cut from, with its rows filled in, and Gorgonia
 // adds the steps' ones up, so the cost grows with the square of the steps
-// times the width of what is sliced; x is a quarter of the width of the
-// four gates' products together.
+// times the width of what is sliced; x (the embedding, 128 wide by
+// default) is an eighth of the width of the four gates' products together
+// (4 × 256).
 func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
 	out := make([]*G.Node, 0, steps)
 	h := h0
