@@ -11,6 +11,15 @@ func adamStep[F float32 | float64](w, grad []F, m, v []float64, scale, lr float6
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	c1 := 1 - math.Pow(b1, float64(step))
 	c2 := 1 - math.Pow(b2, float64(step))
+	inParallel(len(w), 1<<16, func(lo, hi int) {
+		adamRange(w[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], scale, lr, c1, c2)
+	})
+}
+
+// adamRange is the update of a range of weights, with the bias corrections
+// c1 and c2 (a function, not the closure's body: see xentForwardRows).
+func adamRange[F float32 | float64](w, grad []F, m, v []float64, scale, lr, c1, c2 float64) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
 	for i := range w {
 		g := float64(grad[i]) * scale
 		m[i] = b1*m[i] + (1-b1)*g

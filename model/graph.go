@@ -104,8 +104,7 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	if !c.LM {
 		h0 = b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
 	}
-	hd := b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false)
-	hs := b.do(stackRows(hd...))
+	hs, _ := b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false)
 	hs = b.do(G.HadamardProd(hs, decMask))
 	logits := b.affine(hs, node["out.W"], node["out.b"])
 	nllTok := b.do(softmaxXent(logits, targets))
@@ -155,10 +154,7 @@ func (b *builder) encoder(c Config, node map[string]*G.Node, in encoderInputs, B
 		for k, gname := range gateNames {
 			wx[k], bx[k], wh[k] = node[pre+"Wx."+gname], node[pre+"b."+gname], node[pre+"Wh."+gname]
 		}
-		hs := b.lstm(x, wx, bx, [4]*G.Node{}, wh, nil, T, B, dir == 1)
-		if len(hs) > 0 {
-			hEnds[dir] = hs[len(hs)-1]
-		}
+		_, hEnds[dir] = b.lstm(x, wx, bx, [4]*G.Node{}, wh, nil, T, B, dir == 1)
 	}
 	if b.err != nil {
 		return nil, nil, nil
@@ -336,70 +332,20 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 	return b.do(G.Add(x, b.do(G.HadamardProd(t, b.do(G.Sub(h, x))))))
 }
 
-// lstm unrolls an LSTM over steps, one gate at a time (i, f, g, o). x holds
-// the inputs of all steps (steps·B rows, time-major); gate k's
-// pre-activation at a step is x_t·wx[k] + bx[k] (bx may be nil) + extra[k]
-// (B × H, may be nil) + h·wh[k]. h0 may be nil (zero state); the cell
-// starts at zero. It returns the hidden state after every step in the
-// order processed (reversed when reverse is set), so the last element is
-// always the final state.
-//
-// The input products are taken step by step from rows of x rather than
-// once for all steps and then sliced: a slice's gradient is a zero matrix
-// the size of what it was cut from, with its rows filled in, and Gorgonia
-// adds the steps' ones up, so the cost grows with the square of the steps
-// times the width of what is sliced; x (the embedding, 128 wide by
-// default) is an eighth of the width of the four gates' products together
-// (4 × 256).
-func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) []*G.Node {
-	out := make([]*G.Node, 0, steps)
-	h := h0
+// lstm runs an LSTM layer over steps (see lstmSeq) and returns the hidden
+// states of all steps (steps·B rows, time-major) and the final one (B rows:
+// the last step, or the first when reverse is set).
+func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) (all, final *G.Node) {
 	if b.err != nil {
-		return out
+		return nil, nil
 	}
-	// Each step takes its rows from a steps × B × In view. Slicing the flat
-	// matrix by rows t·B…(t+1)·B would be simpler, but Gorgonia hashes a
-	// slice's start as one byte, so starts 256 apart (step 4 and step 0 at
-	// B = 64) look identical and get merged into one node; step indices
-	// stay far below 256.
-	x3 := b.do(G.Reshape(x, tensor.Shape{steps, B, x.Shape()[1]}))
-	var c *G.Node
-	for k := 0; k < steps; k++ {
-		t := k
-		if reverse {
-			t = steps - 1 - k
-		}
-		if b.err != nil {
-			return out
-		}
-		xt := b.do(G.Slice(x3, G.S(t))) // B × In, contiguous
-		gate := func(g int) *G.Node {
-			var pre *G.Node
-			if bx[g] != nil {
-				pre = b.affine(xt, wx[g], bx[g])
-			} else {
-				pre = b.do(G.Mul(xt, wx[g]))
-			}
-			if extra[g] != nil {
-				pre = b.do(G.Add(pre, extra[g]))
-			}
-			if h != nil {
-				pre = b.do(G.Add(pre, b.do(G.Mul(h, wh[g]))))
-			}
-			return pre
-		}
-		i := b.do(G.Sigmoid(gate(0)))
-		g := b.do(G.Tanh(gate(2)))
-		o := b.do(G.Sigmoid(gate(3)))
-		ig := b.do(G.HadamardProd(i, g))
-		if c == nil { // zero initial cell: the forget gate has nothing to act on
-			c = ig
-		} else {
-			f := b.do(G.Sigmoid(gate(1)))
-			c = b.do(G.Add(b.do(G.HadamardProd(f, c)), ig))
-		}
-		h = b.do(G.HadamardProd(o, b.do(G.Tanh(c))))
-		out = append(out, h)
+	state := b.do(lstmSeq(x, wx, bx, extra, wh, h0, steps, B, reverse))
+	if b.err != nil {
+		return nil, nil
 	}
-	return out
+	last := 0
+	if !reverse {
+		last = steps - 1
+	}
+	return b.do(rowsOf(state, 0, steps*B)), b.do(rowsOf(state, last*B, B))
 }
