@@ -28,8 +28,8 @@ func init() {
 	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
 		C.openblas_set_num_threads(1)
 	}
-	G.Use(netlib.Implementation{})
-	blas64.Use(netlib.Implementation{})
+	G.Use(splitBLAS{netlib.Implementation{}})
+	blas64.Use(splitBLAS{netlib.Implementation{}})
 }
 
 // BLAS names the matrix library in use, for benchmarks and logs.
