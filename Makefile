@@ -153,7 +153,7 @@ gpu-corpus:
 	@if [ -f $(POETVAE_DATA)/simplified/tang_train.txt ]; then cat $(POETVAE_DATA)/simplified/tang_train.txt $(POETVAE_DATA)/simplified/song_train.txt > $(GPU_DIR)/train.txt; fi
 
 # The CPU engine's half of gpu-check's loss-curve proof (300 default-size
-# steps on that corpus, about 5 minutes on two cores), made here ahead of
+# steps on that corpus, about 1.5 minutes on two cores), made here ahead of
 # time so that the GPU machine need not train it on its CPU; gpu-bundle
 # packs it when it is there. Run it again after a change to the model.
 gpu-curve-ref: gpu-corpus
