@@ -48,7 +48,7 @@ func TestSplitBLAS(t *testing.T) {
 					want32 := append([]float32(nil), c32...)
 					whole.Sgemm(tA, tB, m, n, k, 1.5, a32, lda, b32, ldb, 0.5, want32, ldc)
 					split.Sgemm(tA, tB, m, n, k, 1.5, a32, lda, b32, ldb, 0.5, c32, ldc)
-					if e := maxRelErr(widen(c32), widen(want32)); e > 1e-5 {
+					if e := maxRelErr(toFloat64(c32), toFloat64(want32)); e > 1e-5 {
 						t.Errorf("float32: split product differs by %.3g", e)
 					}
 				})
@@ -61,14 +61,6 @@ func float32s(v []float64) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
 		out[i] = float32(x)
-	}
-	return out
-}
-
-func widen(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
 	}
 	return out
 }

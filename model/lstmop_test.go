@@ -117,9 +117,9 @@ func lstmRun(t *testing.T, s lstmSpec, dt tensor.Dtype, unrolled bool) (hs []flo
 		t.Fatal(err)
 	}
 	for _, n := range gradNodes {
-		grads = append(grads, floats64(n.Value()))
+		grads = append(grads, toFloat64(n.Value().Data()))
 	}
-	return floats64(allV), grads
+	return toFloat64(allV.Data()), grads
 }
 
 func randoms(rng *rand.Rand, n int) []float64 {
@@ -134,20 +134,6 @@ func denseOf(dt tensor.Dtype, v []float64, r, c int) *tensor.Dense {
 	d := tensor.New(tensor.Of(dt), tensor.WithShape(r, c))
 	setFloats(d, v)
 	return d
-}
-
-func floats64(v G.Value) []float64 {
-	switch x := v.Data().(type) {
-	case []float32:
-		out := make([]float64, len(x))
-		for i, f := range x {
-			out[i] = float64(f)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), x...)
-	}
-	panic(fmt.Sprintf("unexpected %T", v.Data()))
 }
 
 // TestLSTMOpMatchesUnrolled holds the one-op LSTM to the layer built from
