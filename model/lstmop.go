@@ -108,6 +108,8 @@ func (s lstmSpec) time(k int) int {
 	return k
 }
 
+// matrixTypes is the type of an op from n matrices of one float type to out
+// (a matrix of that type when nil).
 func matrixTypes(n int, out hm.Type) hm.Type {
 	a := hm.TypeVariable('a')
 	ts := make([]hm.Type, n, n+1)
@@ -120,6 +122,7 @@ func matrixTypes(n int, out hm.Type) hm.Type {
 	return hm.NewFnType(append(ts, out)...)
 }
 
+// checkShapes refuses inputs of other shapes than the op was built for.
 func checkShapes(what string, want []tensor.Shape, in []G.Value) error {
 	if len(in) != len(want) {
 		return fmt.Errorf("%s: %d inputs, want %d", what, len(in), len(want))
@@ -132,6 +135,8 @@ func checkShapes(what string, want []tensor.Shape, in []G.Value) error {
 	return nil
 }
 
+// lstmOp is the forward op: inputs as lstmSeq lists them, output the state
+// (lstmBlocks blocks of steps·B × H).
 type lstmOp struct{ lstmSpec }
 
 func (op lstmOp) Arity() int    { return len(op.inputShapes()) }
