@@ -104,7 +104,7 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	if !c.LM {
 		h0 = b.do(G.Tanh(b.affine(z, node["dec_init.W"], node["dec_init.b"])))
 	}
-	hs, _ := b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false)
+	hs := b.hidden(b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false), 0, Td, B)
 	hs = b.do(G.HadamardProd(hs, decMask))
 	logits := b.affine(hs, node["out.W"], node["out.b"])
 	nllTok := b.do(softmaxXent(logits, targets))
@@ -154,7 +154,12 @@ func (b *builder) encoder(c Config, node map[string]*G.Node, in encoderInputs, B
 		for k, gname := range gateNames {
 			wx[k], bx[k], wh[k] = node[pre+"Wx."+gname], node[pre+"b."+gname], node[pre+"Wh."+gname]
 		}
-		_, hEnds[dir] = b.lstm(x, wx, bx, [4]*G.Node{}, wh, nil, T, B, dir == 1)
+		// The final state: the last step forwards, the first backwards.
+		reverse, final := dir == 1, T-1
+		if reverse {
+			final = 0
+		}
+		hEnds[dir] = b.hidden(b.lstm(x, wx, bx, [4]*G.Node{}, wh, nil, T, B, reverse), final, 1, B)
 	}
 	if b.err != nil {
 		return nil, nil, nil
@@ -332,20 +337,21 @@ func (b *builder) highway(x, w, bias, wg, bg *G.Node) *G.Node {
 	return b.do(G.Add(x, b.do(G.HadamardProd(t, b.do(G.Sub(h, x))))))
 }
 
-// lstm runs an LSTM layer over steps (see lstmSeq) and returns the hidden
-// states of all steps (steps·B rows, time-major) and the final one (B rows:
-// the last step, or the first when reverse is set).
-func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) (all, final *G.Node) {
+// lstm runs an LSTM layer over steps (see lstmSeq) and returns its state,
+// whose first steps·B rows are the hidden states of every step in time
+// order: the callers take the rows they use, so no other rows are copied.
+func (b *builder) lstm(x *G.Node, wx, bx, extra, wh [4]*G.Node, h0 *G.Node, steps, B int, reverse bool) *G.Node {
 	if b.err != nil {
-		return nil, nil
+		return nil
 	}
-	state := b.do(lstmSeq(x, wx, bx, extra, wh, h0, steps, B, reverse))
+	return b.do(lstmSeq(x, wx, bx, extra, wh, h0, steps, B, reverse))
+}
+
+// hidden takes the hidden states of steps first…first+n−1 out of an LSTM's
+// state.
+func (b *builder) hidden(state *G.Node, first, n, B int) *G.Node {
 	if b.err != nil {
-		return nil, nil
+		return nil
 	}
-	last := 0
-	if !reverse {
-		last = steps - 1
-	}
-	return b.do(rowsOf(state, 0, steps*B)), b.do(rowsOf(state, last*B, B))
+	return b.do(rowsOf(state, first*B, n*B))
 }

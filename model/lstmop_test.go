@@ -99,7 +99,9 @@ func lstmRun(t *testing.T, s lstmSpec, dt tensor.Dtype, unrolled bool) (hs []flo
 		steps, final = lstmUnrolled(b, x, wx, bx, extra, wh, h0, s.steps, s.B, s.reverse)
 		all = b.do(G.Concat(0, steps...))
 	} else {
-		all, final = b.lstm(x, wx, bx, extra, wh, h0, s.steps, s.B, s.reverse)
+		state := b.lstm(x, wx, bx, extra, wh, h0, s.steps, s.B, s.reverse)
+		last := s.time(s.steps - 1)
+		all, final = b.hidden(state, 0, s.steps, s.B), b.hidden(state, last, 1, s.B)
 	}
 	loss := b.do(G.Add(b.do(G.Sum(b.do(G.HadamardProd(all, weightAll)))), b.do(G.Sum(b.do(G.HadamardProd(final, weightFinal))))))
 	if b.err != nil {
