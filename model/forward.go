@@ -70,14 +70,9 @@ func matmul(dst, a []float64, m, k int, w []float64, n int, accumulate bool) {
 func addRows(x, bias []float64) {
 	n := len(bias)
 	for r := 0; r < len(x); r += n {
-		row := x[r : r+n]
-		for j, b := range bias {
-			row[j] += b
-		}
+		addTo(x[r:r+n], bias)
 	}
 }
-
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // lstmCell turns pre-activations (B × 4H, gates i f g o) into the new cell
 // and hidden state, in place in c and h.
@@ -85,7 +80,7 @@ func lstmCell(pre, h, c []float64, B, H int) {
 	for b := 0; b < B; b++ {
 		p := pre[b*4*H : (b+1)*4*H]
 		for j := 0; j < H; j++ {
-			i, f, g, o := sigmoid(p[j]), sigmoid(p[H+j]), math.Tanh(p[2*H+j]), sigmoid(p[3*H+j])
+			i, f, g, o := sigmoidF(p[j]), sigmoidF(p[H+j]), math.Tanh(p[2*H+j]), sigmoidF(p[3*H+j])
 			cc := f*c[b*H+j] + i*g
 			c[b*H+j] = cc
 			h[b*H+j] = o * math.Tanh(cc)
@@ -163,7 +158,7 @@ func (n *Net) highway(x []float64, rows, l int) []float64 {
 	addRows(t, n.w[p+"bgate"])
 	y := make([]float64, rows*E)
 	for i := range y {
-		gate := sigmoid(t[i])
+		gate := sigmoidF(t[i])
 		y[i] = x[i] + gate*(math.Max(h[i], 0)-x[i])
 	}
 	return y
