@@ -54,7 +54,7 @@ __device__ __forceinline__ float block_max(float v, float* shared) {
 // of a warp together (mma.sync m16n8k8). Thread l of the warp holds, with
 // g = l/4 and t = l%4: a[0..3] = A(g, t), A(g+8, t), A(g, t+4), A(g+8, t+4);
 // b[0..1] = B(t, g), B(t+4, g); d[0..3] = D(g, 2t), D(g, 2t+1), D(g+8, 2t),
-// D(g+8, 2t+1). Every thread of the block must call it together.
+// D(g+8, 2t+1). Every thread of the warp must call it together.
 #ifdef __CUDACC__
 __device__ __forceinline__ unsigned to_tf32(float x) {
     unsigned r;

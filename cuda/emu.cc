@@ -1,7 +1,7 @@
 //go:build gpu && emu
 
 // The kernels compiled for the CPU runtime in emu_runtime.h: the emulated
-// device of `go test -tags 'cuda emu'`.
+// device of `go test -tags 'gpu emu'`.
 #include "gemm.cu"
 #include "layers.cu"
 #include "optim.cu"
@@ -14,9 +14,13 @@ int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned
     auto it = emu_kernels().find(name);
     if (it == emu_kernels().end()) return 1;
     const EmuKernel& k = it->second;
+    emu_kernel_name = name;
     emu_run(dim3{gx, gy, gz}, dim3{bx, by, bz}, [&] { k(args); });
     return 0;
 }
+
+// emu_order sets the order of blocks and threads (EmuOrder) of later launches.
+void emu_order_set(int order, uint64_t seed) { emu_set_order((EmuOrder)order, seed); }
 
 // emu_kernel_count is the number of registered kernels.
 int emu_kernel_count() { return (int)emu_kernels().size(); }

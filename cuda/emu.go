@@ -9,6 +9,7 @@ package cuda
 // int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
 //                unsigned bx, unsigned by, unsigned bz, const uint64_t* args);
 // int emu_kernel_count(void);
+// void emu_order_set(int order, uint64_t seed);
 //
 // // Device addresses cross as integers: the memory is C's, not Go's.
 // static uintptr_t emu_alloc(size_t n) { return (uintptr_t)calloc(n, 1); }
@@ -38,7 +39,29 @@ const Emulated = true
 // emuLock serialises launches: the emulated blocks share static memory.
 var emuLock sync.Mutex
 
-// emulator is the device of `-tags 'cuda emu'`: host memory, and kernels
+// Schedule is an order in which the emulator runs a launch's blocks, and a
+// block's threads from one barrier to the next (emu_runtime.h).
+type Schedule int
+
+const (
+	InOrder  Schedule = iota // blocks and threads by index
+	Reversed                 // by index, backwards
+	Shuffled                 // a new random order each time, from a fixed seed
+)
+
+func (s Schedule) String() string {
+	return [...]string{"in order", "reversed", "shuffled"}[s]
+}
+
+// SetSchedule sets the order of the launches after it. A GPU keeps no
+// order, so the kernels must compute the same in each.
+func SetSchedule(s Schedule, seed uint64) {
+	emuLock.Lock()
+	defer emuLock.Unlock()
+	C.emu_order_set(C.int(s), C.uint64_t(seed))
+}
+
+// emulator is the device of `-tags 'gpu emu'`: host memory, and kernels
 // compiled from the same .cu sources as C++ (emu.cc).
 type emulator struct{}
 

@@ -5,6 +5,8 @@
 // Kernels declared with KERNEL register themselves by name.
 #pragma once
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
@@ -32,17 +34,30 @@ inline thread_local dim3 emu_thread_idx, emu_block_idx, emu_block_dim, emu_grid_
 #define __shared__ static
 #define __restrict__ __restrict
 
+// A thread runs until it reaches a barrier or its end. A block barrier
+// (__syncthreads) lets its threads go on once every live thread of the
+// block waits there; a warp barrier (emulated warp-wide instructions) once
+// every live thread of the warp does, whatever the block's other warps are
+// doing, as on a GPU, where warps run independently between block barriers.
+enum EmuWait { EMU_RUNNING, EMU_AT_BLOCK_BARRIER, EMU_AT_WARP_BARRIER, EMU_DONE };
+
 struct EmuFiber {
     ucontext_t ctx;
     dim3 tid;
-    bool done;
+    EmuWait wait;
 };
 
 inline thread_local ucontext_t emu_scheduler;
 inline thread_local EmuFiber* emu_current;
 inline thread_local const std::function<void()>* emu_body;
+inline thread_local const char* emu_kernel_name = "";
 
-inline void __syncthreads() { swapcontext(&emu_current->ctx, &emu_scheduler); }
+inline void emu_wait(EmuWait w) {
+    emu_current->wait = w;
+    swapcontext(&emu_current->ctx, &emu_scheduler);
+}
+
+inline void __syncthreads() { emu_wait(EMU_AT_BLOCK_BARRIER); }
 
 inline float atomicAdd(float* p, float v) {
     float old = *p;
@@ -60,8 +75,10 @@ inline unsigned to_tf32(float x) {
 }
 
 // mma_tf32 emulates the warp's tensor-core product (see common.cuh): the
-// threads of each warp deposit their fragments, meet at a barrier, and each
-// computes its own elements of D.
+// threads of each warp deposit their fragments, meet at a warp barrier,
+// and each computes its own elements of D. (Not a block barrier: that would
+// order the block's warps as mma.sync does not, and hide a missing
+// __syncthreads around the shared tiles the fragments come from.)
 inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
     static float A[32][16][8], B[32][8][8];  // per warp (up to 1024 threads)
     auto f = [](unsigned u) { float x; memcpy(&x, &u, 4); return x; };
@@ -72,19 +89,88 @@ inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
     A[warp][g + 8][t + 4] = f(a[3]);
     B[warp][t][g] = f(b[0]);
     B[warp][t + 4][g] = f(b[1]);
-    __syncthreads();
+    emu_wait(EMU_AT_WARP_BARRIER);
     for (int r = 0; r < 4; r++) {
         unsigned row = g + 8 * (r / 2), col = 2 * t + r % 2;
         float s = d[r];
         for (int k = 0; k < 8; k++) s += A[warp][row][k] * B[warp][k][col];
         d[r] = s;
     }
-    __syncthreads();
+    emu_wait(EMU_AT_WARP_BARRIER);
 }
 
 inline void emu_fiber_main() {
     (*emu_body)();
-    emu_current->done = true;  // returning resumes the scheduler (uc_link)
+    emu_current->wait = EMU_DONE;  // returning resumes the scheduler (uc_link)
+}
+
+// The order in which the emulator runs a grid's blocks, a block's threads
+// from one barrier to the next, and warps waiting at warp barriers. A GPU
+// promises none, so a kernel must give the same result in any: one that
+// reads what another thread writes without a barrier between, or that needs
+// blocks in some order, is wrong on a GPU yet may pass under one fixed
+// order. Tests run the kernels under all three (emu_set_order).
+enum EmuOrder { EMU_FORWARD, EMU_REVERSE, EMU_SHUFFLED };
+inline EmuOrder emu_order = EMU_FORWARD;
+inline uint64_t emu_shuffle_state = 0;
+
+// emu_set_order sets the order of later launches; a shuffled order starts
+// from seed, so that a failure repeats.
+inline void emu_set_order(EmuOrder order, uint64_t seed) {
+    emu_order = order;
+    emu_shuffle_state = seed;
+}
+
+// emu_arrange puts 0 … n−1 into idx in the current order.
+inline void emu_arrange(std::vector<unsigned>& idx, unsigned n) {
+    idx.resize(n);
+    for (unsigned i = 0; i < n; i++) idx[i] = emu_order == EMU_REVERSE ? n - 1 - i : i;
+    if (emu_order != EMU_SHUFFLED) return;
+    for (unsigned i = n; i > 1; i--) {  // Fisher–Yates, on splitmix64 draws
+        uint64_t x = (emu_shuffle_state += 0x9e3779b97f4a7c15ULL);
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        std::swap(idx[i - 1], idx[x % i]);
+    }
+}
+
+// emu_release picks which waiting threads go on, once none is running: the
+// first warp (in the current order) whose live threads all wait at a warp
+// barrier, alone, so that it runs ahead of the others; else, when every
+// live thread waits at the block barrier, all of them. It returns false
+// when all are done, and aborts on a barrier that can never open (threads
+// of a warp at different barriers, or a block barrier some live threads
+// never reach): a kernel a GPU would hang on or run wrongly.
+inline bool emu_release(std::vector<EmuFiber>& fibers) {
+    unsigned n = fibers.size(), warps = (n + 31) / 32;
+    std::vector<unsigned> order;
+    emu_arrange(order, warps);
+    bool live = false, allAtBlock = true;
+    for (unsigned w : order) {
+        bool atWarp = false, other = false;
+        for (unsigned i = 32 * w; i < n && i < 32 * (w + 1); i++) {
+            EmuWait s = fibers[i].wait;
+            if (s == EMU_DONE) continue;
+            live = true;
+            if (s != EMU_AT_BLOCK_BARRIER) allAtBlock = false;
+            (s == EMU_AT_WARP_BARRIER ? atWarp : other) = true;
+        }
+        if (atWarp && !other) {
+            for (unsigned i = 32 * w; i < n && i < 32 * (w + 1); i++)
+                if (fibers[i].wait == EMU_AT_WARP_BARRIER) fibers[i].wait = EMU_RUNNING;
+            return true;
+        }
+    }
+    if (!live) return false;
+    if (!allAtBlock) {
+        fprintf(stderr, "emulated kernel %s: a barrier that never opens in block (%u,%u,%u)\n", emu_kernel_name,
+                emu_block_idx.x, emu_block_idx.y, emu_block_idx.z);
+        abort();
+    }
+    for (auto& f : fibers)
+        if (f.wait == EMU_AT_BLOCK_BARRIER) f.wait = EMU_RUNNING;
+    return true;
 }
 
 // emu_run runs body as every thread of every block of the grid.
@@ -97,33 +183,33 @@ inline void emu_run(dim3 grid, dim3 block, const std::function<void()>& body) {
     emu_grid_dim = grid;
     emu_block_dim = block;
     emu_body = &body;
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++) {
-                emu_block_idx = dim3{bx, by, bz};
-                for (unsigned i = 0; i < n; i++) {
-                    EmuFiber& f = fibers[i];
-                    f.tid = dim3{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
-                    f.done = false;
-                    getcontext(&f.ctx);
-                    f.ctx.uc_stack.ss_sp = stacks[i].data();
-                    f.ctx.uc_stack.ss_size = stack_size;
-                    f.ctx.uc_link = &emu_scheduler;
-                    makecontext(&f.ctx, emu_fiber_main, 0);
-                }
-                // Each round runs every live thread to its next barrier or
-                // to its end; a round ends with all live threads waiting.
-                for (bool live = true; live;) {
-                    live = false;
-                    for (auto& f : fibers) {
-                        if (f.done) continue;
-                        emu_current = &f;
-                        emu_thread_idx = f.tid;
-                        swapcontext(&emu_scheduler, &f.ctx);
-                        live = live || !f.done;
-                    }
-                }
+    std::vector<unsigned> blocks, threads;
+    emu_arrange(blocks, grid.x * grid.y * grid.z);
+    for (unsigned bi : blocks) {
+        emu_block_idx = dim3{bi % grid.x, (bi / grid.x) % grid.y, bi / (grid.x * grid.y)};
+        for (unsigned i = 0; i < n; i++) {
+            EmuFiber& f = fibers[i];
+            f.tid = dim3{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
+            f.wait = EMU_RUNNING;
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = stacks[i].data();
+            f.ctx.uc_stack.ss_size = stack_size;
+            f.ctx.uc_link = &emu_scheduler;
+            makecontext(&f.ctx, emu_fiber_main, 0);
+        }
+        // Each round runs every released thread to its next barrier or to
+        // its end.
+        do {
+            emu_arrange(threads, n);
+            for (unsigned i : threads) {
+                EmuFiber& f = fibers[i];
+                if (f.wait != EMU_RUNNING) continue;
+                emu_current = &f;
+                emu_thread_idx = f.tid;
+                swapcontext(&emu_scheduler, &f.ctx);
             }
+        } while (emu_release(fibers));
+    }
 }
 
 // Kernel registry: arguments arrive as the 64-bit slots the Go side fills,
