@@ -12,7 +12,7 @@ DEMO    ?= demo.ckpt
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
-.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check bench-gpu
+.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check bench-gpu
 
 all: build
 
@@ -132,6 +132,16 @@ gpu-lint:
 gpu-emu-test:
 	$(GO) test -tags 'gpu emu' ./cuda
 	$(GO) test -tags 'gpu emu' -run 'GPU|Device' ./model ./cmd/poetvae
+
+# The emulated kernels under AddressSanitizer, where each device buffer is
+# an allocation of its own: a kernel or a launch that reaches past a buffer
+# stops with the access, as compute-sanitizer's memcheck would on a GPU.
+# The kernel tests (once, in order) and whole training steps of the small
+# models (the default size takes minutes under the sanitizer). CI runs it.
+ASAN := CGO_CXXFLAGS='-fsanitize=address -O2' $(GO) test -count=1 -asan -tags 'gpu emu'
+gpu-asan-test:
+	$(ASAN) -skip KernelsInAnyOrder ./cuda
+	$(ASAN) -run 'TestGPUStepMatchesGorgonia/(vae|no-highway|lm)$$|TestGPUDecoding|TestGPUCheckpoint' ./model
 
 # Everything gpu-check runs, built here for a GPU machine without Go: the
 # GPU and CPU poetvae, and the test binaries (compiled, not run: they exit

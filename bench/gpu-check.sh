@@ -113,9 +113,9 @@ if want builds; then
 	fi
 fi
 if want sanitizer; then
-	# What the emulator cannot see: out-of-bounds and misaligned accesses,
-	# shared-memory races that change no result in its three orders of
-	# threads, the hardware's own rules on barriers.
+	# What the emulator cannot see: misaligned accesses and strays inside a
+	# buffer, shared-memory races that change no result in its three orders
+	# of threads, the hardware's own rules on barriers.
 	sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
 	if [ -n "$sanitizer" ]; then
 		for tool in memcheck racecheck synccheck; do
