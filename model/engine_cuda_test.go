@@ -51,6 +51,14 @@ func openTestGPU(t *testing.T) *cuda.Device {
 func relTo(got, want float64) float64 { return math.Abs(got-want) / math.Max(math.Abs(want), 1e-30) }
 
 func TestGPUStepMatchesGorgonia(t *testing.T) {
+	// The real sizes, where the large products take the 64×64 and TF32
+	// kernels (two minutes on the emulator; -short leaves them out there).
+	testGPUSteps(t, !cuda.Emulated || !testing.Short())
+}
+
+// testGPUSteps compares whole steps of small models, and of the default
+// one when withDefault.
+func testGPUSteps(t *testing.T, withDefault bool) {
 	dev := openTestGPU(t)
 	poems := samplePoems(t, 13)
 	v := corpus.BuildVocab(poems, 1)
@@ -65,9 +73,7 @@ func TestGPUStepMatchesGorgonia(t *testing.T) {
 		{"no-highway", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 0, EncHidden: 12, DecHidden: 10, Latent: 3, Dropout: 0}, 4, false},
 		{"lm", Config{Vocab: v.Size(), Lines: 4, Embed: 16, EncHidden: 1, DecHidden: 20, Latent: 1, Dropout: 0.3, LM: true}, 5, false},
 	}
-	// The real sizes, where the large products take the 64×64 and TF32
-	// kernels (two minutes on the emulator; -short leaves them out there).
-	if !cuda.Emulated || !testing.Short() {
+	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},
 			tc{"default-tf32", DefaultConfig(v.Size(), 4), 64, true})
 	}
