@@ -11,8 +11,14 @@ package cuda
 // int emu_kernel_count(void);
 // void emu_order_set(int order, uint64_t seed);
 //
-// // Device addresses cross as integers: the memory is C's, not Go's.
-// static uintptr_t emu_alloc(size_t n) { return (uintptr_t)calloc(n, 1); }
+// // Device addresses cross as integers: the memory is C's, not Go's. New
+// // memory is all ones bits, NaN as a float and -1 as an int, where a GPU
+// // leaves whatever was there: a buffer read before it is written shows.
+// static uintptr_t emu_alloc(size_t n) {
+//     void* p = malloc(n ? n : 1);
+//     if (p) memset(p, 0xff, n);
+//     return (uintptr_t)p;
+// }
 // static void emu_free(uintptr_t p) { free((void*)p); }
 // static void emu_to_device(uintptr_t dst, const void* src, size_t n) { memcpy((void*)dst, src, n); }
 // static void emu_to_host(void* dst, uintptr_t src, size_t n) { memcpy(dst, (const void*)src, n); }
