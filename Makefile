@@ -12,7 +12,7 @@ DEMO    ?= demo.ckpt
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
-.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check bench-gpu
+.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check gpu-check-emu bench-gpu
 
 all: build
 
@@ -187,6 +187,23 @@ gpu-bundle: gpu-bin gpu-corpus
 	fi; \
 	tar -czf $(GPU_BUNDLE) $(addprefix $(GPU_DIR)/,poetvae poetvae-cpu cuda.test model.test) $$extra
 	@tar -tzf $(GPU_BUNDLE) | tr '\n' ' '; echo; ls -l $(GPU_BUNDLE)
+
+# A rehearsal of gpu-check where there is no GPU: the same script over
+# binaries built for the emulated device, on the first 100 poems of the
+# shared corpora, running the parts that finish there in minutes (kernels,
+# decoding, checkpoints, builds). It tests the script and the CLI's path
+# across builds, not a GPU. CI runs it.
+GPU_EMU_DIR := gpu-emu
+gpu-check-emu:
+	@[ -f $(POETVAE_DATA)/simplified/tang_train.txt ] || { echo "gpu-check-emu: no corpus: set POETVAE_DATA" >&2; exit 2; }
+	@mkdir -p $(GPU_EMU_DIR)/data/simplified
+	head -60 $(POETVAE_DATA)/simplified/tang_train.txt > $(GPU_EMU_DIR)/data/simplified/tang_train.txt
+	head -40 $(POETVAE_DATA)/simplified/song_train.txt > $(GPU_EMU_DIR)/data/simplified/song_train.txt
+	$(GO) build -tags 'gpu emu' -o $(GPU_EMU_DIR)/poetvae ./cmd/poetvae
+	$(GO) build -o $(GPU_EMU_DIR)/poetvae-cpu ./cmd/poetvae
+	$(GO) test -tags 'gpu emu' -c -o $(GPU_EMU_DIR)/cuda.test ./cuda
+	$(GO) test -tags 'gpu emu' -c -o $(GPU_EMU_DIR)/model.test ./model
+	POETVAE_DATA=$(GPU_EMU_DIR)/data bash bench/gpu-check.sh --only kernels,decoding,checkpoints,builds $(GPU_EMU_DIR)
 
 # On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh;
 # --proofs-only and --bench-only split it in two).

@@ -60,8 +60,13 @@ check() { # check NAME COMMAND...: runs a proof, records a failure
 }
 
 say "device"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$report"
-gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed -n "$((gpu + 1))p")
+if command -v nvidia-smi > /dev/null; then
+	nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$report"
+	gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed -n "$((gpu + 1))p")
+else
+	gpu_name=unknown
+	echo "no nvidia-smi here (make gpu-check-emu runs this script on the emulated device)" | tee -a "$report"
+fi
 # The one library the GPU binaries need beyond glibc: the driver's libcuda
 # (they are linked against Debian's CUDA 11.8 stub; any newer driver serves).
 ldd "$dir/poetvae" 2>&1 | grep -E 'libcuda|not found|version' | tee -a "$report"
