@@ -19,7 +19,7 @@ int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned
     return 0;
 }
 
-// emu_order sets the order of blocks and threads (EmuOrder) of later launches.
+// emu_order_set sets the order of blocks and threads (EmuOrder) of later launches.
 void emu_order_set(int order, uint64_t seed) { emu_set_order((EmuOrder)order, seed); }
 
 // emu_kernel_count is the number of registered kernels.
