@@ -105,6 +105,9 @@ func (emulator) zero(p ptr, words int) error {
 }
 
 func (emulator) launch(kernel string, grid, block [3]int, args []uint64) error {
+	if err := checkLaunch(grid, block); err != nil {
+		return err
+	}
 	emuLock.Lock()
 	defer emuLock.Unlock()
 	name := C.CString(kernel)
@@ -116,6 +119,23 @@ func (emulator) launch(kernel string, grid, block [3]int, args []uint64) error {
 	if C.emu_launch(name, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]),
 		C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), argp) != 0 {
 		return fmt.Errorf("no kernel %q", kernel)
+	}
+	return nil
+}
+
+// checkLaunch refuses what the driver refuses on the GPUs the PTX is for
+// (compute capability 8.0 and later), which the emulator could run: an
+// empty grid or block, a block of over 1,024 threads, a grid over the
+// hardware's limits.
+func checkLaunch(grid, block [3]int) error {
+	maxGrid, maxBlock := [3]int{1<<31 - 1, 65535, 65535}, [3]int{1024, 1024, 64}
+	for i := range 3 {
+		if grid[i] < 1 || grid[i] > maxGrid[i] || block[i] < 1 || block[i] > maxBlock[i] {
+			return fmt.Errorf("invalid launch configuration: grid %v, block %v", grid, block)
+		}
+	}
+	if block[0]*block[1]*block[2] > 1024 {
+		return fmt.Errorf("invalid launch configuration: block %v has over 1024 threads", block)
 	}
 	return nil
 }

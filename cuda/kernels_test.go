@@ -372,6 +372,27 @@ func TestRandomKernelsMatchNoise(t *testing.T) {
 	check(t, "normal_fill", fetch(t, eps), wantEps, elementTol)
 }
 
+// TestLaunchLimits: a launch the hardware refuses fails, on the emulated
+// device as on a GPU, and the device works on after it.
+func TestLaunchLimits(t *testing.T) {
+	x := dev(t, []float32{0.5, -2})
+	for _, c := range []struct{ grid, block [3]int }{
+		{[3]int{0, 1, 1}, block1},
+		{grid1(2), [3]int{2048, 1, 1}},
+		{[3]int{1, 70000, 1}, block1},
+	} {
+		testDevice.launch("tanh_fwd", c.grid, c.block, 2, x.p, x.p)
+		if err := testDevice.sync(); err == nil {
+			t.Errorf("grid %v, block %v: launched", c.grid, c.block)
+		}
+	}
+	testDevice.launch("tanh_fwd", grid1(2), block1, 2, x.p, x.p)
+	if err := testDevice.sync(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "tanh after refused launches", fetch(t, x), []float64{math.Tanh(0.5), math.Tanh(-2)}, elementTol)
+}
+
 func TestTanh(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	const n = 500
