@@ -14,7 +14,9 @@ import (
 
 // Each kernel against a plain-loop reference in float64 on fresh random
 // inputs. Outputs are filled with NaN before every launch, so an element a
-// kernel fails to write fails the comparison.
+// kernel fails to write fails the comparison. A new kernel test belongs in
+// TestKernelsInAnyOrder's list too (schedule_test.go), which runs them
+// again in the emulator's other orders.
 
 // Error bounds (relative to the largest reference value): FP32 element-wise
 // work, and FP32 products whose sums run over up to a few hundred terms.
