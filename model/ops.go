@@ -184,11 +184,16 @@ func logSumExp[F float32 | float64](row []F) float64 {
 			m = v
 		}
 	}
+	fast, shift := fastExpFor[F](), float64(m)
 	var s float64
 	for _, v := range row {
-		s += math.Exp(float64(v) - float64(m))
+		if x := float64(v) - shift; fast && x >= expFastMin { // x ≤ 0, or NaN
+			s += expFast(x)
+		} else {
+			s += math.Exp(x)
+		}
 	}
-	return float64(m) + math.Log(s)
+	return shift + math.Log(s)
 }
 
 func xentForward[F float32 | float64](nll, logits []F, targets []int, cols int) {
@@ -259,13 +264,18 @@ func xentBackward[F float32 | float64](dx, logits, nll, grad []F, targets []int,
 }
 
 func xentBackwardRows[F float32 | float64](dx, logits, nll, grad []F, targets []int, cols, lo, hi int) {
+	fast := fastExpFor[F]()
 	for n := lo; n < hi; n++ {
 		t := targets[n]
 		row, drow := logits[n*cols:(n+1)*cols], dx[n*cols:(n+1)*cols]
 		lse := float64(nll[n]) + float64(row[t])
 		g := float64(grad[n])
 		for j, v := range row {
-			drow[j] = F(math.Exp(float64(v)-lse) * g)
+			if x := float64(v) - lse; fast && x >= expFastMin && x <= expFastMax {
+				drow[j] = F(expFast(x) * g)
+			} else {
+				drow[j] = F(math.Exp(x) * g)
+			}
 		}
 		drow[t] -= F(g)
 	}

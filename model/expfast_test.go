@@ -1,0 +1,137 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestExpFast sweeps expFast's range, two million points evenly spaced and
+// every float32 in a stride of 97 (prime to the mantissa's patterns) over
+// (-1, 1) without its tiniest, and asserts a relative error of at most 1e-9
+// against math.Exp.
+func TestExpFast(t *testing.T) {
+	worst, at := 0.0, 0.0
+	check := func(x float64) {
+		want := math.Exp(x)
+		if rel := math.Abs(expFast(x)-want) / want; rel > worst || math.IsNaN(rel) {
+			worst, at = rel, x
+		}
+	}
+	for i := 0; i <= 1<<21; i++ {
+		check(expFastMin + (expFastMax-expFastMin)*float64(i)/(1<<21))
+	}
+	for b := math.Float32bits(-1); b > math.Float32bits(-0x1p-20); b -= 97 {
+		check(float64(math.Float32frombits(b)))
+	}
+	for b := math.Float32bits(0x1p-20); b < math.Float32bits(1); b += 97 {
+		check(float64(math.Float32frombits(b)))
+	}
+	check(expFastMin)
+	check(expFastMax)
+	if !(worst <= 1e-9) {
+		t.Errorf("expFast(%v): relative error %.3g, want ≤ 1e-9", at, worst)
+	}
+	t.Logf("largest relative error %.3g at %v", worst, at)
+}
+
+// TestExpFastExact checks values the reduction must hit exactly: powers of
+// two reached through the table and through the exponent's bits.
+func TestExpFastExact(t *testing.T) {
+	for _, c := range []struct{ x, want float64 }{
+		{0, 1}, {math.Ln2 / 32, math.Exp2(1. / 32)}, {-math.Ln2 / 32, math.Exp2(-1. / 32)},
+		{10 * math.Ln2, 1024}, {-20 * math.Ln2, 0x1p-20}, {-100 * math.Ln2, 0x1p-100},
+	} {
+		if got := expFast(c.x); math.Abs(got-c.want) > 1e-15*c.want {
+			t.Errorf("expFast(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}
+
+// TestSoftmaxXentFloat32 checks the float32 cross-entropy, whose
+// exponentials come from expFast, against the float64 one, whose come from
+// math.Exp, on the same random logits (spread wide enough that some
+// probabilities fall below float32's smallest normal, and one row past
+// expFast's range): every loss and gradient element within float32's
+// rounding.
+//
+// (expFast's own error is asserted by TestExpFast; this checks its use.)
+func TestSoftmaxXentFloat32(t *testing.T) {
+	const rows, cols = 40, 3000
+	rng := rand.New(rand.NewPCG(3, 4))
+	logits32, logits64 := make([]float32, rows*cols), make([]float64, rows*cols)
+	for i := range logits32 {
+		logits32[i] = float32(rng.NormFloat64() * 12)
+		logits64[i] = float64(logits32[i])
+	}
+	targets := make([]int, rows)
+	grad32, grad64 := make([]float32, rows), make([]float64, rows)
+	for n := range targets {
+		targets[n] = rng.IntN(cols)
+		grad32[n] = float32(rng.Float64() + 0.5)
+		grad64[n] = float64(grad32[n])
+	}
+	// One row whose target stands 1,000 above the rest: their e^(v − lse)
+	// lie below expFast's range, where math.Exp must take over.
+	logits32[targets[0]], logits64[targets[0]] = 1000, 1000
+	nll32, nll64 := make([]float32, rows), make([]float64, rows)
+	xentForward(nll32, logits32, targets, cols)
+	xentForward(nll64, logits64, targets, cols)
+	for n := range nll32 {
+		if d := math.Abs(float64(nll32[n]) - nll64[n]); !(d <= 1e-6*math.Max(nll64[n], 1)) { // NaN fails too
+			t.Errorf("loss of row %d: %v, float64 says %v", n, nll32[n], nll64[n])
+		}
+	}
+	// The backward recovers each row's log-sum-exp from its loss, which
+	// float32 holds to 2^-24 of its size: both sides start from those.
+	for n, v := range nll32 {
+		nll64[n] = float64(v)
+	}
+	dx32, dx64 := make([]float32, rows*cols), make([]float64, rows*cols)
+	xentBackward(dx32, logits32, nll32, grad32, targets, cols)
+	xentBackward(dx64, logits64, nll64, grad64, targets, cols)
+	tiny := 0
+	for i := range dx32 {
+		if d := math.Abs(float64(dx32[i]) - dx64[i]); !(d <= 1e-6*math.Abs(dx64[i])+1e-12) {
+			t.Fatalf("gradient element %d: %v, float64 says %v", i, dx32[i], dx64[i])
+		}
+		if dx64[i] != 0 && math.Abs(dx64[i]) < 0x1p-126 {
+			tiny++
+		}
+	}
+	if tiny == 0 {
+		t.Fatal("no probability below float32's normals: the test misses expFast's range check")
+	}
+}
+
+// BenchmarkSoftmaxXent times the cross-entropy's forward and backward on a
+// default training step's logits (64 poems × 21 steps, 5,984 characters):
+// float32 takes its exponentials from expFast, float64 from math.Exp.
+func BenchmarkSoftmaxXent(b *testing.B) {
+	b.Run("float32", func(b *testing.B) { benchXent[float32](b) })
+	b.Run("float64", func(b *testing.B) { benchXent[float64](b) })
+}
+
+func benchXent[F float32 | float64](b *testing.B) {
+	const rows, cols = 64 * 21, 5984
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := make([]F, rows*cols)
+	for i := range logits {
+		logits[i] = F(rng.NormFloat64() * 3)
+	}
+	targets, nll, grad := make([]int, rows), make([]F, rows), make([]F, rows)
+	for n := range targets {
+		targets[n], grad[n] = rng.IntN(cols), 1
+	}
+	dx := make([]F, rows*cols)
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			xentForward(nll, logits, targets, cols)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		for b.Loop() {
+			xentBackward(dx, logits, nll, grad, targets, cols)
+		}
+	})
+}
