@@ -32,7 +32,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	@# The softmax's e^x is fast only when inlined (model/expfast.go).
+	@# The softmax's e^x is fast only when inlined (model/fastmath.go).
 	@$(GO) build -gcflags=-m ./model 2>&1 | grep -q 'can inline expFast' || { echo "model: expFast is no longer inlined"; exit 1; }
 	@# gorgonia.org/cu exits at start on a machine without a GPU: only the
 	@# GPU build (-tags gpu, without emu) may link it.

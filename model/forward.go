@@ -80,7 +80,7 @@ func lstmCell(pre, h, c []float64, B, H int) {
 	for b := 0; b < B; b++ {
 		p := pre[b*4*H : (b+1)*4*H]
 		for j := 0; j < H; j++ {
-			i, f, g, o := sigmoidF(p[j]), sigmoidF(p[H+j]), math.Tanh(p[2*H+j]), sigmoidF(p[3*H+j])
+			i, f, g, o := sigmoid64(p[j]), sigmoid64(p[H+j]), math.Tanh(p[2*H+j]), sigmoid64(p[3*H+j])
 			cc := f*c[b*H+j] + i*g
 			c[b*H+j] = cc
 			h[b*H+j] = o * math.Tanh(cc)
@@ -158,7 +158,7 @@ func (n *Net) highway(x []float64, rows, l int) []float64 {
 	addRows(t, n.w[p+"bgate"])
 	y := make([]float64, rows*E)
 	for i := range y {
-		gate := sigmoidF(t[i])
+		gate := sigmoid64(t[i])
 		y[i] = x[i] + gate*(math.Max(h[i], 0)-x[i])
 	}
 	return y

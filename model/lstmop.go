@@ -267,20 +267,21 @@ func lstmForward[F float32 | float64](s lstmSpec, state []F, in [][]F) {
 // first. (The loops are functions, not closures' bodies: see
 // xentForwardRows.)
 func lstmGates[F float32 | float64](p, cPrev, state []F, at, n, H, lo, hi int) {
+	sigmoid, tanh := gateFuncs[F]()
 	hs, cs, is, fs := state[lstmH*n:], state[lstmC*n:], state[lstmI*n:], state[lstmF*n:]
 	gs, os := state[lstmG*n:], state[lstmO*n:]
 	for r := lo; r < hi; r++ {
 		pr := p[r*4*H : (r+1)*4*H]
 		for j := 0; j < H; j++ {
 			e := at + r*H + j
-			i, f := sigmoidF(pr[j]), sigmoidF(pr[H+j])
-			g, o := tanhF(pr[2*H+j]), sigmoidF(pr[3*H+j])
+			i, f := sigmoid(pr[j]), sigmoid(pr[H+j])
+			g, o := tanh(pr[2*H+j]), sigmoid(pr[3*H+j])
 			c := i * g
 			if cPrev != nil {
 				c += f * cPrev[r*H+j]
 			}
 			is[e], fs[e], gs[e], os[e], cs[e] = i, f, g, o, c
-			hs[e] = o * tanhF(c)
+			hs[e] = o * tanh(c)
 		}
 	}
 }
@@ -290,6 +291,7 @@ func lstmGates[F float32 | float64](p, cPrev, state []F, at, n, H, lo, hi int) {
 // the carried cell gradient dc, the pre-activation gradients dp (B × 4H);
 // dc is updated in place to carry on to the step before.
 func lstmGatesBack[F float32 | float64](dp, dh, dc, cPrev, state, dhs []F, at, n, H, lo, hi int) {
+	_, tanh := gateFuncs[F]()
 	cs, is, fs := state[lstmC*n:], state[lstmI*n:], state[lstmF*n:]
 	gs, os := state[lstmG*n:], state[lstmO*n:]
 	for r := lo; r < hi; r++ {
@@ -297,7 +299,7 @@ func lstmGatesBack[F float32 | float64](dp, dh, dc, cPrev, state, dhs []F, at, n
 		for j := 0; j < H; j++ {
 			e, m := at+r*H+j, r*H+j
 			i, f, g, o := is[e], fs[e], gs[e], os[e]
-			tc := tanhF(cs[e])
+			tc := tanh(cs[e])
 			dhv := dhs[e] + dh[m]
 			dcv := dc[m] + dhv*o*(1-tc*tc)
 			dr[j] = dcv * g * i * (1 - i)
@@ -315,8 +317,18 @@ func lstmGatesBack[F float32 | float64](dp, dh, dc, cPrev, state, dhs []F, at, n
 // few tens of microseconds of exponentials, well above a goroutine's start.
 const lstmRowsPerCore = 16
 
-func sigmoidF[F float32 | float64](x F) F { return F(1 / (1 + math.Exp(-float64(x)))) }
-func tanhF[F float32 | float64](x F) F    { return F(math.Tanh(float64(x))) }
+// gateFuncs returns the gates' activations at F's precision: at float32
+// the fast ones of fastmath.go, at float64, which the gradient checks use,
+// the exact ones. The loops call them through function values, which costs
+// little, and for float32 keeps conversions out of the loops (see
+// fastmath.go).
+func gateFuncs[F float32 | float64]() (sigmoid, tanh func(F) F) {
+	var zero F
+	if _, ok := any(zero).(float32); ok {
+		return any(sigmoid32).(func(F) F), any(tanh32).(func(F) F)
+	}
+	return any(sigmoid64).(func(F) F), any(math.Tanh).(func(F) F)
+}
 
 func addTo[F float32 | float64](dst, src []F) {
 	for i, v := range src {
