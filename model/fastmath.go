@@ -53,9 +53,10 @@ var exp2Fractions = func() (t [32]float64) {
 	return t
 }()
 
-// fastExpFor reports whether F's engine takes its softmax exponentials from
-// expFast: float32's does, float64's keeps math.Exp.
-func fastExpFor[F float32 | float64]() bool {
+// fastMathFor reports whether F's engine takes its exponentials and the
+// LSTM gates' functions from this file: float32's does; float64's, which
+// the gradient checks use, keeps math's.
+func fastMathFor[F float32 | float64]() bool {
 	var zero F
 	_, ok := any(zero).(float32)
 	return ok

@@ -323,8 +323,7 @@ const lstmRowsPerCore = 16
 // little, and for float32 keeps conversions out of the loops (see
 // fastmath.go).
 func gateFuncs[F float32 | float64]() (sigmoid, tanh func(F) F) {
-	var zero F
-	if _, ok := any(zero).(float32); ok {
+	if fastMathFor[F]() {
 		return any(sigmoid32).(func(F) F), any(tanh32).(func(F) F)
 	}
 	return any(sigmoid64).(func(F) F), any(math.Tanh).(func(F) F)

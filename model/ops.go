@@ -184,7 +184,7 @@ func logSumExp[F float32 | float64](row []F) float64 {
 			m = v
 		}
 	}
-	fast, shift := fastExpFor[F](), float64(m)
+	fast, shift := fastMathFor[F](), float64(m)
 	var s float64
 	for _, v := range row {
 		if x := float64(v) - shift; fast && x >= expFastMin { // x ≤ 0, or NaN
@@ -264,7 +264,7 @@ func xentBackward[F float32 | float64](dx, logits, nll, grad []F, targets []int,
 }
 
 func xentBackwardRows[F float32 | float64](dx, logits, nll, grad []F, targets []int, cols, lo, hi int) {
-	fast := fastExpFor[F]()
+	fast := fastMathFor[F]()
 	for n := lo; n < hi; n++ {
 		t := targets[n]
 		row, drow := logits[n*cols:(n+1)*cols], dx[n*cols:(n+1)*cols]
