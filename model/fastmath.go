@@ -121,7 +121,7 @@ func tanh32(x float32) float32 {
 	var t float32
 	switch {
 	case a < 0.25:
-		s := a * a // the series' next term, 1382a¹¹/155925, is below 2e-9·a
+		s := a * a // the series' next term, 1382a¹¹/155925, is below 1e-8·a
 		t = a * (1 + s*(-1./3+s*(2./15+s*(-17./315+s*(62./2835)))))
 	case a < 9:
 		e := expFast32(-2 * a)
