@@ -62,7 +62,13 @@ func TestSoftmaxXentFloat32(t *testing.T) {
 	logits32, logits64 := make([]float32, rows*cols), make([]float64, rows*cols)
 	for i := range logits32 {
 		logits32[i] = float32(rng.NormFloat64() * 12)
-		logits64[i] = float64(logits32[i])
+	}
+	// The float32 side adds a bias inside the op; the float64 side is given
+	// the float32 sums as its logits and no bias, so that both start from
+	// the same logits and a bias the float32 side ignored would show.
+	bias32, bias64 := make([]float32, cols), make([]float64, cols)
+	for j := range bias32 {
+		bias32[j] = float32(rng.NormFloat64() * 2)
 	}
 	targets := make([]int, rows)
 	grad32, grad64 := make([]float32, rows), make([]float64, rows)
@@ -73,10 +79,13 @@ func TestSoftmaxXentFloat32(t *testing.T) {
 	}
 	// One row whose target stands 1,000 above the rest: their e^(v − lse)
 	// lie below expFast's range, where math.Exp must take over.
-	logits32[targets[0]], logits64[targets[0]] = 1000, 1000
+	logits32[targets[0]] = 1000
+	for i, v := range logits32 {
+		logits64[i] = float64(v + bias32[i%cols])
+	}
 	nll32, nll64 := make([]float32, rows), make([]float64, rows)
-	xentForward(nll32, logits32, targets, cols)
-	xentForward(nll64, logits64, targets, cols)
+	xentForward(nll32, logits32, bias32, targets, cols)
+	xentForward(nll64, logits64, bias64, targets, cols)
 	for n := range nll32 {
 		if d := math.Abs(float64(nll32[n]) - nll64[n]); !(d <= 1e-6*math.Max(nll64[n], 1)) { // NaN fails too
 			t.Errorf("loss of row %d: %v, float64 says %v", n, nll32[n], nll64[n])
@@ -88,8 +97,8 @@ func TestSoftmaxXentFloat32(t *testing.T) {
 		nll64[n] = float64(v)
 	}
 	dx32, dx64 := make([]float32, rows*cols), make([]float64, rows*cols)
-	xentBackward(dx32, logits32, nll32, grad32, targets, cols)
-	xentBackward(dx64, logits64, nll64, grad64, targets, cols)
+	xentBackward(dx32, logits32, bias32, nll32, grad32, targets, cols)
+	xentBackward(dx64, logits64, bias64, nll64, grad64, targets, cols)
 	tiny := 0
 	for i := range dx32 {
 		if d := math.Abs(float64(dx32[i]) - dx64[i]); !(d <= 1e-6*math.Abs(dx64[i])+1e-12) {
@@ -115,9 +124,12 @@ func BenchmarkSoftmaxXent(b *testing.B) {
 func benchXent[F float32 | float64](b *testing.B) {
 	const rows, cols = 64 * 21, 5984
 	rng := rand.New(rand.NewPCG(1, 2))
-	logits := make([]F, rows*cols)
+	logits, bias := make([]F, rows*cols), make([]F, cols)
 	for i := range logits {
 		logits[i] = F(rng.NormFloat64() * 3)
+	}
+	for j := range bias {
+		bias[j] = F(rng.NormFloat64())
 	}
 	targets, nll, grad := make([]int, rows), make([]F, rows), make([]F, rows)
 	for n := range targets {
@@ -126,12 +138,12 @@ func benchXent[F float32 | float64](b *testing.B) {
 	dx := make([]F, rows*cols)
 	b.Run("forward", func(b *testing.B) {
 		for b.Loop() {
-			xentForward(nll, logits, targets, cols)
+			xentForward(nll, logits, bias, targets, cols)
 		}
 	})
 	b.Run("backward", func(b *testing.B) {
 		for b.Loop() {
-			xentBackward(dx, logits, nll, grad, targets, cols)
+			xentBackward(dx, logits, bias, nll, grad, targets, cols)
 		}
 	})
 }

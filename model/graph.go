@@ -106,8 +106,8 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	}
 	hs := b.hidden(b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false), 0, Td, B)
 	hs = b.do(G.HadamardProd(hs, decMask))
-	logits := b.affine(hs, node["out.W"], node["out.b"])
-	nllTok := b.do(softmaxXent(logits, targets))
+	// The output bias joins the logits inside the loss (see softmaxXent).
+	nllTok := b.do(softmaxXent(b.do(G.Mul(hs, node["out.W"])), node["out.b"], targets))
 	nll := b.do(G.Sum(b.do(G.HadamardProd(nllTok, tokW))))
 	loss := nll
 	if !c.LM {

@@ -119,18 +119,23 @@ func scatterAdd[F float32 | float64](dst, grad []F, ids []int, cols int) {
 	}
 }
 
-// softmaxXent returns, for every row n of logits, the negative log-likelihood
-// −log softmax(logits[n])[targets[n]], computed stably (max subtracted).
-func softmaxXent(logits, targets *G.Node) (*G.Node, error) {
-	return G.ApplyOp(xentOp{}, logits, targets)
+// softmaxXent returns, for every row n of the logits x·W + b, the negative
+// log-likelihood −log softmax(xw[n] + bias)[targets[n]], computed stably
+// (max subtracted). It takes the product xw and the 1×V bias apart and adds
+// the bias as it reads each row: Gorgonia's BroadcastAdd would repeat the
+// bias into a full matrix and write the sum into another, two passes over
+// the largest matrix of the step (rows × vocabulary) that the loss does not
+// need.
+func softmaxXent(xw, bias, targets *G.Node) (*G.Node, error) {
+	return G.ApplyOp(xentOp{}, xw, bias, targets)
 }
 
 type xentOp struct{}
 
-func (xentOp) Arity() int { return 2 }
+func (xentOp) Arity() int { return 3 }
 func (xentOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a})
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a})
 }
 func (xentOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{in[0].(tensor.Shape)[0]}, nil
@@ -143,33 +148,39 @@ func (op xentOp) Hashcode() uint32      { return hashOf(op) }
 func (xentOp) String() string           { return "SoftmaxXent" }
 
 func (xentOp) Do(in ...G.Value) (G.Value, error) {
-	logits, targets := in[0].(*tensor.Dense), in[1].(*tensor.Dense).Ints()
-	rows, cols := logits.Shape()[0], logits.Shape()[1]
-	if err := checkTargets(targets, rows, cols); err != nil {
+	xw, bias, targets := in[0].(*tensor.Dense), in[1].(*tensor.Dense), in[2].(*tensor.Dense).Ints()
+	rows, cols, err := checkXentShapes(xw, bias, targets)
+	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(tensor.Of(logits.Dtype()), tensor.WithShape(rows))
-	switch x := logits.Data().(type) {
+	out := tensor.New(tensor.Of(xw.Dtype()), tensor.WithShape(rows))
+	switch x := xw.Data().(type) {
 	case []float32:
-		xentForward(out.Float32s(), x, targets, cols)
+		xentForward(out.Float32s(), x, bias.Float32s(), targets, cols)
 	case []float64:
-		xentForward(out.Float64s(), x, targets, cols)
+		xentForward(out.Float64s(), x, bias.Float64s(), targets, cols)
 	default:
-		return nil, fmt.Errorf("softmax cross-entropy: unsupported type %v", logits.Dtype())
+		return nil, fmt.Errorf("softmax cross-entropy: unsupported type %v", xw.Dtype())
 	}
 	return out, nil
 }
 
-func checkTargets(targets []int, rows, cols int) error {
+// checkXentShapes returns the rows and classes of the logits and checks
+// that the bias has one entry a class and that every target names one.
+func checkXentShapes(xw, bias *tensor.Dense, targets []int) (rows, cols int, err error) {
+	rows, cols = xw.Shape()[0], xw.Shape()[1]
+	if bias.Shape().TotalSize() != cols {
+		return 0, 0, fmt.Errorf("softmax cross-entropy: bias of shape %v for %d classes", bias.Shape(), cols)
+	}
 	if len(targets) != rows {
-		return fmt.Errorf("softmax cross-entropy: %d targets for %d rows", len(targets), rows)
+		return 0, 0, fmt.Errorf("softmax cross-entropy: %d targets for %d rows", len(targets), rows)
 	}
 	for _, t := range targets {
 		if t < 0 || t >= cols {
-			return fmt.Errorf("softmax cross-entropy: target %d outside %d classes", t, cols)
+			return 0, 0, fmt.Errorf("softmax cross-entropy: target %d outside %d classes", t, cols)
 		}
 	}
-	return nil
+	return rows, cols, nil
 }
 
 // logSumExp returns log Σ exp(row[j]) without overflow, accumulating in
@@ -196,9 +207,31 @@ func logSumExp[F float32 | float64](row []F) float64 {
 	return shift + math.Log(s)
 }
 
-func xentForward[F float32 | float64](nll, logits []F, targets []int, cols int) {
+// biasedLogSumExp is logSumExp of row + bias, the sum rounded to F as a
+// logits matrix of F would hold it.
+func biasedLogSumExp[F float32 | float64](row, bias []F) float64 {
+	bias = bias[:len(row)]
+	m := row[0] + bias[0]
+	for j, v := range row {
+		if l := v + bias[j]; l > m {
+			m = l
+		}
+	}
+	fast, shift := fastMathFor[F](), float64(m)
+	var s float64
+	for j, v := range row {
+		if x := float64(v+bias[j]) - shift; fast && x >= expFastMin { // x ≤ 0, or NaN
+			s += expFast(x)
+		} else {
+			s += math.Exp(x)
+		}
+	}
+	return shift + math.Log(s)
+}
+
+func xentForward[F float32 | float64](nll, xw, bias []F, targets []int, cols int) {
 	inParallel(len(targets), xentRowsPerCore, func(lo, hi int) {
-		xentForwardRows(nll, logits, targets, cols, lo, hi)
+		xentForwardRows(nll, xw, bias, targets, cols, lo, hi)
 	})
 }
 
@@ -206,31 +239,36 @@ func xentForward[F float32 | float64](nll, logits []F, targets []int, cols int) 
 // above: inside a closure in a generic function, Go (1.26) compiles the
 // float conversions of the loop a few times slower (measured: the
 // backward's loop ran at a quarter of the speed).
-func xentForwardRows[F float32 | float64](nll, logits []F, targets []int, cols, lo, hi int) {
+func xentForwardRows[F float32 | float64](nll, xw, bias []F, targets []int, cols, lo, hi int) {
 	for n := lo; n < hi; n++ {
-		row := logits[n*cols : (n+1)*cols]
-		nll[n] = F(logSumExp(row) - float64(row[targets[n]]))
+		row, t := xw[n*cols:(n+1)*cols], targets[n]
+		nll[n] = F(biasedLogSumExp(row, bias) - float64(row[t]+bias[t]))
 	}
 }
 
 // xentRowsPerCore keeps small batches (decoding, tests) on one core.
 const xentRowsPerCore = 64
 
-func (xentOp) DiffWRT(int) []bool { return []bool{true, false} }
+func (xentOp) DiffWRT(int) []bool { return []bool{true, true, false} }
 func (xentOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(xentGradOp{}, in[0], in[1], out, grad)
-	return G.Nodes{d, nil}, err
+	dxw, err := G.ApplyOp(xentGradOp{}, in[0], in[1], in[2], out, grad)
+	if err != nil {
+		return nil, err
+	}
+	dbias, err := G.ApplyOp(columnSumsOp{}, dxw)
+	return G.Nodes{dxw, dbias, nil}, err
 }
 
-// xentGradOp is the backward of xentOp: (softmax(logits[n]) − onehot(target[n]))·grad[n].
+// xentGradOp is the backward of xentOp with respect to xw (and, summed over
+// rows, to the bias): (softmax(xw[n] + bias) − onehot(target[n]))·grad[n].
 // It takes the forward's losses too: row n's log-sum-exp is nll[n] +
-// logits[n][target[n]], which saves a pass of exponentials over the logits.
+// xw[n][target[n]] + bias[target[n]], which saves a pass of exponentials.
 type xentGradOp struct{}
 
-func (xentGradOp) Arity() int { return 4 }
+func (xentGradOp) Arity() int { return 5 }
 func (xentGradOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 2, Of: a})
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: tensor.Int}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 1, Of: a}, G.TensorType{Dims: 2, Of: a})
 }
 func (xentGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -243,35 +281,40 @@ func (op xentGradOp) Hashcode() uint32      { return hashOf(op) }
 func (xentGradOp) String() string           { return "SoftmaxXentGrad" }
 
 func (xentGradOp) Do(in ...G.Value) (G.Value, error) {
-	logits, targets, nll, grad := in[0].(*tensor.Dense), in[1].(*tensor.Dense).Ints(), in[2].(*tensor.Dense), in[3].(*tensor.Dense)
-	cols := logits.Shape()[1]
-	out := tensor.New(tensor.Of(logits.Dtype()), tensor.WithShape(logits.Shape().Clone()...))
-	switch x := logits.Data().(type) {
+	xw, bias, targets := in[0].(*tensor.Dense), in[1].(*tensor.Dense), in[2].(*tensor.Dense).Ints()
+	nll, grad := in[3].(*tensor.Dense), in[4].(*tensor.Dense)
+	_, cols, err := checkXentShapes(xw, bias, targets)
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(tensor.Of(xw.Dtype()), tensor.WithShape(xw.Shape().Clone()...))
+	switch x := xw.Data().(type) {
 	case []float32:
-		xentBackward(out.Float32s(), x, nll.Float32s(), grad.Float32s(), targets, cols)
+		xentBackward(out.Float32s(), x, bias.Float32s(), nll.Float32s(), grad.Float32s(), targets, cols)
 	case []float64:
-		xentBackward(out.Float64s(), x, nll.Float64s(), grad.Float64s(), targets, cols)
+		xentBackward(out.Float64s(), x, bias.Float64s(), nll.Float64s(), grad.Float64s(), targets, cols)
 	default:
-		return nil, fmt.Errorf("softmax cross-entropy gradient: unsupported type %v", logits.Dtype())
+		return nil, fmt.Errorf("softmax cross-entropy gradient: unsupported type %v", xw.Dtype())
 	}
 	return out, nil
 }
 
-func xentBackward[F float32 | float64](dx, logits, nll, grad []F, targets []int, cols int) {
+func xentBackward[F float32 | float64](dx, xw, bias, nll, grad []F, targets []int, cols int) {
 	inParallel(len(targets), xentRowsPerCore, func(lo, hi int) {
-		xentBackwardRows(dx, logits, nll, grad, targets, cols, lo, hi)
+		xentBackwardRows(dx, xw, bias, nll, grad, targets, cols, lo, hi)
 	})
 }
 
-func xentBackwardRows[F float32 | float64](dx, logits, nll, grad []F, targets []int, cols, lo, hi int) {
+func xentBackwardRows[F float32 | float64](dx, xw, bias, nll, grad []F, targets []int, cols, lo, hi int) {
 	fast := fastMathFor[F]()
+	bias = bias[:cols]
 	for n := lo; n < hi; n++ {
 		t := targets[n]
-		row, drow := logits[n*cols:(n+1)*cols], dx[n*cols:(n+1)*cols]
-		lse := float64(nll[n]) + float64(row[t])
+		row, drow := xw[n*cols:(n+1)*cols], dx[n*cols:(n+1)*cols]
+		lse := float64(nll[n]) + float64(row[t]+bias[t])
 		g := float64(grad[n])
 		for j, v := range row {
-			if x := float64(v) - lse; fast && x >= expFastMin && x <= expFastMax {
+			if x := float64(v+bias[j]) - lse; fast && x >= expFastMin && x <= expFastMax {
 				drow[j] = F(expFast(x) * g)
 			} else {
 				drow[j] = F(math.Exp(x) * g)
@@ -280,6 +323,63 @@ func xentBackwardRows[F float32 | float64](dx, logits, nll, grad []F, targets []
 		drow[t] -= F(g)
 	}
 }
+
+// columnSumsOp sums a matrix over its rows into a 1×cols matrix: the
+// gradient of a bias added to every row.
+type columnSumsOp struct{}
+
+func (columnSumsOp) Arity() int { return 1 }
+func (columnSumsOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a})
+}
+func (columnSumsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{1, in[0].(tensor.Shape)[1]}, nil
+}
+func (columnSumsOp) ReturnsPtr() bool         { return false }
+func (columnSumsOp) CallsExtern() bool        { return false }
+func (columnSumsOp) OverwritesInput() int     { return -1 }
+func (op columnSumsOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op columnSumsOp) Hashcode() uint32      { return hashOf(op) }
+func (columnSumsOp) String() string           { return "ColumnSums" }
+
+func (columnSumsOp) Do(in ...G.Value) (G.Value, error) {
+	x := in[0].(*tensor.Dense)
+	cols := x.Shape()[1]
+	out := tensor.New(tensor.Of(x.Dtype()), tensor.WithShape(1, cols))
+	switch d := x.Data().(type) {
+	case []float32:
+		columnSums(out.Float32s(), d)
+	case []float64:
+		columnSums(out.Float64s(), d)
+	default:
+		return nil, fmt.Errorf("column sums: unsupported type %v", x.Dtype())
+	}
+	return out, nil
+}
+
+// columnSums adds the rows of x into sum, the cores taking a range of
+// columns each, row after row as Gorgonia's Sum along the rows does, so
+// the result is the same bit for bit.
+func columnSums[F float32 | float64](sum, x []F) {
+	cols := len(sum)
+	inParallel(cols, columnsPerCore, func(lo, hi int) {
+		columnSumsRange(sum, x, lo, hi)
+	})
+}
+
+func columnSumsRange[F float32 | float64](sum, x []F, lo, hi int) {
+	cols := len(sum)
+	acc := sum[lo:hi]
+	for r := 0; r+cols <= len(x); r += cols {
+		for j, v := range x[r+lo : r+hi] {
+			acc[j] += v
+		}
+	}
+}
+
+// columnsPerCore keeps small sums (tests, the narrow layers) on one core.
+const columnsPerCore = 512
 
 func hashOf(op fmt.Stringer) uint32 {
 	h := fnv.New32a()
