@@ -39,13 +39,16 @@ lint:
 	@if $(GO) list -deps ./cmd/poetvae | grep -qx gorgonia.org/cu; then echo "the default build links gorgonia.org/cu"; exit 1; fi
 	@if $(GO) list -deps -tags 'gpu emu' ./... | grep -qx gorgonia.org/cu; then echo "the emulated GPU build links gorgonia.org/cu"; exit 1; fi
 
-# Trains a small model on the built-in sample corpus for about two minutes
+# Trains a small model on the built-in sample corpus for a minute or two
 # on the CPU (137 poems: it learns them by heart, which is the point of a
-# demo), then writes poems and walks between two of them.
+# demo), then writes poems and walks between two of them. 150 epochs with
+# a free-bits floor of 1 nat a dimension recover 99% of the poems'
+# characters from their posterior means (seeds 1, 2, 3: 99.2–99.4%); 100
+# epochs at 0.5 recovered 88%, and 静夜思 lost a line's first two.
 demo: build
-	./$(BIN) train --sample --valid-split 0 --out $(DEMO) --epochs 100 --batch 16 --lr 0.005 \
+	./$(BIN) train --sample --valid-split 0 --out $(DEMO) --epochs 150 --batch 16 --lr 0.005 \
 		--embed 64 --enc-hidden 128 --dec-hidden 128 --latent 16 --dropout 0.1 --word-dropout 0.1 \
-		--kl-anneal-steps 400 --free-bits 0.5
+		--kl-anneal-steps 400 --free-bits 1
 	@echo; echo "--- five new quatrains ---"
 	./$(BIN) generate --model $(DEMO) --count 5 --seed 1
 	@echo; echo "--- from 静夜思 to 登鹳雀楼 ---"
