@@ -75,7 +75,7 @@ install:
 bench:
 	@mkdir -p bench
 	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" > bench/results.txt
-	$(GO) test ./model -run '^$$' -bench 'TrainStep|Generate|DecodeConstrained' -benchtime 3x -count 5 | tee -a bench/results.txt
+	$(GO) test ./model -run '^$$' -bench 'TrainStep|Generate|DecodeConstrained|ImportanceNLL' -benchtime 3x -count 5 | tee -a bench/results.txt
 	@(echo "medians:"; awk -f bench/median.awk bench/results.txt | sort) | tee -a bench/results.txt
 
 clean:

@@ -75,6 +75,34 @@ func BenchmarkDecodeConstrained(b *testing.B) {
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(n*b.N), "ms/poem")
 }
 
+// BenchmarkImportanceNLL times poetvae eval's costliest figure: the
+// importance-sampled NLL with K = 100 samples a poem (the default), for 8
+// quatrains and the default model over about 5,000 characters.
+func BenchmarkImportanceNLL(b *testing.B) {
+	m := benchModel(b)
+	m.Forward()
+	poems := make([]poetry.Poem, 8)
+	for i := range poems {
+		chars := make([]rune, 20)
+		for j := range chars {
+			chars[j] = m.Vocab.Rune(corpus.NumSpecial + (97*i+31*j)%(m.Vocab.Size()-corpus.NumSpecial))
+		}
+		p, err := poetry.New(chars)
+		if err != nil {
+			b.Fatal(err)
+		}
+		poems[i] = p
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ImportanceNLL(m, poems, 100, rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(len(poems)*b.N), "ms/poem")
+}
+
 // fakeVocab is a vocabulary of about size entries made of consecutive Han
 // characters.
 func fakeVocab(size int) *corpus.Vocab {
