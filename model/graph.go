@@ -36,8 +36,16 @@ type Graph struct {
 	tokW, klW, eps, encMask *tensor.Dense
 	decMask, freeBits       *tensor.Dense
 	beta                    *G.Node
-	lossV, nllV, klV        G.Value
+	// reads receives the scalars G.Read copies out of each run. It is an
+	// object of its own: Read keeps a pointer to its target, and a pointer
+	// into Graph would close a cycle from Gorgonia's tape machine back to
+	// itself, which its finalizer then keeps from ever being collected
+	// (every closed graph stayed in memory).
+	reads *graphReads
 }
+
+// graphReads are the values a run of the graph reports.
+type graphReads struct{ loss, nll, kl G.Value }
 
 // Stats are what one run of the graph measured, averaged over real poems.
 type Stats struct {
@@ -118,10 +126,11 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		return nil, fmt.Errorf("building the training graph: %w", b.err)
 	}
 
-	G.Read(loss, &gr.lossV)
-	G.Read(nll, &gr.nllV)
+	gr.reads = new(graphReads)
+	G.Read(loss, &gr.reads.loss)
+	G.Read(nll, &gr.reads.nll)
 	if klTotal != nil {
-		G.Read(klTotal, &gr.klV)
+		G.Read(klTotal, &gr.reads.kl)
 	}
 	grads, err := G.Grad(loss, gr.params...)
 	if err != nil {
@@ -196,9 +205,9 @@ func (gr *Graph) Run(f *Feed) (Stats, error) {
 	if err := gr.vm.RunAll(); err != nil {
 		return Stats{}, fmt.Errorf("running the training graph: %w", err)
 	}
-	st := Stats{Loss: scalarOf(gr.lossV), NLL: scalarOf(gr.nllV)}
-	if gr.klV != nil {
-		st.KL = scalarOf(gr.klV)
+	st := Stats{Loss: scalarOf(gr.reads.loss), NLL: scalarOf(gr.reads.nll)}
+	if gr.reads.kl != nil {
+		st.KL = scalarOf(gr.reads.kl)
 	}
 	return st, nil
 }
