@@ -95,6 +95,12 @@ func logMeanExp(x []float64) float64 {
 //
 // rng supplies the noise; results are in the order of poems.
 func ImportanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand) ([]float64, error) {
+	return importanceNLL(m, poems, k, rng, nil)
+}
+
+// importanceNLL is ImportanceNLL telling progress, when it is not nil, how
+// many of the poems it has done after each batch.
+func importanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand, progress func(done, total int)) ([]float64, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("importance samples must be at least 1, not %d", k)
 	}
@@ -110,6 +116,7 @@ func ImportanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand) ([]floa
 	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
 	net := m.Forward()
 	out := make([]float64, len(poems))
+	done := 0
 	for _, b := range evalBatches(m, poems, max(1, evalRows/k)) {
 		n := b.Rows
 		mu, logvar := net.Encode(b.Enc[:n*T], n)
@@ -148,6 +155,9 @@ func ImportanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand) ([]floa
 				w[s] -= nll[r*k+s]
 			}
 			out[b.Index[r]] = -logMeanExp(w)
+		}
+		if done += n; progress != nil {
+			progress(done, len(poems))
 		}
 	}
 	return out, nil
@@ -335,11 +345,14 @@ const (
 // the reconstruction shares how much of a poem the latent code keeps.
 // K of 100 or more is usual for reporting (Burda et al. use 5000); the
 // cost, almost all of it in ImportanceNLL, grows linearly with K.
-func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64) (Report, error) {
+// progress, when not nil, is told how many poems the importance sampling
+// has done, out of all, as it goes (a minute or two at K = 100 for some
+// hundreds of poems).
+func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(done, total int)) (Report, error) {
 	if len(poems) == 0 {
 		return Report{}, errors.New("no poems to evaluate")
 	}
-	is, err := ImportanceNLL(m, poems, k, rand.New(rand.NewPCG(seed, streamIS)))
+	is, err := importanceNLL(m, poems, k, rand.New(rand.NewPCG(seed, streamIS)), progress)
 	if err != nil {
 		return Report{}, err
 	}

@@ -174,11 +174,36 @@ func TestLatentUse(t *testing.T) {
 	}
 }
 
+// TestEvaluateProgress checks what Evaluate tells its progress callback:
+// after each batch of the importance sampling (K = 50: five poems a batch
+// here), the poems done so far, rising to all of them, and the same report
+// as without a callback.
+func TestEvaluateProgress(t *testing.T) {
+	poems := samplePoems(t, 24)
+	m := evalModel(t, poems, false)
+	var calls [][2]int
+	r, err := Evaluate(m, poems, 50, 1, func(done, total int) { calls = append(calls, [2]int{done, total}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 || calls[len(calls)-1] != [2]int{len(poems), len(poems)} {
+		t.Fatalf("progress calls %v: want several, the last (%d, %d)", calls, len(poems), len(poems))
+	}
+	for i, c := range calls {
+		if c[1] != len(poems) || c[0] <= 0 || (i > 0 && c[0] <= calls[i-1][0]) {
+			t.Fatalf("progress calls %v: call %d does not count up towards %d", calls, i, len(poems))
+		}
+	}
+	if quiet, _ := Evaluate(m, poems, 50, 1, nil); quiet != r {
+		t.Errorf("the report changed with a progress callback:\n%+v\n%+v", r, quiet)
+	}
+}
+
 func TestEvaluate(t *testing.T) {
 	poems := samplePoems(t, 24)
 	m := evalModel(t, poems, false)
 	spreadPosterior(m, 5)
-	r, err := Evaluate(m, poems, 5, 1)
+	r, err := Evaluate(m, poems, 5, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +215,10 @@ func TestEvaluate(t *testing.T) {
 		!close(r.ELBOPPL, math.Exp(r.ELBO/21), 1e-12) {
 		t.Errorf("derived figures do not add up: %+v", r)
 	}
-	if again, _ := Evaluate(m, poems, 5, 1); again != r {
+	if again, _ := Evaluate(m, poems, 5, 1, nil); again != r {
 		t.Errorf("same seed, different report:\n%+v\n%+v", again, r)
 	}
-	if other, _ := Evaluate(m, poems, 5, 2); other.ISNLL == r.ISNLL {
+	if other, _ := Evaluate(m, poems, 5, 2, nil); other.ISNLL == r.ISNLL {
 		t.Errorf("different seeds, same IS-NLL %g", r.ISNLL)
 	}
 	// The reconstruction figures are those of Reconstruct.
@@ -231,7 +256,7 @@ func TestEvaluate(t *testing.T) {
 func TestEvaluateLM(t *testing.T) {
 	poems := samplePoems(t, 12)
 	m := evalModel(t, poems, true)
-	r, err := Evaluate(m, poems, 10, 1)
+	r, err := Evaluate(m, poems, 10, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +292,10 @@ func TestEvalErrors(t *testing.T) {
 	if _, err := ActiveUnitCount(m, mixed); err == nil {
 		t.Error("ActiveUnitCount accepted a couplet")
 	}
-	if _, err := Evaluate(m, nil, 5, 1); err == nil {
+	if _, err := Evaluate(m, nil, 5, 1, nil); err == nil {
 		t.Error("Evaluate accepted no poems")
 	}
-	if _, err := Evaluate(nil, poems, 5, 1); err == nil {
+	if _, err := Evaluate(nil, poems, 5, 1, nil); err == nil {
 		t.Error("Evaluate accepted no model")
 	}
 	if mi, err := MutualInformation(m, poems[:1], rng); mi != 0 || err != nil {

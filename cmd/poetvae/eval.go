@@ -139,7 +139,10 @@ func evaluate(c *cli.Context) error {
 		}
 	}
 	seed := c.Uint64("seed")
-	if rep.Test, err = model.Evaluate(m, test, c.Int("is-k"), seed); err != nil {
+	bar, clearBar := countBar(c.App.ErrWriter, fmt.Sprintf("importance sampling, K=%d", c.Int("is-k")))
+	rep.Test, err = model.Evaluate(m, test, c.Int("is-k"), seed, bar)
+	clearBar()
+	if err != nil {
 		return err
 	}
 	rep.TestForm = measureForm(pros, test)

@@ -51,3 +51,28 @@ func (p *progress) clear() {
 		p.bar = nil
 	}
 }
+
+// countBar returns a progress callback for long work counted in items
+// (done of total), drawing a bar with ETA on a terminal, and a function
+// that clears the bar when the work is over. Off a terminal the callback
+// is nil, which the model's functions take as no progress to tell.
+func countBar(w io.Writer, what string) (update func(done, total int), clear func()) {
+	p := newProgress(w, false)
+	if !p.on {
+		return nil, func() {}
+	}
+	update = func(done, total int) {
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription(what),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetWidth(20),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		p.bar.Set(done)
+	}
+	return update, p.clear
+}
