@@ -97,8 +97,8 @@ if want curve; then
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
 fi
 if want decoding; then
-	check "decoding on the GPU: the CPU's logits and poems" \
-		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding'
+	check "decoding on the GPU: the CPU's logits, poems and eval figures" \
+		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding|TestGPUEvaluate'
 fi
 if want checkpoints; then
 	check "GPU checkpoints: load and decode the same, resume on either engine" \

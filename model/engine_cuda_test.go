@@ -306,6 +306,46 @@ func TestGPUDecoding(t *testing.T) {
 	}
 }
 
+// TestGPUEvaluate holds poetvae eval's figures with decoding on the GPU to
+// the CPU's: the importance-sampled NLL (several decoder batches of K
+// samples) and the ELBO's reconstruction term within stepTol, what comes
+// from the encoder (on the CPU either way) the same, and the same
+// reconstructions.
+func TestGPUEvaluate(t *testing.T) {
+	poems := samplePoems(t, 12)
+	v := corpus.BuildVocab(poems, 1)
+	c := Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 12, DecHidden: 20, Latent: 6}
+	m, err := NewModel(c, v, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 60 // four poems a batch of the decoder: three batches
+	onCPU, err := Evaluate(m, poems, k, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UseDevice(testGPUName()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	onGPU, err := Evaluate(m, poems, k, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relTo(onGPU.ISNLL, onCPU.ISNLL); !(e <= stepTol) {
+		t.Errorf("IS-NLL %v on the GPU, %v on the CPU (relative error %.3g)", onGPU.ISNLL, onCPU.ISNLL, e)
+	}
+	if e := relTo(onGPU.NLL, onCPU.NLL); !(e <= stepTol) {
+		t.Errorf("reconstruction NLL %v on the GPU, %v on the CPU (relative error %.3g)", onGPU.NLL, onCPU.NLL, e)
+	}
+	if onGPU.KL != onCPU.KL || onGPU.MI != onCPU.MI || onGPU.ActiveUnits != onCPU.ActiveUnits {
+		t.Errorf("the encoder's figures differ: GPU %+v, CPU %+v", onGPU, onCPU)
+	}
+	if onGPU.CharsRecovered != onCPU.CharsRecovered || onGPU.ReconBLEU != onCPU.ReconBLEU {
+		t.Errorf("reconstructions differ: GPU %+v, CPU %+v", onGPU, onCPU)
+	}
+}
+
 // TestGPUResumeAcrossEngines: a run saved by the GPU engine continues on the
 // CPU and back, the optimiser's moments surviving the trip through the
 // device's layout.

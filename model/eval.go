@@ -147,7 +147,11 @@ func importanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand, progres
 		nll := make([]float64, 0, rows)
 		for start := 0; start < rows; start += evalRows {
 			end := min(start+evalRows, rows)
-			nll = append(nll, net.NLL(z[start*Z:end*Z], decIn[start*Td:end*Td], targets[start*Td:end*Td], end-start)...)
+			part, err := m.decodeNLL(z[start*Z:end*Z], decIn[start*Td:end*Td], targets[start*Td:end*Td], end-start)
+			if err != nil {
+				return nil, err
+			}
+			nll = append(nll, part...)
 		}
 		for r := 0; r < n; r++ {
 			w := logw[r*k : (r+1)*k]
@@ -172,13 +176,25 @@ func ELBO(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, err
 	if err := checkEvalPoems(m, poems); err != nil {
 		return nil, nil, err
 	}
-	nll, kl, _ = elboTerms(m, poems, rng)
-	return nll, kl, nil
+	nll, kl, _, err = elboTerms(m, poems, rng)
+	return nll, kl, err
+}
+
+// decodeNLL is Net.NLL on the device the model decodes on (UseDevice):
+// with K samples a poem, the importance-sampled NLL is K decoding passes.
+// Encoding stays on the CPU.
+func (m *Model) decodeNLL(z []float64, decIn, targets []int, B int) ([]float64, error) {
+	d, err := m.newDecoder(z, B)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return teacherForcedNLL(d, m.Config, decIn, targets, B)
 }
 
 // elboTerms is ELBO without the checks, also returning the posterior means
 // it computed on the way, for validation's active units.
-func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, mu [][]float64) {
+func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, mu [][]float64, err error) {
 	c := m.Config
 	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
 	net := m.Forward()
@@ -190,7 +206,10 @@ func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64
 		for i := range z {
 			z[i] = means[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
 		}
-		rec := net.NLL(z, b.DecIn[:n*Td], b.Target[:n*Td], n)
+		rec, err := m.decodeNLL(z, b.DecIn[:n*Td], b.Target[:n*Td], n)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		div := KL(means, logvar)
 		for r := 0; r < n; r++ {
 			i := b.Index[r]
@@ -200,7 +219,7 @@ func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64
 			}
 		}
 	}
-	return nll, kl, mu
+	return nll, kl, mu, nil
 }
 
 // posteriors returns the posterior means and log-variances of poems, one

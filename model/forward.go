@@ -249,8 +249,15 @@ func (d *Decoder) Reorder(src []int) {
 // NLL returns −log p(targets | z) for each of B poems under teacher forcing:
 // decIn and targets are batch-major (B × DecSteps).
 func (n *Net) NLL(z []float64, decIn, targets []int, B int) []float64 {
-	Td, V := n.Config.DecSteps(), n.Config.Vocab
-	d := n.NewDecoder(z, B)
+	nll, _ := teacherForcedNLL(n.NewDecoder(z, B), n.Config, decIn, targets, B) // the CPU decoder cannot fail
+	return nll
+}
+
+// teacherForcedNLL runs the decoder d of B poems, feeding it the true
+// previous characters, and returns −log p(targets) of each poem; decIn and
+// targets are batch-major (B × DecSteps). d runs on either device.
+func teacherForcedNLL(d stepDecoder, c Config, decIn, targets []int, B int) ([]float64, error) {
+	Td, V := c.DecSteps(), c.Vocab
 	nll := make([]float64, B)
 	prev := make([]int, B)
 	for t := 0; t < Td; t++ {
@@ -264,7 +271,7 @@ func (n *Net) NLL(z []float64, decIn, targets []int, B int) []float64 {
 			addStepNLL(nll, logits, targets, t, Td, V, lo, hi)
 		})
 	}
-	return nll
+	return nll, d.Err()
 }
 
 // addStepNLL adds step t's −log p(target) to nll[b] for rows lo to hi.

@@ -263,7 +263,10 @@ func (t *Trainer) Run(ctx context.Context) error {
 			return err
 		}
 		m.Refresh()
-		valid := Validate(m, t.Valid, st.Config.Seed)
+		valid, err := Validate(m, t.Valid, st.Config.Seed)
+		if err != nil {
+			return err
+		}
 		ep := EpochInfo{Epoch: st.Epoch + 1, Step: st.Step, Beta: sum.Beta, Valid: valid, Elapsed: time.Since(start)}
 		if n > 0 {
 			ep.TrainLoss, ep.TrainNLL, ep.TrainKL = sum.Loss/float64(n), sum.NLL/float64(n), sum.KL/float64(n)
@@ -382,13 +385,16 @@ func dropoutMask(src noise.Source, stream, n int, p float64) []float64 {
 // with one z drawn from q(z|x) (seeded), the ELBO perplexity per token, and
 // the active units: latent dimensions whose posterior mean varies across
 // poems by at least 0.01 (Burda et al. 2016).
-func Validate(m *Model, poems []poetry.Poem, seed uint64) ValidStats {
+func Validate(m *Model, poems []poetry.Poem, seed uint64) (ValidStats, error) {
 	vs := ValidStats{Poems: len(poems)}
 	if len(poems) == 0 {
-		return vs
+		return vs, nil
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x76616c6964)) // fixed noise: epochs compare like with like
-	nll, kl, means := elboTerms(m, poems, rng)
+	nll, kl, means, err := elboTerms(m, poems, rng)
+	if err != nil {
+		return vs, fmt.Errorf("validation: %w", err)
+	}
 	for i := range poems {
 		vs.NLL += nll[i] / float64(len(poems))
 		vs.KL += kl[i] / float64(len(poems))
@@ -396,7 +402,7 @@ func Validate(m *Model, poems []poetry.Poem, seed uint64) ValidStats {
 	vs.ELBO = vs.NLL + vs.KL
 	vs.PPL = math.Exp(vs.ELBO / float64(m.Config.DecSteps()))
 	vs.ActiveUnits = ActiveUnits(means, activeThreshold)
-	return vs
+	return vs, nil
 }
 
 // ActiveUnits counts the dimensions whose values vary across rows with a

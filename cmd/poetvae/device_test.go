@@ -43,10 +43,18 @@ func TestDeviceFlag(t *testing.T) {
 			t.Errorf("%s --device cuda: status %d, %q, want %q (%s)", args[0], code, onGPU, onCPU, stderr)
 		}
 	}
+	// eval decodes its importance samples there (its figures are held to
+	// the CPU's by model's TestGPUEvaluate).
+	test := filepath.Join(t.TempDir(), "test.txt")
+	writeFile(t, test, "床前明月光，疑是地上霜。举头望明月，低头思故乡。\n白日依山尽，黄河入海流。欲穷千里目，更上一层楼。\n")
+	code, stdout, stderr = poetvae(t, "eval", "--model", out, "--device", "cuda", "--is-k", "5", "--samples", "3", test)
+	if code != 0 || !strings.Contains(stdout, "NLL (IS, K=5)") {
+		t.Errorf("eval --device cuda: status %d, %q (%s)", code, stdout, stderr)
+	}
 }
 
 func TestDeviceNames(t *testing.T) {
-	for _, cmd := range [][]string{{"train", "--sample"}, {"generate"}, {"reconstruct", "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"}} {
+	for _, cmd := range [][]string{{"train", "--sample"}, {"generate"}, {"reconstruct", "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"}, {"eval", "test.txt"}} {
 		for _, bad := range []string{"tpu", "cuda:x", "cuda:-1"} {
 			code, _, stderr := poetvae(t, slices.Insert(slices.Clone(cmd), 1, "--device", bad)...)
 			if code != 2 || !strings.Contains(stderr, "--device") {

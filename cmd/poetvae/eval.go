@@ -36,6 +36,7 @@ Example:
 			rhymeTableFlag(),
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice: same seed, same report"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			deviceFlag("where the decoder runs (the importance samples, reconstructions and samples; encoding stays on the CPU)"),
 		},
 		Action: evaluate,
 	}
