@@ -61,6 +61,8 @@ type Decoder struct {
 	logits        Buffer
 	host          []float32
 	spare, spare4 Buffer // Reorder's gather targets
+	targets, nll  Buffer // StepNLL's: int32 and float32, B each
+	hostNLL       []float32
 	mem           memory // every buffer, for Close
 }
 
@@ -72,11 +74,12 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 	if !s.LM && len(z) != B*Z {
 		return nil, fmt.Errorf("%d latent values for %d poems of %d", len(z), B, Z)
 	}
-	dec := &Decoder{ws: ws, B: B, host: make([]float32, B*V), mem: memory{d: d}}
+	dec := &Decoder{ws: ws, B: B, host: make([]float32, B*V), hostNLL: make([]float32, B), mem: memory{d: d}}
 	buf := dec.mem.alloc
 	dec.ids, dec.x, dec.pre, dec.zIn = buf(B), buf(B*E), buf(B*4*H), buf(B*4*H)
 	dec.h[0], dec.h[1], dec.c[0], dec.c[1] = buf(B*H), buf(B*H), buf(B*H), buf(B*H)
 	dec.logits, dec.spare, dec.spare4 = buf(B*V), buf(B*H), buf(B*4*H)
+	dec.targets, dec.nll = buf(B), buf(B)
 	if err := dec.mem.err; err != nil {
 		dec.Close()
 		return nil, err
@@ -112,19 +115,67 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 // Step feeds the previous character of each poem and returns the logits of
 // the next (B × Vocab), valid until the next call.
 func (dec *Decoder) Step(prev []int32) ([]float32, error) {
+	if err := dec.advance(prev); err != nil {
+		return nil, err
+	}
+	if err := dec.ws.d.download(dec.host, dec.logits, 0); err != nil {
+		return nil, err
+	}
+	return dec.host, nil
+}
+
+// StepNLL feeds the previous character of each poem, as Step does, and
+// returns −log p(targets[b]) of each poem b at this step (B values, valid
+// until the next call) instead of the logits: the softmax is taken on the
+// device, so that teacher-forced likelihoods (poetvae eval) copy back B
+// numbers a step rather than B × Vocab.
+func (dec *Decoder) StepNLL(prev, targets []int32) ([]float32, error) {
+	B, V := dec.B, dec.ws.s.Vocab
+	if err := checkIDs(targets, B, V); err != nil {
+		return nil, fmt.Errorf("targets: %w", err)
+	}
+	if err := dec.advance(prev); err != nil {
+		return nil, err
+	}
+	d := dec.ws.d
+	if err := d.uploadInts(dec.targets, targets); err != nil {
+		return nil, err
+	}
+	// xent weighs row r by 1/count when r % B < count: with B and count 1,
+	// every row by 1. (It leaves the gradient in the logits, which the next
+	// step overwrites.)
+	d.xent(B, V, 1, 1, dec.targets.p, dec.logits.p, dec.nll.p)
+	if err := d.download(dec.hostNLL, dec.nll, 0); err != nil {
+		return nil, err
+	}
+	return dec.hostNLL, nil
+}
+
+// checkIDs checks that ids holds one character id of a vocabulary of V for
+// each of B poems.
+func checkIDs(ids []int32, B, V int) error {
+	if len(ids) != B {
+		return fmt.Errorf("%d characters for %d poems", len(ids), B)
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= V {
+			return fmt.Errorf("character id %d outside the vocabulary of %d", id, V)
+		}
+	}
+	return nil
+}
+
+// advance runs one step of the decoder on the previous characters, leaving
+// the next characters' logits in dec.logits.
+func (dec *Decoder) advance(prev []int32) error {
 	ws, B := dec.ws, dec.B
 	d, s := ws.d, ws.s
 	E, H, V := s.Embed, s.DecHidden, s.Vocab
-	if len(prev) != B {
-		return nil, fmt.Errorf("%d characters for %d poems", len(prev), B)
-	}
-	for _, id := range prev {
-		if id < 0 || int(id) >= V {
-			return nil, fmt.Errorf("character id %d outside the vocabulary of %d", id, V)
-		}
+	if err := checkIDs(prev, B, V); err != nil {
+		return err
 	}
 	if err := d.b.toDevice(dec.ids.p, unsafe.Pointer(&prev[0]), 4*B); err != nil {
-		return nil, err
+		return err
 	}
 	d.gather(B, E, dec.ids.p, ws.p("embed"), dec.x.p)
 	pre := m(dec.pre, 0, B, 4*H)
@@ -143,10 +194,7 @@ func (dec *Decoder) Step(prev []int32) ([]float32, error) {
 	dec.cur, dec.started = next, true
 	logits := m(dec.logits, 0, B, V)
 	d.gemmBias(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), ws.p("out.b"), 0, logits)
-	if err := d.download(dec.host, dec.logits, 0); err != nil {
-		return nil, err
-	}
-	return dec.host, nil
+	return nil
 }
 
 // Reorder makes row j of the state a copy of row src[j] (beam search).

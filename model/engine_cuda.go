@@ -283,6 +283,29 @@ func (d *gpuStepDecoder) Step(prev []int) []float64 {
 	return d.logits
 }
 
+// stepNLL is Step taking the softmax on the device (nllStepper): only each
+// poem's −log p(target) comes back.
+func (d *gpuStepDecoder) stepNLL(prev, targets []int) []float64 {
+	nll := make([]float64, len(prev))
+	if d.err != nil {
+		return nll
+	}
+	for i, id := range prev {
+		d.prev[i] = int32(id)
+	}
+	tgt := make([]int32, len(targets))
+	for i, id := range targets {
+		tgt[i] = int32(id)
+	}
+	var l []float32
+	if l, d.err = d.dec.StepNLL(d.prev, tgt); d.err == nil {
+		for i, v := range l {
+			nll[i] = float64(v)
+		}
+	}
+	return nll
+}
+
 func (d *gpuStepDecoder) Reorder(src []int) {
 	if d.err != nil {
 		return

@@ -263,12 +263,27 @@ func TestGPUDecoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A second GPU decoder takes each step's softmax on the device.
+		gpuNLL, err := m.newDecoder(flat, B)
+		if err != nil {
+			t.Fatal(err)
+		}
 		prev := []int{corpus.BOS, corpus.BOS, corpus.BOS, corpus.BOS, corpus.BOS}
 		for s := 0; s < 6; s++ {
 			want := slices.Clone(cpu.Step(prev))
 			got := gpu.Step(prev)
 			if e := cuda.MaxRelErr(got, want); !(e <= stepTol) {
 				t.Fatalf("LM=%v step %d: logits differ by %.3g", c.LM, s, e)
+			}
+			targets := make([]int, B)
+			wantNLL := make([]float64, B)
+			for b := range targets {
+				targets[b] = (s*5 + b*11) % c.Vocab
+				row := want[b*c.Vocab : (b+1)*c.Vocab]
+				wantNLL[b] = logSumExp(row) - row[targets[b]]
+			}
+			if e := cuda.MaxRelErr(gpuNLL.(nllStepper).stepNLL(prev, targets), wantNLL); !(e <= stepTol) {
+				t.Fatalf("LM=%v step %d: −log p(target) taken on the device differs by %.3g", c.LM, s, e)
 			}
 			for b := range prev {
 				prev[b] = corpus.NumSpecial + (s*7+b*3)%(c.Vocab-corpus.NumSpecial)
@@ -277,12 +292,15 @@ func TestGPUDecoding(t *testing.T) {
 				src := []int{4, 4, 0, 2, 1}
 				cpu.Reorder(src)
 				gpu.Reorder(src)
+				gpuNLL.Reorder(src)
 			}
 		}
-		if err := gpu.Err(); err != nil {
-			t.Fatal(err)
+		for _, d := range []stepDecoder{gpu, gpuNLL} {
+			if err := d.Err(); err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
 		}
-		gpu.Close()
 		for _, opt := range []DecodeOptions{{Lines: 4, Greedy: true}, {Lines: 4, Beam: 3}} {
 			onGPU, err := m.Decode(z, opt, nil)
 			if err != nil {
@@ -307,8 +325,9 @@ func TestGPUDecoding(t *testing.T) {
 }
 
 // TestGPUEvaluate holds poetvae eval's figures with decoding on the GPU to
-// the CPU's: the importance-sampled NLL (several decoder batches of K
-// samples) and the ELBO's reconstruction term within stepTol, what comes
+// the CPU's: the importance-sampled NLL (two decoder batches of K samples,
+// each step's softmax taken on the device) and the ELBO's reconstruction
+// term within stepTol, what comes
 // from the encoder (on the CPU either way) the same, and the same
 // reconstructions.
 func TestGPUEvaluate(t *testing.T) {
@@ -319,7 +338,10 @@ func TestGPUEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const k = 60 // four poems a batch of the decoder: three batches
+	// One poem a batch of the decoder: two batches. (The emulated device
+	// runs each step's softmax as one block of threads per row.)
+	poems = poems[:2]
+	const k = evalRows/2 + 1
 	onCPU, err := Evaluate(m, poems, k, 3, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -260,9 +260,15 @@ func teacherForcedNLL(d stepDecoder, c Config, decIn, targets []int, B int) ([]f
 	Td, V := c.DecSteps(), c.Vocab
 	nll := make([]float64, B)
 	prev := make([]int, B)
+	ns, onDevice := d.(nllStepper)
+	tgt := make([]int, B)
 	for t := 0; t < Td; t++ {
 		for b := 0; b < B; b++ {
-			prev[b] = decIn[b*Td+t]
+			prev[b], tgt[b] = decIn[b*Td+t], targets[b*Td+t]
+		}
+		if onDevice {
+			addTo(nll, ns.stepNLL(prev, tgt))
+			continue
 		}
 		logits := d.Step(prev)
 		// The rows' log-sum-exps, a third of an evaluation's time on one
@@ -272,6 +278,13 @@ func teacherForcedNLL(d stepDecoder, c Config, decIn, targets []int, B int) ([]f
 		})
 	}
 	return nll, d.Err()
+}
+
+// nllStepper is a decoder that takes a step's softmax where it runs (the
+// GPU's), returning each poem's −log p(target) instead of every logit;
+// errors show in Err, as Step's do.
+type nllStepper interface {
+	stepNLL(prev, targets []int) []float64
 }
 
 // addStepNLL adds step t's −log p(target) to nll[b] for rows lo to hi.
