@@ -274,7 +274,7 @@ func teacherForcedNLL(d stepDecoder, c Config, decIn, targets []int, B int) ([]f
 		// The rows' log-sum-exps, a third of an evaluation's time on one
 		// core, are spread over the cores (each row is one core's alone).
 		inParallel(B, nllRowsPerCore, func(lo, hi int) {
-			addStepNLL(nll, logits, targets, t, Td, V, lo, hi)
+			addStepNLL(nll, logits, tgt, V, lo, hi)
 		})
 	}
 	return nll, d.Err()
@@ -287,11 +287,11 @@ type nllStepper interface {
 	stepNLL(prev, targets []int) []float64
 }
 
-// addStepNLL adds step t's −log p(target) to nll[b] for rows lo to hi.
-func addStepNLL(nll, logits []float64, targets []int, t, Td, V, lo, hi int) {
+// addStepNLL adds a step's −log p(targets[b]) to nll[b] for rows lo to hi.
+func addStepNLL(nll, logits []float64, targets []int, V, lo, hi int) {
 	for b := lo; b < hi; b++ {
 		row := logits[b*V : (b+1)*V]
-		nll[b] += logSumExp(row) - row[targets[b*Td+t]]
+		nll[b] += logSumExp(row) - row[targets[b]]
 	}
 }
 
