@@ -242,7 +242,8 @@ func (g *cudaDecoding) newDecoder(m *Model, z []float64, B int) (stepDecoder, er
 	if err != nil {
 		return nil, err
 	}
-	return &gpuStepDecoder{dec: dec, prev: make([]int32, B), logits: make([]float64, B*m.Config.Vocab)}, nil
+	return &gpuStepDecoder{dec: dec, prev: make([]int32, B), tgt: make([]int32, B),
+		logits: make([]float64, B*m.Config.Vocab), nlls: make([]float64, B)}, nil
 }
 
 func (g *cudaDecoding) refresh() {
@@ -260,10 +261,10 @@ func (g *cudaDecoding) close() {
 // gpuStepDecoder adapts cuda.Decoder to the decoding loops: ids as int,
 // logits as float64, the first error kept for Err.
 type gpuStepDecoder struct {
-	dec    *cuda.Decoder
-	prev   []int32
-	logits []float64
-	err    error
+	dec          *cuda.Decoder
+	prev, tgt    []int32
+	logits, nlls []float64 // Step's and stepNLL's results, reused
+	err          error
 }
 
 func (d *gpuStepDecoder) Step(prev []int) []float64 {
@@ -284,26 +285,22 @@ func (d *gpuStepDecoder) Step(prev []int) []float64 {
 }
 
 // stepNLL is Step taking the softmax on the device (nllStepper): only each
-// poem's −log p(target) comes back.
+// poem's −log p(target) comes back, valid until the next call.
 func (d *gpuStepDecoder) stepNLL(prev, targets []int) []float64 {
-	nll := make([]float64, len(prev))
-	if d.err != nil {
-		return nll
-	}
-	for i, id := range prev {
-		d.prev[i] = int32(id)
-	}
-	tgt := make([]int32, len(targets))
-	for i, id := range targets {
-		tgt[i] = int32(id)
-	}
-	var l []float32
-	if l, d.err = d.dec.StepNLL(d.prev, tgt); d.err == nil {
-		for i, v := range l {
-			nll[i] = float64(v)
+	if d.err == nil {
+		for i := range prev {
+			d.prev[i], d.tgt[i] = int32(prev[i]), int32(targets[i])
+		}
+		var l []float32
+		if l, d.err = d.dec.StepNLL(d.prev, d.tgt); d.err == nil {
+			for i, v := range l {
+				d.nlls[i] = float64(v)
+			}
+			return d.nlls
 		}
 	}
-	return nll
+	clear(d.nlls)
+	return d.nlls
 }
 
 func (d *gpuStepDecoder) Reorder(src []int) {

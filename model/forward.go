@@ -281,8 +281,8 @@ func teacherForcedNLL(d stepDecoder, c Config, decIn, targets []int, B int) ([]f
 }
 
 // nllStepper is a decoder that takes a step's softmax where it runs (the
-// GPU's), returning each poem's −log p(target) instead of every logit;
-// errors show in Err, as Step's do.
+// GPU's), returning each poem's −log p(target) instead of every logit
+// (valid until the next call); errors show in Err, as Step's do.
 type nllStepper interface {
 	stepNLL(prev, targets []int) []float64
 }
