@@ -16,5 +16,7 @@
 // are compiled as C++ and run on an emulated device (each GPU thread a
 // fiber on the CPU), so that the kernels and the engine are tested on
 // machines without a GPU; model/forward.go and the Gorgonia graph are the
-// references they are tested against.
+// references they are tested against. cuda/emudriver puts the same
+// emulated device behind the CUDA driver API, as a stand-in libcuda.so.1,
+// so that the binaries of the gpu build itself run where there is no GPU.
 package cuda
