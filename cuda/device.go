@@ -36,9 +36,10 @@ type Device struct {
 	// a relative error near 1e-3 instead of FP32's 1e-6. Off by default.
 	TF32 bool
 
-	b        backend
-	err      error // the first launch error, reported at the next sync
-	launches int
+	b         backend
+	err       error // the first launch error, reported at the next sync
+	launches  int
+	splitWork Buffer // gemmSplit's slices
 }
 
 // Launches is the number of kernels launched so far: the benchmark reports
@@ -46,7 +47,10 @@ type Device struct {
 func (d *Device) Launches() int { return d.launches }
 
 // Close releases the device.
-func (d *Device) Close() error { return d.b.close() }
+func (d *Device) Close() error {
+	d.release(d.splitWork)
+	return d.b.close()
+}
 
 // Name describes the device, e.g. "NVIDIA H100 80GB HBM3".
 func (d *Device) Name() string { return d.b.name() }

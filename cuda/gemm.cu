@@ -136,6 +136,37 @@ KERNEL(sgemm32, GEMM_PARAMS) { sgemm_tile<32, 32>(GEMM_ARGS); }
 // measures what the prefetch gains.
 KERNEL(sgemm_plain, GEMM_PARAMS) { sgemm_tile<64, 64, false>(GEMM_ARGS); }
 
+// sgemm_split is sgemm for products of few output tiles over a long K,
+// such as the gradient of the output layer's input at a small batch
+// (1,344 × 256 outputs over K = 5,984 at batch 64: 84 tiles of 64×64 for
+// an H100's 132 multiprocessors, each tile walking all of K). It cuts K
+// into slices of kSlice (a multiple of TILE_K), one per blockIdx.z, and
+// writes each slice's product, alpha = 1, to its own M × N block of work;
+// split_sum then adds the slices into C. Launch: grid (ceil(N/64),
+// ceil(M/64), ceil(K/kSlice)), block 256.
+KERNEL(sgemm_split, int M, int N, int K, int kSlice, const float* __restrict__ A, int lda, int transA,
+       const float* __restrict__ B, int ldb, int transB, float* __restrict__ work) {
+    const long long k0 = (long long)blockIdx.z * kSlice;
+    const int k = K - k0 < kSlice ? (int)(K - k0) : kSlice;
+    sgemm_tile<64, 64>(M, N, k, 1.0f, A + (transA ? k0 * lda : k0), lda, transA, B + (transB ? k0 : k0 * ldb), ldb,
+                       transB, 0.0f, work + blockIdx.z * (long long)M * N, N, nullptr);
+}
+
+// split_sum sets C (M × N, row stride ldc) to the sum of sgemm_split's
+// slices of work, plus bias (N, or null) and beta·C, as sgemm would.
+KERNEL(split_sum, int slices, int M, int N, const float* __restrict__ work, const float* __restrict__ bias, float beta,
+       float* __restrict__ C, int ldc) {
+    const long long MN = (long long)M * N;
+    FOR_EACH(i, MN) {
+        float s = 0.0f;
+        for (int z = 0; z < slices; z++) s += work[z * MN + i];
+        const long long r = i / N, c = i % N;
+        if (bias) s += bias[c];
+        float* p = C + r * ldc + c;
+        *p = beta == 0.0f ? s : s + beta * *p;
+    }
+}
+
 // sgemm_tf32 is sgemm on the tensor cores: the tiles are rounded to TF32
 // (10-bit mantissa) and multiplied with FP32 accumulation. The block's 64×64
 // tile is split among its 8 warps as 2×4 tiles of 32×16, each 2×2

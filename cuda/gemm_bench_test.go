@@ -31,7 +31,7 @@ func BenchmarkGemm(b *testing.B) {
 			{"gates-recurrent", B, G, H, false, false},   // one step's recurrent product
 			{"gates-recurrent-dW", H, G, B, true, false}, // its weight gradient
 		} {
-			for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_plain", "sgemm_tf32"} {
+			for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_plain", "sgemm_tf32", "sgemm_split"} {
 				name := fmt.Sprintf("B=%d/%s/%s", B, s.name, kernel)
 				b.Run(name, func(b *testing.B) { benchGemm(b, kernel, s.M, s.N, s.K, s.transA, s.tB) })
 			}
@@ -50,13 +50,20 @@ func benchGemm(b *testing.B, kernel string, M, N, K int, transA, transB bool) {
 		bm = m(bb, 0, N, K).T()
 	}
 	cm := m(c, 0, M, N)
-	testDevice.gemmWith(kernel, am, bm, 0, 0, cm) // warm-up: module load, caches
+	product, slices := func() { testDevice.gemmWith(kernel, am, bm, 0, 0, cm) }, 0
+	if kernel == "sgemm_split" {
+		// In as many slices as gemmBias would cut it into, or two where
+		// it would not cut it, to show whether it should.
+		slices = max(2, splitK(((M+63)/64)*((N+63)/64), K))
+		product = func() { testDevice.gemmSplit(am, bm, 0, 0, cm, slices) }
+	}
+	product() // warm-up: module load, caches, the split's workspace
 	if err := testDevice.sync(); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for range b.N {
-		testDevice.gemmWith(kernel, am, bm, 0, 0, cm)
+		product()
 	}
 	if err := testDevice.sync(); err != nil {
 		b.Fatal(err)
@@ -64,4 +71,7 @@ func benchGemm(b *testing.B, kernel string, M, N, K int, transA, transB bool) {
 	b.StopTimer()
 	flops := 2 * float64(M) * float64(N) * float64(K) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if slices > 0 {
+		b.ReportMetric(float64(slices), "slices")
+	}
 }

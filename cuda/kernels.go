@@ -68,7 +68,10 @@ func (d *Device) gemm(a, b mat, beta float32, c mat) { d.gemmBias(a, b, 0, beta,
 // blocks enough to spread over the GPU.
 func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 	tiles := func(size int) int { return ((c.rows + size - 1) / size) * ((c.cols + size - 1) / size) }
+	_, K := a.shape()
 	switch {
+	case splitK(tiles(64), K) > 1:
+		d.gemmSplit(a, b, bias, beta, c, splitK(tiles(64), K))
 	case tiles(64) < smallProduct:
 		d.gemmWith("sgemm32", a, b, bias, beta, c)
 	case d.TF32:
@@ -87,6 +90,54 @@ func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 // thread on sm_90), so that a last, partial wave costs little. (Set by
 // reasoning; BenchmarkGemm times every kernel on the step's shapes.)
 const smallProduct, largeProduct = 128, 256
+
+// splitK is the number of slices of K that gemmSplit cuts a product of
+// tiles 64×64 tiles into: enough for about two waves of blocks over an
+// H100's 132 multiprocessors, each slice at least splitMinK long, and none
+// for products with blocks enough or a short K, which sgemm and sgemm32
+// serve. In the training step only the gradient of the output layer's
+// input splits (K = the vocabulary), below batch 256. (Set by reasoning;
+// BenchmarkGemm times it against the other kernels.)
+func splitK(tiles, K int) int {
+	if tiles >= splitTiles || K < 4*splitMinK {
+		return 1
+	}
+	return min((splitTiles+tiles-1)/tiles, K/splitMinK)
+}
+
+const splitTiles, splitMinK = 264, 512
+
+// gemmSplit computes c = a·b + bias + beta·c as gemmBias does, with K cut
+// into (up to) slices slices that the GPU computes side by side
+// (sgemm_split), then adds (split_sum). Its workspace, slices × c's size,
+// is allocated at the first product that needs it and kept.
+func (d *Device) gemmSplit(a, b mat, bias ptr, beta float32, c mat, slices int) {
+	M, K := a.shape()
+	K2, N := b.shape()
+	if K != K2 || c.rows != M || c.cols != N || c.trans {
+		panic("cuda: gemm shapes do not match")
+	}
+	kSlice := (K + slices - 1) / slices
+	kSlice = (kSlice + tileK - 1) / tileK * tileK
+	slices = (K + kSlice - 1) / kSlice
+	if need := slices * M * N; need > d.splitWork.n && d.err == nil {
+		if err := d.sync(); err != nil { // the old workspace may be in use
+			d.err = err
+			return
+		}
+		d.release(d.splitWork)
+		if d.splitWork, d.err = d.alloc(need); d.err != nil {
+			return
+		}
+	}
+	d.launch("sgemm_split", [3]int{(N + 63) / 64, (M + 63) / 64, slices}, block1,
+		M, N, K, kSlice, a.p, a.stride, a.trans, b.p, b.stride, b.trans, d.splitWork.p)
+	d.launch("split_sum", grid1(M*N), block1, slices, M, N, d.splitWork.p, bias, beta, c.p, c.stride)
+}
+
+// tileK is TILE_K in gemm.cu: the product kernels step through K this
+// many at a time, and a split's slices start at its multiples.
+const tileK = 16
 
 // gemmWith launches one of the product kernels: sgemm (64×64 tiles),
 // sgemm32 (32×32), sgemm128 (128×128), sgemm_tf32 (64×64 on the tensor

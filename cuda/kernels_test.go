@@ -110,7 +110,7 @@ func check(t *testing.T, what string, got, want []float64, tol float64) {
 
 func TestSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, tc := range []struct{ M, N, K int }{{70, 130, 37}, {1, 1, 1}, {64, 64, 16}, {5, 300, 129}} {
+	for _, tc := range []struct{ M, N, K int }{{70, 130, 37}, {1, 1, 1}, {64, 64, 16}, {5, 300, 129}, {66, 20, 600}} {
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
 				for _, beta := range []float32{0, 1} {
@@ -121,6 +121,12 @@ func TestSgemm(t *testing.T) {
 							pc := newProduct(t, rng, M, N, K, ta, tb, beta, withBias)
 							testDevice.gemmWith(kernel, pc.a, pc.b, pc.bias, beta, pc.cm)
 							pc.check(t, kernel, what)
+						}
+						for _, slices := range []int{2, 3} {
+							what := fmt.Sprintf("sgemm_split in %d %d×%d·%d×%d transA=%v transB=%v beta=%g bias=%v", slices, M, K, K, N, ta, tb, beta, withBias)
+							pc := newProduct(t, rng, M, N, K, ta, tb, beta, withBias)
+							testDevice.gemmSplit(pc.a, pc.b, pc.bias, beta, pc.cm, slices)
+							pc.check(t, "sgemm_split", what)
 						}
 					}
 				}

@@ -72,6 +72,9 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 		{"vae", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 2, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3}, 5, false},
 		{"no-highway", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 0, EncHidden: 12, DecHidden: 10, Latent: 3, Dropout: 0}, 4, false},
 		{"lm", Config{Vocab: v.Size(), Lines: 4, Embed: 16, EncHidden: 1, DecHidden: 20, Latent: 1, Dropout: 0.3, LM: true}, 5, false},
+		// A vocabulary long enough that the gradient of the output
+		// layer's input is computed in slices of K (cuda's gemmSplit).
+		{"wide-vocab", Config{Vocab: 2600, Lines: 4, Embed: 8, Highway: 1, EncHidden: 12, DecHidden: 16, Latent: 4, Dropout: 0.3}, 5, false},
 	}
 	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},
