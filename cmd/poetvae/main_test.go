@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"poetvae/corpus"
 	"poetvae/poetry"
 )
@@ -943,4 +945,69 @@ func TestNum(t *testing.T) {
 			t.Errorf("num(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
+}
+
+// TestResumeArgs: the command that an interrupted train prints to go on
+// carries the flags that the saved state does not hold, quoted for a shell.
+func TestResumeArgs(t *testing.T) {
+	cmd := trainCommand()
+	var got string
+	cmd.Action = func(c *cli.Context) error { got = resumeArgs(c); return nil }
+	app := &cli.App{Commands: []*cli.Command{cmd}}
+	err := app.Run([]string{"poetvae", "train", "--out", "my runs/m.ckpt", "--device", "cuda:1", "--tf32",
+		"--valid-split", "0.1", "--seed", "7", "--epochs", "4", "--no-keywords", "--valid", "v.txt", "a.txt", "it's.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `--out 'my runs/m.ckpt' --valid-split 0.1 --device cuda:1 --tf32 --no-keywords --valid v.txt a.txt 'it'\''s.txt'`
+	if got != want {
+		t.Errorf("resume arguments\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestResumeHoldsOutTheSamePoems: a run stopped after its first epoch and
+// resumed without its --seed goes on as the run that never stopped, with
+// the same poems held out for validation (the saved run's seed chooses
+// them, not the default).
+func TestResumeHoldsOutTheSamePoems(t *testing.T) {
+	dir := t.TempDir()
+	run := func(out string, args ...string) {
+		t.Helper()
+		code, _, stderr := poetvae(t, append(append(slices.Clone(tinyTrain), "--out", filepath.Join(dir, out)), args...)...)
+		if code != 0 {
+			t.Fatalf("train %v: status %d\n%s", args, code, stderr)
+		}
+	}
+	run("whole.ckpt", "--seed", "7", "--valid-split", "0.2")
+	run("split.ckpt", "--seed", "7", "--valid-split", "0.2", "--epochs", "1")
+	run("split.ckpt", "--resume", "--valid-split", "0.2")
+	whole, split := epochRecords(t, filepath.Join(dir, "whole.metrics.jsonl")), epochRecords(t, filepath.Join(dir, "split.metrics.jsonl"))
+	if len(whole) != 2 || len(split) != 2 {
+		t.Fatalf("epoch records: %d uninterrupted, %d resumed; want 2 each", len(whole), len(split))
+	}
+	for _, key := range []string{"train_loss", "valid"} {
+		if fmt.Sprint(whole[1][key]) != fmt.Sprint(split[1][key]) {
+			t.Errorf("epoch 2 %s: %v uninterrupted, %v resumed", key, whole[1][key], split[1][key])
+		}
+	}
+}
+
+// epochRecords reads the epoch records of a metrics log.
+func epochRecords(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r["kind"] == "epoch" {
+			epochs = append(epochs, r)
+		}
+	}
+	return epochs
 }

@@ -162,6 +162,32 @@ func train(c *cli.Context) error {
 	if dropped > 0 {
 		say("training on the %d poems of %d lines; %d poems of other lengths left out\n", len(poems), lines, dropped)
 	}
+	out := c.String("out")
+	lastPath, metricsPath := runPaths(out)
+	var m *model.Model
+	var st *model.TrainState
+	holdOutSeed := c.Uint64("seed")
+	if c.Bool("resume") {
+		ck, err := model.Load(lastPath)
+		if err != nil {
+			return fmt.Errorf("cannot resume: %w", err)
+		}
+		if ck.Train == nil {
+			return fmt.Errorf("cannot resume: %s holds no training state", lastPath)
+		}
+		m, st = ck.Model, ck.Train
+		if c.IsSet("epochs") {
+			st.Config.Epochs = c.Int("epochs")
+			st.Done = false
+		}
+		if st.Epoch >= st.Config.Epochs || st.Done {
+			return usageError("the run in %s has finished its %d epochs; give --epochs more than %d to train it further", lastPath, st.Epoch, st.Epoch)
+		}
+		// The run's own seed, so that the same poems are held out for
+		// validation as before the stop, whatever --seed says now.
+		holdOutSeed = st.Config.Seed
+		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
+	}
 	var trainPoems, validPoems []poetry.Poem
 	if files := c.StringSlice("valid"); len(files) > 0 {
 		trainPoems = poems
@@ -179,31 +205,10 @@ func train(c *cli.Context) error {
 		if s < 0 || s >= 1 {
 			return usageError("--valid-split must be in [0, 1), not %g", s)
 		}
-		trainPoems, validPoems = holdOut(poems, s, c.Uint64("seed"))
+		trainPoems, validPoems = holdOut(poems, s, holdOutSeed)
 	}
 
-	out := c.String("out")
-	lastPath, metricsPath := runPaths(out)
-	var m *model.Model
-	var st *model.TrainState
-	if c.Bool("resume") {
-		ck, err := model.Load(lastPath)
-		if err != nil {
-			return fmt.Errorf("cannot resume: %w", err)
-		}
-		if ck.Train == nil {
-			return fmt.Errorf("cannot resume: %s holds no training state", lastPath)
-		}
-		m, st = ck.Model, ck.Train
-		if c.IsSet("epochs") {
-			st.Config.Epochs = c.Int("epochs")
-			st.Done = false
-		}
-		if st.Epoch >= st.Config.Epochs || st.Done {
-			return usageError("the run in %s has finished its %d epochs; give --epochs more than %d to train it further", lastPath, st.Epoch, st.Epoch)
-		}
-		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
-	} else {
+	if m == nil {
 		tc := model.TrainConfig{
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch"), LR: c.Float64("lr"), Clip: c.Float64("clip"),
 			Seed: c.Uint64("seed"), Anneal: c.String("kl-anneal"), AnnealSteps: c.Int("kl-anneal-steps"),
@@ -295,16 +300,34 @@ func train(c *cli.Context) error {
 	return nil
 }
 
+// resumeArgs is what train --resume needs to go on as the stopped run
+// would have: the same files, the same validation poems, the same device.
+// The model's and the training's settings are in the saved state.
 func resumeArgs(c *cli.Context) string {
 	var parts []string
-	if c.IsSet("out") {
-		parts = append(parts, "--out "+c.String("out"))
+	for _, name := range []string{"out", "valid-split", "device", "jieba-dict"} {
+		if c.IsSet(name) {
+			parts = append(parts, "--"+name+" "+shellQuote(c.String(name)))
+		}
 	}
-	if c.Bool("sample") {
-		parts = append(parts, "--sample")
+	for _, name := range []string{"sample", "tf32", "no-keywords"} {
+		if c.Bool(name) {
+			parts = append(parts, "--"+name)
+		}
 	}
 	for _, v := range c.StringSlice("valid") {
-		parts = append(parts, "--valid "+v)
+		parts = append(parts, "--valid "+shellQuote(v))
 	}
-	return strings.Join(append(parts, c.Args().Slice()...), " ")
+	for _, a := range c.Args().Slice() {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote writes s so that a POSIX shell reads it back as one word.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,:/@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
