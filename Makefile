@@ -12,7 +12,7 @@ DEMO    ?= demo.ckpt
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
 .PHONY: all build test test-short lint demo deps install bench clean
-.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver gpu-check-emu bench-gpu
+.PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
 
@@ -204,6 +204,17 @@ emu-driver: $(EMU_DRIVER)
 $(EMU_DRIVER): cuda/emudriver/libcuda.cc cuda/emu.cc cuda/emu_runtime.h $(KERNELS) cuda/common.cuh cuda/rng.cuh
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -Wall -shared -fPIC -Wl,-soname,libcuda.so.1 -o $@ cuda/emudriver/libcuda.cc
+
+# The host's part of a GPU training step, measured without a GPU: gpu-bin's
+# model.test on the emulated driver with POETVAE_EMU_SKIP_KERNELS=1, which
+# takes launches and sets without running them, so that a step's time is
+# what poetvae and gorgonia.org/cu spend launching its kernels (on a GPU
+# the driver's own cost per launch comes on top). Table in bench/host.txt.
+bench-host: gpu-bin emu-driver
+	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" > bench/host.txt
+	POETVAE_EMU_SKIP_KERNELS=1 LD_LIBRARY_PATH=$(abspath $(GPU_EMU_DIR)/lib) $(GPU_DIR)/model.test \
+		-test.run '^$$' -test.bench 'EngineStep/cuda' -test.benchtime 300x -test.count 5 | tee -a bench/host.txt
+	@(echo "medians:"; awk -f bench/median.awk bench/host.txt | sort) | tee -a bench/host.txt
 
 # A rehearsal of gpu-check where there is no GPU: the same script over
 # gpu-bin's binaries on the emulated driver, on the first 100 poems of the

@@ -75,6 +75,10 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 		// A vocabulary long enough that the gradient of the output
 		// layer's input is computed in slices of K (cuda's gemmSplit).
 		{"wide-vocab", Config{Vocab: 2600, Lines: 4, Embed: 8, Highway: 1, EncHidden: 12, DecHidden: 16, Latent: 4, Dropout: 0.3}, 5, false},
+		// A batch large enough that the weight gradients summed over all
+		// steps (K = steps × batch ≥ 2,048) are computed in slices of K,
+		// added to the gradients already there.
+		{"long-batch", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 12, DecHidden: 16, Latent: 4, Dropout: 0.3}, 110, false},
 	}
 	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},
