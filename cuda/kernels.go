@@ -107,10 +107,16 @@ func splitK(tiles, K int) int {
 
 const splitTiles, splitMinK = 264, 512
 
+// splitWorkSize bounds the workspace of every split that gemmBias makes
+// (8.7 MB): slices·M·N ≤ slices·tiles·64² with slices ≤ splitTiles/tiles + 1
+// and tiles < splitTiles, so that a training run allocates it once.
+const splitWorkSize = 2 * splitTiles * 64 * 64
+
 // gemmSplit computes c = a·b + bias + beta·c as gemmBias does, with K cut
 // into (up to) slices slices that the GPU computes side by side
-// (sgemm_split), then adds (split_sum). Its workspace, slices × c's size,
-// is allocated at the first product that needs it and kept.
+// (sgemm_split), then adds (split_sum). Its workspace holds the slices'
+// products: allocated at the first split, at splitWorkSize or more, and
+// kept (only products split by hand, in tests and benchmarks, need more).
 func (d *Device) gemmSplit(a, b mat, bias ptr, beta float32, c mat, slices int) {
 	M, K := a.shape()
 	K2, N := b.shape()
@@ -126,7 +132,7 @@ func (d *Device) gemmSplit(a, b mat, bias ptr, beta float32, c mat, slices int) 
 			return
 		}
 		d.release(d.splitWork)
-		if d.splitWork, d.err = d.alloc(need); d.err != nil {
+		if d.splitWork, d.err = d.alloc(max(need, splitWorkSize)); d.err != nil {
 			return
 		}
 	}

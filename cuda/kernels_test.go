@@ -689,3 +689,18 @@ func TestOptimiser(t *testing.T) {
 		check(t, "adam v", fetch(t, vb), wantV, elementTol)
 	}
 }
+
+// TestSplitWorkSize: every product that gemmBias splits fits the workspace
+// allocated at the first split, so that a training run allocates it once.
+func TestSplitWorkSize(t *testing.T) {
+	for M := 1; M < 3000; M += 23 {
+		for N := 1; N < 3000; N += 29 {
+			tiles := ((M + 63) / 64) * ((N + 63) / 64)
+			for _, K := range []int{2048, 5984, 1 << 20} {
+				if s := splitK(tiles, K); s > 1 && s*M*N > splitWorkSize {
+					t.Fatalf("%d×%d over K = %d in %d slices needs %d floats, over %d", M, N, K, s, s*M*N, splitWorkSize)
+				}
+			}
+		}
+	}
+}
