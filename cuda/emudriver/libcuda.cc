@@ -59,6 +59,8 @@ CUresult refuse(CUresult code, const char* call, const std::string& why) {
 CUresult ready(const char* call) {
     if (!initialised) return refuse(CUDA_ERROR_NOT_INITIALIZED, call, "cuInit has not been called");
     if (!current) return refuse(CUDA_ERROR_INVALID_CONTEXT, call, "no current context on this thread");
+    if (!contexts.count(current))  // destroyed, on another thread
+        return refuse(CUDA_ERROR_CONTEXT_IS_DESTROYED, call, "the current context was destroyed");
     return CUDA_SUCCESS;
 }
 
