@@ -69,9 +69,11 @@ func (d *Device) gemm(a, b mat, beta float32, c mat) { d.gemmBias(a, b, 0, beta,
 func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 	tiles := func(size int) int { return ((c.rows + size - 1) / size) * ((c.cols + size - 1) / size) }
 	_, K := a.shape()
+	if slices := splitK(tiles(64), K); slices > 1 {
+		d.gemmSplit(a, b, bias, beta, c, slices)
+		return
+	}
 	switch {
-	case splitK(tiles(64), K) > 1:
-		d.gemmSplit(a, b, bias, beta, c, splitK(tiles(64), K))
 	case tiles(64) < smallProduct:
 		d.gemmWith("sgemm32", a, b, bias, beta, c)
 	case d.TF32:
