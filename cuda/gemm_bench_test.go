@@ -30,6 +30,7 @@ func BenchmarkGemm(b *testing.B) {
 			{"gates-input", rows, G, In, false, false},   // all steps' input products at once
 			{"gates-recurrent", B, G, H, false, false},   // one step's recurrent product
 			{"gates-recurrent-dW", H, G, B, true, false}, // its weight gradient
+			{"gates-input-dW", In, G, rows, true, false}, // the input products' weight gradient, all steps at once
 		} {
 			for _, kernel := range []string{"sgemm", "sgemm32", "sgemm128", "sgemm_plain", "sgemm_tf32", "sgemm_split"} {
 				name := fmt.Sprintf("B=%d/%s/%s", B, s.name, kernel)
