@@ -142,7 +142,9 @@ if want bench; then
 		echo "GPU: $gpu_name"
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cpu' -test.benchtime 3x -test.count 5
-		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.count 5
+		# 0.2 s a kernel and shape, not go test's 1 s: 84 of them, five
+		# times over, would take most of a ten-minute command
+		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.benchtime 0.2s -test.count 5
 	} 2>&1 | tee "$table" | tee -a "$report"
 	if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
 		# --vocab: the size of the Go benchmark's vocabulary; FP32, then
