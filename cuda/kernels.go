@@ -94,12 +94,13 @@ func (d *Device) gemmBias(a, b mat, bias ptr, beta float32, c mat) {
 const smallProduct, largeProduct = 128, 256
 
 // splitK is the number of slices of K that gemmSplit cuts a product of
-// tiles 64×64 tiles into: enough for about two waves of blocks over an
-// H100's 132 multiprocessors, each slice at least splitMinK long, and none
-// for products with blocks enough or a short K, which sgemm and sgemm32
-// serve. In the training step only the gradient of the output layer's
-// input splits (K = the vocabulary), below batch 256. (Set by reasoning;
-// BenchmarkGemm times it against the other kernels.)
+// the given number of 64×64 output tiles into: enough for about two waves
+// of blocks over an H100's 132 multiprocessors, each slice at least
+// splitMinK long, and none for products with blocks enough or a short K,
+// which sgemm and sgemm32 serve. In the training step: the gradient of the
+// output layer's input (K = the vocabulary) below batch 256, and from
+// batch 128 the weight gradients summed over all steps (K = steps × batch).
+// (Set by reasoning; BenchmarkGemm times it against the other kernels.)
 func splitK(tiles, K int) int {
 	if tiles >= splitTiles || K < 4*splitMinK {
 		return 1
@@ -120,11 +121,7 @@ const splitWorkSize = 2 * splitTiles * 64 * 64
 // products: allocated at the first split, at splitWorkSize or more, and
 // kept (only products split by hand, in tests and benchmarks, need more).
 func (d *Device) gemmSplit(a, b mat, bias ptr, beta float32, c mat, slices int) {
-	M, K := a.shape()
-	K2, N := b.shape()
-	if K != K2 || c.rows != M || c.cols != N || c.trans {
-		panic("cuda: gemm shapes do not match")
-	}
+	M, N, K := productShape(a, b, c)
 	kSlice := (K + slices - 1) / slices
 	kSlice = (kSlice + tileK - 1) / tileK * tileK
 	slices = (K + kSlice - 1) / kSlice
@@ -143,6 +140,16 @@ func (d *Device) gemmSplit(a, b mat, bias ptr, beta float32, c mat, slices int) 
 	d.launch("split_sum", grid1(M*N), block1, slices, M, N, d.splitWork.p, bias, beta, c.p, c.stride)
 }
 
+// productShape is the M, N and K of c = a·b, whose shapes must agree.
+func productShape(a, b, c mat) (M, N, K int) {
+	M, K = a.shape()
+	K2, N := b.shape()
+	if K != K2 || c.rows != M || c.cols != N || c.trans {
+		panic("cuda: gemm shapes do not match")
+	}
+	return M, N, K
+}
+
 // tileK is TILE_K in gemm.cu: the product kernels step through K this
 // many at a time, and a split's slices start at its multiples.
 const tileK = 16
@@ -151,11 +158,7 @@ const tileK = 16
 // sgemm32 (32×32), sgemm128 (128×128), sgemm_tf32 (64×64 on the tensor
 // cores) or sgemm_plain (sgemm without prefetching, for BenchmarkGemm).
 func (d *Device) gemmWith(kernel string, a, b mat, bias ptr, beta float32, c mat) {
-	M, K := a.shape()
-	K2, N := b.shape()
-	if K != K2 || c.rows != M || c.cols != N || c.trans {
-		panic("cuda: gemm shapes do not match")
-	}
+	M, N, K := productShape(a, b, c)
 	tile := 64
 	switch kernel {
 	case "sgemm32":
