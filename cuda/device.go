@@ -24,6 +24,7 @@ type backend interface {
 	toHost(dst unsafe.Pointer, src ptr, bytes int) error
 	zero(p ptr, words int) error
 	launch(kernel string, grid, block [3]int, args []uint64) error
+	newGraph(nodes []node) (graphExec, error) // a linear chain of nodes, as recorded
 	sync() error
 	name() string
 	close() error
@@ -36,10 +37,18 @@ type Device struct {
 	// a relative error near 1e-3 instead of FP32's 1e-6. Off by default.
 	TF32 bool
 
+	// Graphs runs each training step as one CUDA graph (graph.go) rather
+	// than as some 900 separate launches; on by default. GraphsOff says
+	// why it was turned off, where the driver offers no graphs.
+	Graphs    bool
+	GraphsOff string
+
 	b         backend
 	err       error // the first launch error, reported at the next sync
 	launches  int
 	splitWork Buffer // gemmSplit's slices
+	recording bool   // launch and zero append to recorded instead of issuing
+	recorded  []node
 }
 
 // Launches is the number of kernels launched so far: the benchmark reports
@@ -98,6 +107,10 @@ func (d *Device) launch(kernel string, grid, block [3]int, args ...any) {
 	for i, a := range args {
 		slots[i] = slot(a)
 	}
+	if d.recording {
+		d.recorded = append(d.recorded, node{kernel: kernel, grid: grid, block: block, args: slots})
+		return
+	}
 	if err := d.b.launch(kernel, grid, block, slots); err != nil {
 		d.err = fmt.Errorf("launching %s: %w", kernel, err)
 	}
@@ -105,7 +118,9 @@ func (d *Device) launch(kernel string, grid, block [3]int, args ...any) {
 
 // zero clears a buffer; like launch, an error waits for the next sync.
 func (d *Device) zero(b Buffer) {
-	if d.err == nil && b.n > 0 {
+	if d.err == nil && b.n > 0 && d.recording {
+		d.recorded = append(d.recorded, node{p: b.p, words: b.n})
+	} else if d.err == nil && b.n > 0 {
 		if err := d.b.zero(b.p, b.n); err != nil {
 			d.err = fmt.Errorf("clearing device memory: %w", err)
 		}

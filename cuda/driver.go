@@ -57,7 +57,7 @@ func Open(n int) (*Device, error) {
 		dr.ctx.Destroy()
 		return nil, err
 	}
-	return &Device{b: dr}, nil
+	return &Device{b: dr, Graphs: true}, nil
 }
 
 // do runs f with the context current on a locked OS thread: the driver

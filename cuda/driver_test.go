@@ -38,6 +38,31 @@ func TestEmulatedDriverRefuses(t *testing.T) {
 			return f()
 		}
 	}
+	// graph builds a graph of first and launches it, with its first node
+	// then set to each of then (kernel nodes) or rebuilt with them (memsets).
+	graph := func(first node, then ...node) error {
+		g, err := dr.newGraph([]node{first})
+		if err != nil {
+			return err
+		}
+		defer g.destroy()
+		for _, n := range then {
+			if n.kernel == "" {
+				h, err := dr.newGraph([]node{n})
+				if err != nil {
+					return err
+				}
+				h.destroy()
+			} else if err := g.set(0, n); err != nil {
+				return err
+			}
+		}
+		return g.launch()
+	}
+	tanh := node{kernel: "tanh_fwd", grid: grid1(16), block: block1, args: []uint64{16, uint64(p), uint64(p)}}
+	tanhAgain := tanh
+	tanhAgain.args = []uint64{8, uint64(p), uint64(p)}
+	zeroAll := node{p: p, words: 16}
 	for _, c := range []struct {
 		name    string
 		call    func() error
@@ -62,6 +87,11 @@ func TestEmulatedDriverRefuses(t *testing.T) {
 		{"a copy without a current context", noContext(func() error {
 			return cu.MemcpyHtoD(cu.DevicePtr(p), host, 4)
 		}), true},
+		{"a graph set and launched", func() error { return graph(tanh, zeroAll, tanhAgain) }, false},
+		{"a graph's memset past the end", func() error { return graph(tanh, node{p: p, words: 17}) }, true},
+		{"a graph's kernel node given another function", func() error {
+			return graph(tanh, node{kernel: "tanh_bwd", grid: tanh.grid, block: tanh.block, args: []uint64{16, uint64(p), uint64(p), uint64(p)}})
+		}, true},
 	} {
 		err := c.call()
 		if c.refused && err == nil {

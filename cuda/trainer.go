@@ -99,8 +99,9 @@ type Trainer struct {
 	w, g, adamM, adamV Buffer
 	ids                Buffer // int32: encoder ids, decoder inputs, targets, time-major
 	partial, scalars   Buffer
-	colParts           Buffer // the chunks' sums of colSum
-	mem                memory // every buffer, for Close
+	colParts           Buffer    // the chunks' sums of colSum
+	mem                memory    // every buffer, for Close
+	graph              stepGraph // Step's, with the device's Graphs on
 
 	// encoder
 	xs, hpre, tgate  []Buffer  // highway inputs/outputs (Highway+1), products (Highway)
@@ -179,7 +180,10 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 }
 
 // Close frees the device memory.
-func (t *Trainer) Close() { t.mem.free() }
+func (t *Trainer) Close() {
+	t.graph.destroy()
+	t.mem.free()
+}
 
 // Size is the number of parameters.
 func (t *Trainer) Size() int { return t.size }
@@ -225,25 +229,38 @@ func (t *Trainer) get(b Buffer) ([]float32, error) {
 // Step trains on one batch: ids are the encoder's characters (EncSteps×B),
 // the decoder's inputs and its targets (DecSteps×B each), time-major, one
 // host-to-device copy; the figures come back in one device-to-host copy.
+// With the device's Graphs on, the step's kernels go as one CUDA graph.
 func (t *Trainer) Step(ids []int32, p StepParams) (Stats, error) {
-	if err := t.gradients(ids, p); err != nil {
+	if err := t.load(ids, p); err != nil {
 		return Stats{}, err
 	}
 	c1 := 1 - math.Pow(0.9, float64(p.Step))
 	c2 := 1 - math.Pow(0.999, float64(p.Step))
-	t.d.adam(t.size, t.w.p, t.g.p, t.adamM.p, t.adamV.p, t.scalars.p.at(5), float32(p.LR), float32(c1), float32(c2))
+	step := func() {
+		t.gradients(p)
+		t.d.adam(t.size, t.w.p, t.g.p, t.adamM.p, t.adamV.p, t.scalars.p.at(5), float32(p.LR), float32(c1), float32(c2))
+	}
+	if t.d.Graphs {
+		if err := t.d.replay(&t.graph, step); err != nil {
+			return Stats{}, err
+		}
+	} else {
+		step()
+	}
 	return t.stats()
 }
 
 // Gradients computes the loss and the gradients of one batch without
 // updating the parameters (Step without Adam).
 func (t *Trainer) Gradients(ids []int32, p StepParams) (Stats, error) {
-	if err := t.gradients(ids, p); err != nil {
+	if err := t.load(ids, p); err != nil {
 		return Stats{}, err
 	}
+	t.gradients(p)
 	return t.stats()
 }
 
+// stats downloads the step's figures, after its last kernel.
 func (t *Trainer) stats() (Stats, error) {
 	var sc [8]float32
 	if err := t.d.download(sc[:], t.scalars, 0); err != nil {
@@ -252,7 +269,8 @@ func (t *Trainer) stats() (Stats, error) {
 	return Stats{Loss: float64(sc[0]), NLL: float64(sc[1]), KL: float64(sc[2]), GradNorm: float64(sc[4])}, nil
 }
 
-func (t *Trainer) gradients(ids []int32, p StepParams) error {
+// load checks a step's batch and settings and copies the ids to the device.
+func (t *Trainer) load(ids []int32, p StepParams) error {
 	s, B := t.s, t.B
 	if len(ids) != t.ids.n {
 		return fmt.Errorf("%d ids for a batch of %d poems of %d characters", len(ids), B, s.EncSteps)
@@ -268,15 +286,16 @@ func (t *Trainer) gradients(ids []int32, p StepParams) error {
 			return fmt.Errorf("character id %d outside the vocabulary of %d", id, s.Vocab)
 		}
 	}
-	if err := t.d.b.toDevice(t.ids.p, unsafe.Pointer(&ids[0]), 4*len(ids)); err != nil {
-		return err
-	}
+	return t.d.b.toDevice(t.ids.p, unsafe.Pointer(&ids[0]), 4*len(ids))
+}
+
+// gradients queues the loss, the gradients and their clipping.
+func (t *Trainer) gradients(p StepParams) {
 	t.d.zero(t.g)
 	t.forward(p)
 	t.backward(p)
 	t.d.sumSquares(t.size, t.g.p, t.partial.p)
 	t.d.clipScale(min(normParts, blocks(t.size)), t.partial.p, float32(p.Clip), t.scalars.p)
-	return t.d.sync()
 }
 
 // Views of the parameters and gradients.

@@ -13,11 +13,15 @@
 // allocation and is aligned to its element, that a launched kernel is one
 // of a loaded module's, that the launch's shape is within the GPU's
 // limits; and it reads each argument at the size the PTX declares for it,
-// as the driver does. A refusal returns the driver's error code and says
+// as the driver does. Graphs (cuGraph*) are built, instantiated, updated
+// and launched as the driver does, each node's arguments copied when it
+// is added or set, and the nodes run in an order their dependencies allow
+// but their adding does not suggest. A refusal returns the driver's error code and says
 // why on stderr. Only the functions poetvae calls are here: a binary that
 // calls another stops with the dynamic linker's "undefined symbol".
 #include <cuda.h>
 
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -279,28 +283,218 @@ CUresult cuMemsetD32(CUdeviceptr dst, unsigned int value, size_t words) {
     return CUDA_SUCCESS;
 }
 
+namespace {
+
+// kernelArgs checks a launch (or a kernel node) as the driver does and reads
+// each argument at its declared size into the low bytes of the
+// emulator's 64-bit slot, as the driver copies it into the kernel's
+// parameter space.
+CUresult kernelArgs(const char* call, CUfunction fn, dim3 grid, dim3 block, unsigned sharedMemBytes,
+                    void** params, void** extra, std::vector<uint64_t>* slots) {
+    if (!fn) return refuse(CUDA_ERROR_INVALID_HANDLE, call, "no function");
+    // The limits of compute capability 8.0 and later.
+    const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+    if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z || grid.y > 65535 || grid.z > 65535 ||
+        block.z > 64 || threads > 1024)
+        return refuse(CUDA_ERROR_INVALID_VALUE, call, fn->name + ": a launch shape no GPU takes");
+    if (sharedMemBytes) return refuse(CUDA_ERROR_INVALID_VALUE, call, "the kernels take no dynamic shared memory");
+    if (extra) return refuse(CUDA_ERROR_INVALID_VALUE, call, "arguments in extra are not emulated");
+    if (!fn->paramBytes.empty() && !params) return refuse(CUDA_ERROR_INVALID_VALUE, call, fn->name + ": no arguments");
+    slots->assign(fn->paramBytes.size(), 0);
+    for (size_t i = 0; i < slots->size(); i++) memcpy(&(*slots)[i], params[i], fn->paramBytes[i]);
+    return CUDA_SUCCESS;
+}
+
+void runKernel(CUfunction fn, dim3 grid, dim3 block, const std::vector<uint64_t>& slots) {
+    if (skipKernels()) return;
+    emu_kernel_name = fn->name.c_str();
+    const EmuKernel& k = *fn->kernel;
+    emu_run(grid, block, [&] { k(slots.data()); });
+}
+
+}  // namespace
+
 CUresult cuLaunchKernel(CUfunction fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
                         unsigned int by, unsigned int bz, unsigned int sharedMemBytes, CUstream stream,
                         void** params, void** extra) {
     std::lock_guard<std::mutex> l(mu);
     if (CUresult r = ready("cuLaunchKernel")) return r;
-    if (!fn) return refuse(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel", "no function");
-    // The limits of compute capability 8.0 and later.
-    const unsigned long long threads = (unsigned long long)bx * by * bz;
-    if (!gx || !gy || !gz || !bx || !by || !bz || gy > 65535 || gz > 65535 || bz > 64 || threads > 1024)
-        return refuse(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel", fn->name + ": a launch shape no GPU takes");
-    if (sharedMemBytes) return refuse(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel", "the kernels take no dynamic shared memory");
     if (stream) return refuse(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel", "only the default stream is emulated");
-    if (extra) return refuse(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel", "arguments in extra are not emulated");
-    if (!fn->paramBytes.empty() && !params) return refuse(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel", fn->name + ": no arguments");
-    // Each argument read at its declared size into the low bytes of the
-    // emulator's 64-bit slot, as the driver copies it into the kernel's
-    // parameter space.
-    std::vector<uint64_t> slots(fn->paramBytes.size(), 0);
-    for (size_t i = 0; i < slots.size(); i++) memcpy(&slots[i], params[i], fn->paramBytes[i]);
-    if (skipKernels()) return CUDA_SUCCESS;
-    emu_kernel_name = fn->name.c_str();
-    const EmuKernel& k = *fn->kernel;
-    emu_run(dim3{gx, gy, gz}, dim3{bx, by, bz}, [&] { k(slots.data()); });
+    std::vector<uint64_t> slots;
+    const dim3 grid{gx, gy, gz}, block{bx, by, bz};
+    if (CUresult r = kernelArgs("cuLaunchKernel", fn, grid, block, sharedMemBytes, params, extra, &slots)) return r;
+    runKernel(fn, grid, block, slots);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetCurrent(CUcontext* ctx) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!initialised) return refuse(CUDA_ERROR_NOT_INITIALIZED, "cuCtxGetCurrent", "cuInit has not been called");
+    *ctx = current;
+    return CUDA_SUCCESS;
+}
+
+// Graphs: nodes with their parameters copied when added, as the driver
+// copies them; an instantiated graph copies them again, in the order its
+// dependencies allow, and is what cuGraphExecKernelNodeSetParams updates.
+
+struct CUgraphNode_st {
+    bool memset;
+    CUdeviceptr dst;  // a memset's
+    size_t words;
+    CUfunction fn;  // a kernel's
+    dim3 grid, block;
+    std::vector<uint64_t> slots;
+    std::vector<CUgraphNode> deps;
+};
+
+struct CUgraph_st {
+    CUcontext ctx;
+    std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
+};
+
+struct CUgraphExec_st {
+    CUcontext ctx;
+    std::vector<CUgraphNode_st> run;      // copies, in the order they run
+    std::map<CUgraphNode, size_t> index;  // the graph's node to its copy
+};
+
+namespace {
+
+std::set<CUgraph> graphs;
+std::set<CUgraphExec> execs;
+
+// addNode checks a new node's graph and dependencies and adds it.
+CUresult addNode(const char* call, CUgraphNode* out, CUgraph g, const CUgraphNode* deps, size_t ndeps,
+                 CUgraphNode_st node) {
+    if (!graphs.count(g)) return refuse(CUDA_ERROR_INVALID_VALUE, call, "not a graph");
+    if (g->ctx != current) return refuse(CUDA_ERROR_INVALID_CONTEXT, call, "a graph of another context");
+    for (size_t i = 0; i < ndeps; i++) {
+        bool found = false;
+        for (auto& n : g->nodes) found = found || n.get() == deps[i];
+        if (!found) return refuse(CUDA_ERROR_INVALID_VALUE, call, "a dependency outside the graph");
+        node.deps.push_back(deps[i]);
+    }
+    g->nodes.push_back(std::make_unique<CUgraphNode_st>(std::move(node)));
+    *out = g->nodes.back().get();
+    return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuGraphCreate(CUgraph* g, unsigned int flags) {
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready("cuGraphCreate")) return r;
+    if (flags) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphCreate", "flags must be 0");
+    *g = new CUgraph_st{current, {}};
+    graphs.insert(*g);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphAddKernelNode(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, size_t ndeps,
+                              const CUDA_KERNEL_NODE_PARAMS_v1* p) {
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready("cuGraphAddKernelNode")) return r;
+    CUgraphNode_st node{};
+    node.fn = p->func;
+    node.grid = dim3{p->gridDimX, p->gridDimY, p->gridDimZ};
+    node.block = dim3{p->blockDimX, p->blockDimY, p->blockDimZ};
+    if (CUresult r = kernelArgs("cuGraphAddKernelNode", p->func, node.grid, node.block, p->sharedMemBytes,
+                                p->kernelParams, p->extra, &node.slots))
+        return r;
+    return addNode("cuGraphAddKernelNode", out, g, deps, ndeps, std::move(node));
+}
+
+CUresult cuGraphAddMemsetNode(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, size_t ndeps,
+                              const CUDA_MEMSET_NODE_PARAMS_v1* p, CUcontext ctx) {
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready("cuGraphAddMemsetNode")) return r;
+    if (ctx != current) return refuse(CUDA_ERROR_INVALID_CONTEXT, "cuGraphAddMemsetNode", "not the current context");
+    if (p->elementSize != 4 || p->height != 1 || p->value)
+        return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddMemsetNode", "only a row of 4-byte zeros is emulated");
+    if (CUresult r = within("cuGraphAddMemsetNode", p->dst, 4 * p->width, 4)) return r;
+    CUgraphNode_st node{};
+    node.memset = true;
+    node.dst = p->dst;
+    node.words = p->width;
+    return addNode("cuGraphAddMemsetNode", out, g, deps, ndeps, std::move(node));
+}
+
+CUresult cuGraphInstantiateWithFlags(CUgraphExec* out, CUgraph g, unsigned long long flags) {
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready("cuGraphInstantiateWithFlags")) return r;
+    if (!graphs.count(g)) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiateWithFlags", "not a graph");
+    if (flags) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiateWithFlags", "flags are not emulated");
+    // A topological order that takes, of the nodes ready to run, the one
+    // added last: nodes whose order the dependencies leave open run out of
+    // the order they were added in, so that a missing dependency shows.
+    auto* e = new CUgraphExec_st{g->ctx, {}, {}};
+    std::set<CUgraphNode> done;
+    while (e->run.size() < g->nodes.size()) {
+        CUgraphNode next = nullptr;
+        for (auto& n : g->nodes) {
+            if (done.count(n.get())) continue;
+            bool ready = true;
+            for (CUgraphNode d : n->deps) ready = ready && done.count(d);
+            if (ready) next = n.get();
+        }
+        done.insert(next);  // a graph built by adding nodes has no cycles
+        e->index[next] = e->run.size();
+        e->run.push_back(*next);
+    }
+    execs.insert(e);
+    *out = e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphExecKernelNodeSetParams(CUgraphExec e, CUgraphNode node, const CUDA_KERNEL_NODE_PARAMS_v1* p) {
+    const char* call = "cuGraphExecKernelNodeSetParams";
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready(call)) return r;
+    if (!execs.count(e)) return refuse(CUDA_ERROR_INVALID_VALUE, call, "not an instantiated graph");
+    auto it = e->index.find(node);
+    if (it == e->index.end()) return refuse(CUDA_ERROR_INVALID_VALUE, call, "a node of another graph");
+    CUgraphNode_st& n = e->run[it->second];
+    if (n.memset) return refuse(CUDA_ERROR_INVALID_VALUE, call, "not a kernel node");
+    if (p->func != n.fn) return refuse(CUDA_ERROR_INVALID_VALUE, call, "the node's function cannot change");
+    const dim3 grid{p->gridDimX, p->gridDimY, p->gridDimZ}, block{p->blockDimX, p->blockDimY, p->blockDimZ};
+    std::vector<uint64_t> slots;
+    if (CUresult r = kernelArgs(call, p->func, grid, block, p->sharedMemBytes, p->kernelParams, p->extra, &slots))
+        return r;
+    n.grid = grid;
+    n.block = block;
+    n.slots = std::move(slots);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphLaunch(CUgraphExec e, CUstream stream) {
+    std::lock_guard<std::mutex> l(mu);
+    if (CUresult r = ready("cuGraphLaunch")) return r;
+    if (!execs.count(e)) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphLaunch", "not an instantiated graph");
+    if (e->ctx != current) return refuse(CUDA_ERROR_INVALID_CONTEXT, "cuGraphLaunch", "a graph of another context");
+    if (stream) return refuse(CUDA_ERROR_INVALID_HANDLE, "cuGraphLaunch", "only the default stream is emulated");
+    for (const CUgraphNode_st& n : e->run) {
+        if (!n.memset) {
+            runKernel(n.fn, n.grid, n.block, n.slots);
+            continue;
+        }
+        // The memory may have been freed since the node was added.
+        if (CUresult r = within("cuGraphLaunch", n.dst, 4 * n.words, 4)) return r;
+        if (!skipKernels()) memset(reinterpret_cast<void*>(n.dst), 0, 4 * n.words);
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphExecDestroy(CUgraphExec e) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!execs.erase(e)) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphExecDestroy", "not an instantiated graph");
+    delete e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphDestroy(CUgraph g) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!graphs.erase(g)) return refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphDestroy", "not a graph");
+    delete g;
     return CUDA_SUCCESS;
 }
