@@ -38,7 +38,7 @@ type Device struct {
 	TF32 bool
 
 	// Graphs runs each training step as one CUDA graph (graph.go) rather
-	// than as some 900 separate launches; on by default. GraphsOff says
+	// than as some 170 separate launches; on by default. GraphsOff says
 	// why it was turned off, where the driver offers no graphs.
 	Graphs    bool
 	GraphsOff string

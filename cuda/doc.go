@@ -5,7 +5,8 @@
 // binary and launched through gorgonia.org/cu. Trainer runs a whole
 // training step on the device: forward pass, backward pass, gradient-norm
 // clipping and Adam, with parameters, gradients and optimiser state kept on
-// the GPU for the whole run.
+// the GPU for the whole run, each step's kernels launched as one CUDA graph
+// (graph.go).
 //
 // The package compiles only with the gpu build tag: gorgonia.org/cu
 // initialises the CUDA driver when the program starts and exits the

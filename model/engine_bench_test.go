@@ -12,19 +12,21 @@ import (
 // BenchmarkEngineStep times whole training steps (forward, backward,
 // clipping, Adam) of the default model over a vocabulary of about 6,000 characters on
 // each engine this build has: the CPU at batch 64, a GPU (POETVAE_GPU, from
-// 0) at 64, 128 and 256, in FP32 and with TF32 tensor cores. It reports poems a second, the arithmetic rate
-// of the step's matrix products (TrainFLOPs) and, on a GPU, the kernels launched a step.
+// 0) at 64, 128 and 256, in FP32 and with TF32 tensor cores, each step one
+// CUDA graph, and in FP32 with the kernels launched one by one
+// (cuda-launches). It reports poems a second, the arithmetic rate of the
+// step's matrix products (TrainFLOPs) and, on a GPU, the kernels a step.
 func BenchmarkEngineStep(b *testing.B) {
 	type benchCase struct {
-		device string
-		tf32   bool
-		batch  int
+		device         string
+		tf32, launches bool
+		batch          int
 	}
-	cases := []benchCase{{"cpu", false, 64}}
+	cases := []benchCase{{"cpu", false, false, 64}}
 	if HasCUDA {
-		for _, tf32 := range []bool{false, true} {
+		for _, variant := range []struct{ tf32, launches bool }{{false, false}, {true, false}, {false, true}} {
 			for _, B := range []int{64, 128, 256} {
-				cases = append(cases, benchCase{"cuda", tf32, B})
+				cases = append(cases, benchCase{"cuda", variant.tf32, variant.launches, B})
 			}
 		}
 	}
@@ -33,13 +35,16 @@ func BenchmarkEngineStep(b *testing.B) {
 		if tc.tf32 {
 			name += "-tf32"
 		}
+		if tc.launches {
+			name += "-launches"
+		}
 		b.Run(fmt.Sprintf("%s/B=%d", name, tc.batch), func(b *testing.B) {
-			benchEngine(b, tc.device, tc.tf32, tc.batch)
+			benchEngine(b, tc.device, tc.tf32, tc.launches, tc.batch)
 		})
 	}
 }
 
-func benchEngine(b *testing.B, device string, tf32 bool, B int) {
+func benchEngine(b *testing.B, device string, tf32, launches bool, B int) {
 	v := fakeVocab(6000)
 	c := DefaultConfig(v.Size(), 4)
 	m, err := NewModel(c, v, 1)
@@ -60,6 +65,9 @@ func benchEngine(b *testing.B, device string, tf32 bool, B int) {
 		b.Fatal(err)
 	}
 	defer e.close()
+	if launches {
+		e.(interface{ setGraphs(bool) }).setGraphs(false)
+	}
 	batch := randomBatch(c, B, 1)
 	step := func() {
 		if _, _, err := e.step(batch, st, 1); err != nil {

@@ -134,6 +134,10 @@ func (e *gpuEngine) layIDs(b *corpus.Batch) {
 // launches counts the kernels launched on the device so far.
 func (e *gpuEngine) launches() int { return e.dev.Launches() }
 
+// setGraphs turns the step's CUDA graph on or off (on from Open), for
+// the benchmark's comparison.
+func (e *gpuEngine) setGraphs(on bool) { e.dev.Graphs = on }
+
 func (e *gpuEngine) name() string {
 	if e.dev.TF32 {
 		return e.dev.Name() + " (TF32 tensor cores)"
