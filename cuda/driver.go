@@ -57,7 +57,11 @@ func Open(n int) (*Device, error) {
 		dr.ctx.Destroy()
 		return nil, err
 	}
-	return &Device{b: dr, Graphs: true}, nil
+	d := &Device{b: dr, Graphs: true}
+	if err := graphAPI(); err != nil {
+		d.Graphs, d.GraphsOff = false, err.Error()
+	}
+	return d, nil
 }
 
 // do runs f with the context current on a locked OS thread: the driver

@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -60,19 +61,14 @@ func TestStepGraphs(t *testing.T) {
 		if !d.Graphs {
 			t.Fatalf("graphs turned off: %s", d.GraphsOff)
 		}
-		if stats[0] != stats[1] {
+		if !sameStats(stats[0], stats[1], stepTol(d)) {
 			t.Errorf("step %d: figures %+v with launches, %+v with the graph", step, stats[0], stats[1])
 		}
 	}
 	if g := trainers[1].graph; g.builds != 2 {
 		t.Errorf("the graph was built %d times over %d steps with one switch to TF32, want 2", g.builds, steps)
 	}
-	// On a GPU the embeddings' gradients are summed by atomic adds, in no
-	// fixed order.
-	tol := 0.0
-	if !strings.Contains(d.Name(), "emulated") {
-		tol = 1e-5
-	}
+	tol := stepTol(d)
 	fetchAll := func(tr *Trainer) [3][]float64 {
 		w, err := tr.Params()
 		if err != nil {
@@ -90,4 +86,78 @@ func TestStepGraphs(t *testing.T) {
 			t.Errorf("%s after %d steps: the graph's differ from the launches' by %.3g, want ≤ %g", what, steps, e, tol)
 		}
 	}
+}
+
+// noGraphs is a backend whose driver offers no graphs.
+type noGraphs struct{ backend }
+
+func (noGraphs) newGraph([]node) (graphExec, error) {
+	return nil, fmt.Errorf("%w: the driver has no cuGraphCreate", errNoGraphs)
+}
+
+// TestStepWithoutGraphs: where the driver has no graphs, a step turns them
+// off, says why, and launches its kernels one by one, computing what a
+// step with graphs off from the start computes.
+func TestStepWithoutGraphs(t *testing.T) {
+	s := Shape{Vocab: 40, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 8, Latent: 4, EncSteps: 4}
+	const B = 8
+	rng := rand.New(rand.NewPCG(9, 10))
+	defer func(graphs bool) { testDevice.Graphs = graphs }(testDevice.Graphs)
+	testDevice.Graphs = false
+	without := &Device{b: noGraphs{testDevice.b}, Graphs: true}
+	defer without.release(without.splitWork) // the backend is testDevice's, closed by TestMain
+	var stats [2]Stats
+	var params [2][]float64
+	var w []float32
+	ids := make([]int32, B*(s.EncSteps+2*s.DecSteps()))
+	for i := range ids {
+		ids[i] = int32(rng.IntN(s.Vocab))
+	}
+	for i, d := range []*Device{testDevice, without} {
+		tr, err := NewTrainer(d, s, B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		if w == nil {
+			w = random(rng, tr.Size(), 0.3)
+		}
+		if err := tr.SetParams(w); err != nil {
+			t.Fatal(err)
+		}
+		p := StepParams{Noise: noise.New(3, 1), Rows: B, Dropout: 0.1, Beta: 0.5, Clip: 5, LR: 0.01, Step: 1}
+		if stats[i], err = tr.Step(ids, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := tr.Params()
+		if err != nil {
+			t.Fatal(err)
+		}
+		params[i] = f64(got)
+	}
+	if without.Graphs || !strings.Contains(without.GraphsOff, "no cuGraphCreate") {
+		t.Errorf("after a step on a driver without graphs: Graphs %v, GraphsOff %q", without.Graphs, without.GraphsOff)
+	}
+	if !sameStats(stats[0], stats[1], stepTol(testDevice)) {
+		t.Errorf("figures %+v with graphs off, %+v after failing to build one", stats[0], stats[1])
+	}
+	if e := MaxRelErr(params[1], params[0]); e > stepTol(testDevice) {
+		t.Errorf("parameters differ by %.3g", e)
+	}
+}
+
+// stepTol is how far two runs of the same steps may part: not at all on
+// the emulated device, by rounding on a GPU, where the embeddings'
+// gradients are summed by atomic adds in no fixed order.
+func stepTol(d *Device) float64 {
+	if strings.Contains(d.Name(), "emulated") {
+		return 0
+	}
+	return 1e-5
+}
+
+func sameStats(a, b Stats, tol float64) bool {
+	x := []float64{a.Loss, a.NLL, a.KL, a.GradNorm}
+	y := []float64{b.Loss, b.NLL, b.KL, b.GradNorm}
+	return MaxRelErr(x, y) <= tol
 }

@@ -139,10 +139,14 @@ func (e *gpuEngine) launches() int { return e.dev.Launches() }
 func (e *gpuEngine) setGraphs(on bool) { e.dev.Graphs = on }
 
 func (e *gpuEngine) name() string {
+	name := e.dev.Name()
 	if e.dev.TF32 {
-		return e.dev.Name() + " (TF32 tensor cores)"
+		name += " (TF32 tensor cores)"
 	}
-	return e.dev.Name()
+	if e.dev.GraphsOff != "" {
+		name += " (kernels launched one by one: " + e.dev.GraphsOff + ")"
+	}
+	return name
 }
 
 func (e *gpuEngine) close() {
