@@ -63,6 +63,7 @@ func TestEmulatedDriverRefuses(t *testing.T) {
 	tanhAgain := tanh
 	tanhAgain.args = []uint64{8, uint64(p), uint64(p)}
 	zeroAll := node{p: p, words: 16}
+	otherFunction := node{kernel: "tanh_bwd", grid: tanh.grid, block: tanh.block, args: []uint64{16, uint64(p), uint64(p), uint64(p)}}
 	for _, c := range []struct {
 		name    string
 		call    func() error
@@ -89,9 +90,7 @@ func TestEmulatedDriverRefuses(t *testing.T) {
 		}), true},
 		{"a graph set and launched", func() error { return graph(tanh, zeroAll, tanhAgain) }, false},
 		{"a graph's memset past the end", func() error { return graph(tanh, node{p: p, words: 17}) }, true},
-		{"a graph's kernel node given another function", func() error {
-			return graph(tanh, node{kernel: "tanh_bwd", grid: tanh.grid, block: tanh.block, args: []uint64{16, uint64(p), uint64(p), uint64(p)}})
-		}, true},
+		{"a graph's kernel node given another function", func() error { return graph(tanh, otherFunction) }, true},
 	} {
 		err := c.call()
 		if c.refused && err == nil {
@@ -100,5 +99,9 @@ func TestEmulatedDriverRefuses(t *testing.T) {
 		if !c.refused && err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+	// The graph calls' errors come named, as the driver names them.
+	if err := graph(tanh, otherFunction); err == nil || !strings.Contains(err.Error(), "CUDA_ERROR_INVALID_VALUE") {
+		t.Errorf("a refused graph update: %v, want CUDA_ERROR_INVALID_VALUE named", err)
 	}
 }

@@ -498,3 +498,25 @@ CUresult cuGraphDestroy(CUgraph g) {
     delete g;
     return CUDA_SUCCESS;
 }
+
+CUresult cuGetErrorName(CUresult error, const char** name) {
+    static const std::map<CUresult, const char*> names = {
+        {CUDA_SUCCESS, "CUDA_SUCCESS"},
+        {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE"},
+        {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY"},
+        {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED"},
+        {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE"},
+        {CUDA_ERROR_INVALID_PTX, "CUDA_ERROR_INVALID_PTX"},
+        {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT"},
+        {CUDA_ERROR_CONTEXT_IS_DESTROYED, "CUDA_ERROR_CONTEXT_IS_DESTROYED"},
+        {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE"},
+        {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND"},
+    };
+    auto it = names.find(error);
+    if (it == names.end()) {
+        *name = nullptr;
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *name = it->second;
+    return CUDA_SUCCESS;
+}
