@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"gorgonia.org/tensor"
 
@@ -121,31 +122,44 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var payload bytes.Buffer
-	putBlock(&payload, hdr)
-	putBlock(&payload, voc)
-	putBlock(&payload, kw)
-	for i := range m.Params.Values {
-		putFloats(&payload, m.Params.Float64s(i))
-	}
+	var moments [][]float64
 	if ck.Train != nil {
 		if len(ck.Train.adamM) != len(m.Params.Values) {
 			return nil, errors.New("saving checkpoint: optimiser state does not match the parameters")
 		}
-		for _, moments := range [][][]float64{ck.Train.adamM, ck.Train.adamV} {
-			for _, v := range moments {
-				putFloat64s(&payload, v)
-			}
-		}
+		moments = append(slices.Clone(ck.Train.adamM), ck.Train.adamV...)
 	}
-	var out bytes.Buffer
-	out.WriteString(ckptMagic)
-	binary.Write(&out, binary.LittleEndian, uint32(ckptVersion))
-	binary.Write(&out, binary.LittleEndian, uint64(payload.Len()))
-	out.Write(payload.Bytes())
-	sum := sha256.Sum256(out.Bytes())
-	out.Write(sum[:])
-	return out.Bytes(), nil
+	// The file is built in one buffer of its exact size: a checkpoint is
+	// tens of megabytes, written every epoch, and growing a buffer by
+	// doubling cost more than the checksum.
+	blocks := [][]byte{hdr, voc, kw}
+	size := len(ckptMagic) + 4 + 8 + sha256.Size
+	payload := 0
+	for _, b := range blocks {
+		payload += binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(b))) + len(b)
+	}
+	payload += 4 * m.Params.Count()
+	for _, v := range moments {
+		payload += 8 * len(v)
+	}
+	out := make([]byte, 0, size+payload)
+	out = append(out, ckptMagic...)
+	out = binary.LittleEndian.AppendUint32(out, ckptVersion)
+	out = binary.LittleEndian.AppendUint64(out, uint64(payload))
+	for _, b := range blocks {
+		out = appendBlock(out, b)
+	}
+	for _, v := range m.Params.Values {
+		out = appendFloat32s(out, v.Data())
+	}
+	for _, v := range moments {
+		out = appendFloat64s(out, v)
+	}
+	if got := len(out) - (size - sha256.Size); got != payload {
+		panic(fmt.Sprintf("model: checkpoint payload of %d bytes, sized as %d", got, payload)) // a programming error
+	}
+	sum := sha256.Sum256(out)
+	return append(out, sum[:]...), nil
 }
 
 // encodeKeywords returns the keyword block of m: empty without an index,
@@ -173,10 +187,7 @@ func encodeKeywords(m *Model) ([]byte, error) {
 		poems.WriteString(p.Text())
 		poems.WriteByte('\n')
 	}
-	var b bytes.Buffer
-	putBlock(&b, ix)
-	putBlock(&b, poems.Bytes())
-	return b.Bytes(), nil
+	return appendBlock(appendBlock(nil, ix), poems.Bytes()), nil
 }
 
 // decodeKeywords reads a keyword block written by encodeKeywords for a
@@ -223,27 +234,35 @@ func decodeKeywords(data []byte, lines int) (*corpus.Index, []poetry.Poem, error
 	return ix, poems, nil
 }
 
-func putBlock(b *bytes.Buffer, data []byte) {
-	b.Write(binary.AppendUvarint(nil, uint64(len(data))))
-	b.Write(data)
+func appendBlock(dst, data []byte) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(data))), data...)
 }
 
-// putFloat64s keeps the optimiser's moments at full precision, so a
+// appendFloat32s appends a parameter's values as float32 (whatever type
+// the tensor holds).
+func appendFloat32s(dst []byte, data any) []byte {
+	switch d := data.(type) {
+	case []float32:
+		for _, x := range d {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+		}
+	case []float64:
+		for _, x := range d {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(x)))
+		}
+	default:
+		panic(fmt.Sprintf("model: unexpected data %T", data))
+	}
+	return dst
+}
+
+// appendFloat64s keeps the optimiser's moments at full precision, so a
 // resumed run continues bit for bit.
-func putFloat64s(b *bytes.Buffer, v []float64) {
-	buf := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
+func appendFloat64s(dst []byte, v []float64) []byte {
+	for _, x := range v {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
 	}
-	b.Write(buf)
-}
-
-func putFloats(b *bytes.Buffer, v []float64) {
-	buf := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(x)))
-	}
-	b.Write(buf)
+	return dst
 }
 
 // Load reads a checkpoint, with parameters as float32. Every way a file can

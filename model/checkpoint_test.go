@@ -221,10 +221,7 @@ func TestDecodeKeywords(t *testing.T) {
 	poems := samplePoems(t, 3)
 	ix, _ := (&corpus.Index{Words: map[string][]int{"月": {0, 2}}}).MarshalBinary()
 	block := func(ix []byte, text string) []byte {
-		var b bytes.Buffer
-		putBlock(&b, ix)
-		putBlock(&b, []byte(text))
-		return b.Bytes()
+		return appendBlock(appendBlock(nil, ix), []byte(text))
 	}
 	var text strings.Builder
 	for _, p := range poems {

@@ -263,3 +263,57 @@ func TestSlerpEndsAndNorm(t *testing.T) {
 		t.Errorf("slerp between unit vectors left the sphere: |m|² = %g", n)
 	}
 }
+
+// TestBestAndLastFiles: the best epoch's file is the model alone, with the
+// weights of the last epoch that improved the validation ELBO; the last
+// file is the whole state to resume from.
+func TestBestAndLastFiles(t *testing.T) {
+	poems := samplePoems(t, 24)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs, tc.AnnealSteps = 8, 3, 4
+	tr := smallSetup(t, poems[:16], tc)
+	tr.Valid = poems[16:]
+	dir := t.TempDir()
+	tr.BestPath, tr.LastPath = filepath.Join(dir, "best.ckpt"), filepath.Join(dir, "last.ckpt")
+	var best [][]float64
+	improved := 0
+	tr.OnEpoch = func(ep EpochInfo) {
+		if ep.Improved {
+			improved++
+			best = nil
+			for i := range tr.Model.Params.Values {
+				best = append(best, tr.Model.Params.Float64s(i))
+			}
+		}
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if improved == 0 {
+		t.Fatal("no epoch improved")
+	}
+	b, err := Load(tr.BestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Train != nil {
+		t.Errorf("the best model's file holds training state %+v", b.Train)
+	}
+	for i := range best {
+		if !slices.Equal(b.Model.Params.Float64s(i), best[i]) {
+			t.Fatalf("best file's %s is not the best epoch's", b.Model.Params.Names[i])
+		}
+	}
+	l, err := Load(tr.LastPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Train == nil || l.Train.Epoch != tc.Epochs || len(l.Train.adamM) != len(best) {
+		t.Fatalf("last file's state %+v, want epoch %d with the moments", l.Train, tc.Epochs)
+	}
+	for i := range best {
+		if !slices.Equal(l.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) {
+			t.Fatalf("last file's %s is not the final weights", l.Model.Params.Names[i])
+		}
+	}
+}
