@@ -147,6 +147,8 @@ if want bench; then
 		echo "GPU: $gpu_name"
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cpu' -test.benchtime 3x -test.count 5
+		# an epoch's validation, which training on a GPU runs there
+		"$dir/model.test" -test.run '^$' -test.bench 'Validate' -test.benchtime 2x -test.count 5
 		# 0.2 s a kernel and shape, not go test's 1 s: 84 of them, five
 		# times over, would take most of a ten-minute command
 		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.benchtime 0.2s -test.count 5

@@ -14,14 +14,15 @@ type Weights struct {
 	s      Shape
 	w      Buffer
 	offset map[string]int
+	dims   map[string]Tensor
 }
 
 // UploadWeights copies a model's parameters (flat in Layout order) to the device.
 func UploadWeights(d *Device, s Shape, flat []float32) (*Weights, error) {
-	ws := &Weights{d: d, s: s, offset: map[string]int{}}
+	ws := &Weights{d: d, s: s, offset: map[string]int{}, dims: map[string]Tensor{}}
 	size := 0
 	for _, t := range Layout(s) {
-		ws.offset[t.Name] = size
+		ws.offset[t.Name], ws.dims[t.Name] = size, t
 		size += t.Rows * t.Cols
 	}
 	if len(flat) != size {
@@ -41,10 +42,14 @@ func UploadWeights(d *Device, s Shape, flat []float32) (*Weights, error) {
 // Close frees the device copy.
 func (ws *Weights) Close() { ws.d.release(ws.w) }
 
-func (ws *Weights) p(name string) ptr { return ws.w.p.at(ws.offset[name]) }
+func (ws *Weights) wp(name string) ptr { return ws.w.p.at(ws.offset[name]) }
 
-func (ws *Weights) m(name string, rows, cols int) mat {
-	return mat{p: ws.p(name), rows: rows, cols: cols, stride: cols}
+func (ws *Weights) wm(name string) mat {
+	t, ok := ws.dims[name]
+	if !ok {
+		panic("cuda: no parameter " + name) // a programming error
+	}
+	return mat{p: ws.wp(name), rows: t.Rows, cols: t.Cols, stride: t.Cols}
 }
 
 // Decoder is the decoder's state for B poems decoded together on the
@@ -87,7 +92,7 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 	zIn := m(dec.zIn, 0, B, 4*H)
 	if s.LM { // bias only; zero initial state
 		d.zero(dec.zIn)
-		d.addBias(zIn, ws.p("dec.b"))
+		d.addBias(zIn, ws.wp("dec.b"))
 		d.zero(dec.h[0])
 	} else {
 		zb, err := d.alloc(B * Z)
@@ -101,8 +106,8 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 			return nil, err
 		}
 		zm := m(zb, 0, B, Z)
-		d.gemmBias(zm, ws.m("dec.Wz", Z, 4*H), ws.p("dec.b"), 0, zIn)
-		d.gemmBias(zm, ws.m("dec_init.W", Z, H), ws.p("dec_init.b"), 0, m(dec.h[0], 0, B, H))
+		d.gemmBias(zm, ws.wm("dec.Wz"), ws.wp("dec.b"), 0, zIn)
+		d.gemmBias(zm, ws.wm("dec_init.W"), ws.wp("dec_init.b"), 0, m(dec.h[0], 0, B, H))
 		d.tanhFwd(B*H, dec.h[0].p, dec.h[0].p)
 	}
 	if err := d.sync(); err != nil {
@@ -177,15 +182,15 @@ func (dec *Decoder) advance(prev []int32) error {
 	if err := d.b.toDevice(dec.ids.p, unsafe.Pointer(&prev[0]), 4*B); err != nil {
 		return err
 	}
-	d.gather(B, E, dec.ids.p, ws.p("embed"), dec.x.p)
+	d.gather(B, E, dec.ids.p, ws.wp("embed"), dec.x.p)
 	pre := m(dec.pre, 0, B, 4*H)
-	d.gemm(m(dec.x, 0, B, E), ws.m("dec.Wx", E, 4*H), 0, pre)
+	d.gemm(m(dec.x, 0, B, E), ws.wm("dec.Wx"), 0, pre)
 	next := 1 - dec.cur
 	step := lstmStep{pre: pre.p, extra: dec.zIn.p, c: dec.c[next].p, h: dec.h[next].p}
 	// A language model's first step has no state to carry (h = 0); a
 	// VAE's starts from tanh(z·W + b).
 	if dec.started || !s.LM {
-		step.hprev, step.Wh = dec.h[dec.cur].p, ws.p("dec.Wh")
+		step.hprev, step.Wh = dec.h[dec.cur].p, ws.wp("dec.Wh")
 	}
 	if dec.started {
 		step.cprev = dec.c[dec.cur].p
@@ -193,7 +198,7 @@ func (dec *Decoder) advance(prev []int32) error {
 	d.lstmFwd(B, H, step)
 	dec.cur, dec.started = next, true
 	logits := m(dec.logits, 0, B, V)
-	d.gemmBias(m(dec.h[next], 0, B, H), ws.m("out.W", H, V), ws.p("out.b"), 0, logits)
+	d.gemmBias(m(dec.h[next], 0, B, H), ws.wm("out.W"), ws.wp("out.b"), 0, logits)
 	return nil
 }
 

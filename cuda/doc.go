@@ -6,7 +6,9 @@
 // training step on the device: forward pass, backward pass, gradient-norm
 // clipping and Adam, with parameters, gradients and optimiser state kept on
 // the GPU for the whole run, each step's kernels launched as one CUDA graph
-// (graph.go).
+// (graph.go). Weights holds a model on the device for inference: its
+// encoder (encoder.go, the same code as the training step's) and Decoder,
+// one step at a time.
 //
 // The package compiles only with the gpu build tag: gorgonia.org/cu
 // initialises the CUDA driver when the program starts and exits the

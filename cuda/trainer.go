@@ -104,13 +104,12 @@ type Trainer struct {
 	graph              stepGraph // Step's, with the device's Graphs on
 
 	// encoder
-	xs, hpre, tgate  []Buffer  // highway inputs/outputs (Highway+1), products (Highway)
-	xd, encMask      Buffer    // LSTM input after dropout, and the mask
-	pre, cs, hs, dpr [2]Buffer // per direction: forward, backward
-	dc, dh           [2]Buffer // the gradients of the cell and of h, step to step
-	dxd, dxSpare     Buffer
+	encoderActs
+	dpr          [2]Buffer // per direction: forward, backward
+	dc, dh       [2]Buffer // the gradients of the cell and of h, step to step
+	dxd, dxSpare Buffer
 	// latent
-	mu, logvar, eps, z, kl, klDim, dz, dmu, dlogvar Buffer
+	eps, z, kl, klDim, dz, dmu, dlogvar Buffer
 	// decoder
 	h0, dh0, zIn, dzIn                     Buffer
 	xdec, preDec, cDec, hDec, decMask, hsd Buffer
@@ -143,20 +142,13 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	// decoder bias), the widest of the biases' columns.
 	t.colParts = buf(colChunks(Td*B) * max(V, 4*He, 4*Hd, E))
 	if !s.LM {
-		for l := 0; l <= s.Highway; l++ {
-			t.xs = append(t.xs, buf(T*B*E))
-			if l < s.Highway {
-				t.hpre, t.tgate = append(t.hpre, buf(T*B*E)), append(t.tgate, buf(T*B*E))
-			}
-		}
-		t.xd, t.encMask = buf(T*B*E), buf(T*B*E)
+		t.encoderActs = newEncoderActs(buf, s, B, true)
 		for dir := 0; dir < 2; dir++ {
-			t.pre[dir], t.dpr[dir] = buf(T*B*4*He), buf(T*B*4*He)
-			t.cs[dir], t.hs[dir] = buf(T*B*He), buf(T*B*He)
+			t.dpr[dir] = buf(T * B * 4 * He)
 			t.dc[dir], t.dh[dir] = buf(B*He), buf(B*He)
 		}
 		t.dxd, t.dxSpare = buf(T*B*E), buf(T*B*E)
-		for _, p := range []*Buffer{&t.mu, &t.logvar, &t.eps, &t.z, &t.kl, &t.dz, &t.dmu, &t.dlogvar} {
+		for _, p := range []*Buffer{&t.eps, &t.z, &t.kl, &t.dz, &t.dmu, &t.dlogvar} {
 			*p = buf(B * Z)
 		}
 		t.klDim = buf(Z)
@@ -324,63 +316,19 @@ func (t *Trainer) encIDs() ptr  { return t.ids.p }
 func (t *Trainer) decIDs() ptr  { return t.ids.p.at(t.s.EncSteps * t.B) }
 func (t *Trainer) targets() ptr { return t.ids.p.at((t.s.EncSteps + t.s.DecSteps()) * t.B) }
 
-// encTime is the time index of the encoder's k-th step in direction dir.
-func (t *Trainer) encTime(dir, k int) int {
-	if dir == 1 {
-		return t.s.EncSteps - 1 - k
-	}
-	return k
-}
-
 func dropoutSettings(p float64) (uint32, float32) { return noise.Threshold(p), float32(1 / (1 - p)) }
 
 func (t *Trainer) forward(p StepParams) {
 	d, s, B := t.d, t.s, t.B
-	E, He, Hd, Z := s.Embed, s.EncHidden, s.DecHidden, s.Latent
-	T, Td := s.EncSteps, s.DecSteps()
+	E, Hd, Z := s.Embed, s.DecHidden, s.Latent
+	Td := s.DecSteps()
 	key := p.Noise.Key()
 	dropTh, dropScale := dropoutSettings(p.Dropout)
 	d.wordDropout(Td*B, B, key, noise.WordDropout, noise.Threshold(p.WordDropout), unkID, t.decIDs())
 
 	if !s.LM {
-		// Encoder: embedding, highway layers, dropout, both LSTM directions.
-		n := T * B * E
-		d.gather(T*B, E, t.encIDs(), t.wp("embed"), t.xs[0].p)
-		for l := 0; l < s.Highway; l++ {
-			hw := fmt.Sprintf("highway%d.", l)
-			x := m(t.xs[l], 0, T*B, E)
-			d.gemmBias(x, t.wm(hw+"W"), t.wp(hw+"b"), 0, m(t.hpre[l], 0, T*B, E))
-			d.gemmBias(x, t.wm(hw+"Wgate"), t.wp(hw+"bgate"), 0, m(t.tgate[l], 0, T*B, E))
-			d.highwayFwd(n, t.xs[l].p, t.hpre[l].p, t.tgate[l].p, t.xs[l+1].p)
-		}
-		d.dropoutFwd(n, key, noise.EncDropout, dropTh, dropScale, t.xs[s.Highway].p, t.encMask.p, t.xd.p)
-		for dir, name := range encoders {
-			d.gemmBias(m(t.xd, 0, T*B, E), t.wm(name+"Wx"), t.wp(name+"b"), 0, m(t.pre[dir], 0, T*B, 4*He))
-		}
-		// The two directions step together, in one launch a step.
-		for k := 0; k < T; k++ {
-			var cells [2]lstmStep
-			for dir, name := range encoders {
-				tt := t.encTime(dir, k)
-				cells[dir] = lstmStep{pre: t.pre[dir].p.at(tt * B * 4 * He), c: t.cs[dir].p.at(tt * B * He), h: t.hs[dir].p.at(tt * B * He)}
-				if k > 0 {
-					tp := t.encTime(dir, k-1)
-					cells[dir].hprev, cells[dir].Wh = t.hs[dir].p.at(tp*B*He), t.wp(name+"Wh")
-					cells[dir].cprev = t.cs[dir].p.at(tp * B * He)
-				}
-			}
-			d.lstmFwd(B, He, cells[:]...)
-		}
-		// Posterior, reparameterisation, KL.
-		hf, hb := m(t.hs[0], (T-1)*B, B, He), m(t.hs[1], 0, B, He)
-		for _, out := range []struct {
-			name string
-			buf  Buffer
-		}{{"mu.", t.mu}, {"logvar.", t.logvar}} {
-			o := m(out.buf, 0, B, Z)
-			d.gemmBias(hf, t.wm(out.name+"Wf"), t.wp(out.name+"b"), 0, o)
-			d.gemm(hb, t.wm(out.name+"Wb"), 1, o)
-		}
+		d.encode(s, B, t, t.encIDs(), &t.encoderActs, &encoderDropout{key: key, threshold: dropTh, scale: dropScale})
+		// Reparameterisation and KL.
 		d.normalFill(B*Z, key, noise.Eps, t.eps.p)
 		d.latentFwd(B*Z, t.mu.p, t.logvar.p, t.eps.p, t.z.p, t.kl.p)
 		d.klDims(B, Z, p.Rows, t.kl.p, t.klDim.p)
@@ -428,9 +376,6 @@ func (t *Trainer) forward(p StepParams) {
 	}
 	d.finishLoss(Td*B, t.rowLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
 }
-
-// encoders are the encoder LSTMs' parameter prefixes: forward, backward.
-var encoders = [2]string{"enc_fwd.", "enc_bwd."}
 
 // unkID is corpus.UNK, the id word dropout substitutes.
 const unkID = 3
@@ -516,16 +461,16 @@ func (t *Trainer) backward(p StepParams) {
 	for k := T - 1; k >= 0; k-- {
 		var cells [2]lstmGrad
 		for dir, name := range encoders {
-			tt := t.encTime(dir, k)
+			tt := encTime(T, dir, k)
 			cells[dir] = lstmGrad{gates: t.pre[dir].p.at(tt * B * 4 * He), c: t.cs[dir].p.at(tt * B * He),
 				dc: t.dc[dir].p, dpre: t.dpr[dir].p.at(tt * B * 4 * He)}
 			if k > 0 {
-				cells[dir].cprev = t.cs[dir].p.at(t.encTime(dir, k-1) * B * He)
+				cells[dir].cprev = t.cs[dir].p.at(encTime(T, dir, k-1) * B * He)
 			}
 			if k == T-1 { // the final h feeds mu and log σ²; the others only the next step
 				cells[dir].dh = t.dh[dir].p
 			} else {
-				cells[dir].dpreNext, cells[dir].Wh = t.dpr[dir].p.at(t.encTime(dir, k+1)*B*4*He), t.wp(name+"Wh")
+				cells[dir].dpreNext, cells[dir].Wh = t.dpr[dir].p.at(encTime(T, dir, k+1)*B*4*He), t.wp(name+"Wh")
 			}
 		}
 		d.lstmBwd(B, He, cells[:]...)

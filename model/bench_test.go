@@ -86,7 +86,20 @@ func BenchmarkDecodeConstrained(b *testing.B) {
 func BenchmarkImportanceNLL(b *testing.B) {
 	m := benchModel(b)
 	m.Forward()
-	poems := make([]poetry.Poem, 8)
+	poems := benchPoems(b, m, 8)
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ImportanceNLL(m, poems, 100, rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(len(poems)*b.N), "ms/poem")
+}
+
+// benchPoems makes n quatrains of the model's characters, each different.
+func benchPoems(b *testing.B, m *Model, n int) []poetry.Poem {
+	poems := make([]poetry.Poem, n)
 	for i := range poems {
 		chars := make([]rune, 20)
 		for j := range chars {
@@ -98,14 +111,7 @@ func BenchmarkImportanceNLL(b *testing.B) {
 		}
 		poems[i] = p
 	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := ImportanceNLL(m, poems, 100, rng); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(len(poems)*b.N), "ms/poem")
+	return poems
 }
 
 // fakeVocab is a vocabulary of about size entries made of consecutive Han

@@ -20,6 +20,9 @@ type engine interface {
 	// pull copies the parameters and the optimiser's moments back into the
 	// model and the state, for validation and checkpoints.
 	pull(m *Model, st *TrainState) error
+	// inference, when not nil, encodes and decodes on the engine's device
+	// for validation; the engine closes the device.
+	inference() gpuInference
 	name() string
 	close()
 }
@@ -111,6 +114,8 @@ func (e *cpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 
 // pull has nothing to do: the graph trains the model's own parameters.
 func (e *cpuEngine) pull(*Model, *TrainState) error { return nil }
+
+func (e *cpuEngine) inference() gpuInference { return nil }
 
 func (e *cpuEngine) close() { e.graph.Close() }
 

@@ -149,6 +149,10 @@ func (e *gpuEngine) name() string {
 	return name
 }
 
+// inference runs validation on the training GPU. The model's parameters
+// come from the host copy that the epoch's pull has just refreshed.
+func (e *gpuEngine) inference() gpuInference { return &cudaInference{dev: e.dev, shared: true} }
+
 func (e *gpuEngine) close() {
 	e.tr.Close()
 	e.dev.Close()
@@ -215,22 +219,27 @@ func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
 	return v
 }
 
-// cudaDecoding decodes on a GPU: the parameters are uploaded once (again
-// after a Refresh) and each batch of poems gets a cuda.Decoder.
-type cudaDecoding struct {
+// cudaInference encodes and decodes on a GPU: the parameters are uploaded
+// once (again after a Refresh); each batch of poems gets a cuda.Decoder.
+type cudaInference struct {
 	dev *cuda.Device
 	ws  *cuda.Weights
+	// shared is set when the device is the training engine's, which
+	// closes it.
+	shared bool
 }
 
-func openGPUDecoding(index int) (gpuDecoding, error) {
+func openGPUInference(index int) (gpuInference, error) {
 	dev, err := cuda.Open(index)
 	if err != nil {
 		return nil, err
 	}
-	return &cudaDecoding{dev: dev}, nil
+	return &cudaInference{dev: dev}, nil
 }
 
-func (g *cudaDecoding) newDecoder(m *Model, z []float64, B int) (stepDecoder, error) {
+// weights returns the model's parameters on the device, uploading them
+// when they are not there.
+func (g *cudaInference) weights(m *Model) (*cuda.Weights, error) {
 	if g.ws == nil {
 		shape := GPUShape(m.Config)
 		layout := newGPULayout(m.Params, shape)
@@ -242,11 +251,43 @@ func (g *cudaDecoding) newDecoder(m *Model, z []float64, B int) (stepDecoder, er
 		}
 		g.ws = ws
 	}
+	return g.ws, nil
+}
+
+func (g *cudaInference) encode(m *Model, ids []int, B int) (mu, logvar []float64, err error) {
+	ws, err := g.weights(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids32 := make([]int32, len(ids))
+	for i, id := range ids {
+		ids32[i] = int32(id)
+	}
+	mu32, logvar32, err := ws.Encode(ids32, B)
+	if err != nil {
+		return nil, nil, err
+	}
+	return float64s(mu32), float64s(logvar32), nil
+}
+
+func float64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func (g *cudaInference) newDecoder(m *Model, z []float64, B int) (stepDecoder, error) {
+	ws, err := g.weights(m)
+	if err != nil {
+		return nil, err
+	}
 	z32 := make([]float32, len(z))
 	for i, v := range z {
 		z32[i] = float32(v)
 	}
-	dec, err := g.ws.NewDecoder(z32, B)
+	dec, err := ws.NewDecoder(z32, B)
 	if err != nil {
 		return nil, err
 	}
@@ -254,16 +295,18 @@ func (g *cudaDecoding) newDecoder(m *Model, z []float64, B int) (stepDecoder, er
 		logits: make([]float64, B*m.Config.Vocab), nlls: make([]float64, B)}, nil
 }
 
-func (g *cudaDecoding) refresh() {
+func (g *cudaInference) refresh() {
 	if g.ws != nil {
 		g.ws.Close()
 		g.ws = nil
 	}
 }
 
-func (g *cudaDecoding) close() {
+func (g *cudaInference) close() {
 	g.refresh()
-	g.dev.Close()
+	if !g.shared {
+		g.dev.Close()
+	}
 }
 
 // gpuStepDecoder adapts cuda.Decoder to the decoding loops: ids as int,

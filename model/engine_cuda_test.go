@@ -331,12 +331,49 @@ func TestGPUDecoding(t *testing.T) {
 	}
 }
 
-// TestGPUEvaluate holds poetvae eval's figures with decoding on the GPU to
-// the CPU's: the importance-sampled NLL (two decoder batches of K samples,
-// each step's softmax taken on the device) and the ELBO's reconstruction
-// term within stepTol, what comes
-// from the encoder (on the CPU either way) the same, and the same
-// reconstructions.
+// TestGPUEncode holds the GPU encoder's posteriors to the CPU's, for two
+// shapes (one and two highway layers) and a batch that is not a power of
+// two.
+func TestGPUEncode(t *testing.T) {
+	poems := samplePoems(t, 7)
+	v := corpus.BuildVocab(poems, 1)
+	for _, c := range []Config{
+		{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 12, DecHidden: 20, Latent: 6},
+		{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 2, EncHidden: 20, DecHidden: 8, Latent: 3},
+	} {
+		m, err := NewModel(c, v, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spreadPosterior(m, 0.5) // posteriors far from the prior's zeros
+		wantMu, wantLV, err := m.Encode(poems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.UseDevice(testGPUName()); err != nil {
+			t.Fatal(err)
+		}
+		gotMu, gotLV, err := m.Encode(poems)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range poems {
+			if e := cuda.MaxRelErr(gotMu[i], wantMu[i]); !(e <= stepTol) {
+				t.Errorf("highway %d, poem %d: means differ by %.3g: GPU %v, CPU %v", c.Highway, i, e, gotMu[i], wantMu[i])
+			}
+			if e := cuda.MaxRelErr(gotLV[i], wantLV[i]); !(e <= stepTol) {
+				t.Errorf("highway %d, poem %d: log-variances differ by %.3g", c.Highway, i, e)
+			}
+		}
+	}
+}
+
+// TestGPUEvaluate holds poetvae eval's figures with encoding and decoding
+// on the GPU to the CPU's: the importance-sampled NLL (two decoder batches
+// of K samples, each step's softmax taken on the device), the ELBO's terms
+// and the mutual information within stepTol, the same active units and the
+// same reconstructions.
 func TestGPUEvaluate(t *testing.T) {
 	poems := samplePoems(t, 12)
 	v := corpus.BuildVocab(poems, 1)
@@ -367,11 +404,46 @@ func TestGPUEvaluate(t *testing.T) {
 	if e := relTo(onGPU.NLL, onCPU.NLL); !(e <= stepTol) {
 		t.Errorf("reconstruction NLL %v on the GPU, %v on the CPU (relative error %.3g)", onGPU.NLL, onCPU.NLL, e)
 	}
-	if onGPU.KL != onCPU.KL || onGPU.MI != onCPU.MI || onGPU.ActiveUnits != onCPU.ActiveUnits {
-		t.Errorf("the encoder's figures differ: GPU %+v, CPU %+v", onGPU, onCPU)
+	if e := max(relTo(onGPU.KL, onCPU.KL), relTo(onGPU.MI, onCPU.MI)); !(e <= stepTol) || onGPU.ActiveUnits != onCPU.ActiveUnits {
+		t.Errorf("the encoder's figures differ (relative error %.3g): GPU %+v, CPU %+v", e, onGPU, onCPU)
 	}
 	if onGPU.CharsRecovered != onCPU.CharsRecovered || onGPU.ReconBLEU != onCPU.ReconBLEU {
 		t.Errorf("reconstructions differ: GPU %+v, CPU %+v", onGPU, onCPU)
+	}
+}
+
+// TestGPUValidation: a run on the GPU validates there. Its figures match
+// the CPU's validation of the same weights within stepTol, and are not the
+// CPU's to the bit, which they would be had validation run there (float32
+// against float64).
+func TestGPUValidation(t *testing.T) {
+	poems := samplePoems(t, 20)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs = 8, 1
+	tr := smallSetup(t, poems[:12], tc)
+	tr.Valid, tr.Device = poems[12:], testGPUName()
+	var got ValidStats
+	tr.OnEpoch = func(ep EpochInfo) { got = ep.Valid }
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Model.gpu != nil {
+		t.Fatal("the model still runs on the training GPU after the run")
+	}
+	want, err := Validate(tr.Model, tr.Valid, tc.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == want {
+		t.Fatalf("validation gave the CPU's figures to the bit: %+v", got)
+	}
+	for _, f := range [][2]float64{{got.NLL, want.NLL}, {got.KL, want.KL}, {got.ELBO, want.ELBO}, {got.PPL, want.PPL}} {
+		if e := relTo(f[0], f[1]); !(e <= stepTol) {
+			t.Errorf("validation on the GPU %+v, on the CPU %+v (relative error %.3g)", got, want, e)
+		}
+	}
+	if got.ActiveUnits != want.ActiveUnits || got.Poems != want.Poems {
+		t.Errorf("validation on the GPU %+v, on the CPU %+v", got, want)
 	}
 }
 

@@ -8,5 +8,5 @@ func openGPU(int, bool, *Model, *TrainState) (engine, error) { return nil, ErrNo
 // HasCUDA reports whether this build has the GPU engine.
 const HasCUDA = false
 
-// openGPUDecoding: this build has no GPU engine.
-func openGPUDecoding(int) (gpuDecoding, error) { return nil, ErrNoCUDA }
+// openGPUInference: this build has no GPU engine.
+func openGPUInference(int) (gpuInference, error) { return nil, ErrNoCUDA }

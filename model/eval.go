@@ -114,12 +114,14 @@ func importanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand, progres
 		k = 1
 	}
 	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
-	net := m.Forward()
 	out := make([]float64, len(poems))
 	done := 0
 	for _, b := range evalBatches(m, poems, max(1, evalRows/k)) {
 		n := b.Rows
-		mu, logvar := net.Encode(b.Enc[:n*T], n)
+		mu, logvar, err := m.encode(b.Enc[:n*T], n)
+		if err != nil {
+			return nil, err
+		}
 		rows := n * k
 		z := make([]float64, rows*Z)
 		logw := make([]float64, rows) // log p(z) − log q(z|x), then − NLL
@@ -197,11 +199,13 @@ func (m *Model) decodeNLL(z []float64, decIn, targets []int, B int) ([]float64, 
 func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, mu [][]float64, err error) {
 	c := m.Config
 	T, Td, Z := c.EncSteps(), c.DecSteps(), c.Latent
-	net := m.Forward()
 	nll, kl, mu = make([]float64, len(poems)), make([]float64, len(poems)), make([][]float64, len(poems))
 	for _, b := range evalBatches(m, poems, evalRows) {
 		n := b.Rows
-		means, logvar := net.Encode(b.Enc[:n*T], n)
+		means, logvar, err := m.encode(b.Enc[:n*T], n)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		z := make([]float64, n*Z)
 		for i := range z {
 			z[i] = means[i] + math.Exp(0.5*logvar[i])*rng.NormFloat64()
@@ -224,20 +228,22 @@ func elboTerms(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64
 
 // posteriors returns the posterior means and log-variances of poems, one
 // row each, from the plain pass (the prior's zeros for a language model).
-func posteriors(m *Model, poems []poetry.Poem) (mu, logvar [][]float64) {
+func posteriors(m *Model, poems []poetry.Poem) (mu, logvar [][]float64, err error) {
 	c := m.Config
 	T, Z := c.EncSteps(), c.Latent
-	net := m.Forward()
 	mu, logvar = make([][]float64, len(poems)), make([][]float64, len(poems))
 	for _, b := range evalBatches(m, poems, evalRows) {
 		n := b.Rows
-		mus, lvs := net.Encode(b.Enc[:n*T], n)
+		mus, lvs, err := m.encode(b.Enc[:n*T], n)
+		if err != nil {
+			return nil, nil, err
+		}
 		for r := 0; r < n; r++ {
 			mu[b.Index[r]] = mus[r*Z : (r+1)*Z]
 			logvar[b.Index[r]] = lvs[r*Z : (r+1)*Z]
 		}
 	}
-	return mu, logvar
+	return mu, logvar, nil
 }
 
 // MutualInformation estimates, in nats, the mutual information between a
@@ -263,7 +269,10 @@ func MutualInformation(m *Model, poems []poetry.Poem, rng *rand.Rand) (float64, 
 	if err := checkEvalPoems(m, poems); err != nil {
 		return 0, err
 	}
-	mu, logvar := posteriors(m, poems)
+	mu, logvar, err := posteriors(m, poems)
+	if err != nil {
+		return 0, err
+	}
 	return mutualInformation(mu, logvar, rng), nil
 }
 
@@ -313,7 +322,10 @@ func ActiveUnitCount(m *Model, poems []poetry.Poem) (int, error) {
 	if err := checkEvalPoems(m, poems); err != nil {
 		return 0, err
 	}
-	mu, _ := posteriors(m, poems)
+	mu, _, err := posteriors(m, poems)
+	if err != nil {
+		return 0, err
+	}
 	return ActiveUnits(mu, activeThreshold), nil
 }
 
@@ -379,7 +391,10 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 	if err != nil {
 		return Report{}, err
 	}
-	mu, logvar := posteriors(m, poems)
+	mu, logvar, err := posteriors(m, poems)
+	if err != nil {
+		return Report{}, err
+	}
 	c := m.Config
 	r := Report{Poems: len(poems), Samples: k, Tokens: c.DecSteps(), Latent: c.Latent}
 	r.MI = mutualInformation(mu, logvar, rand.New(rand.NewPCG(seed, streamMI)))

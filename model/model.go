@@ -23,8 +23,8 @@ type Model struct {
 	// so that they can be encoded with whatever the weights are.
 	Poems []poetry.Poem
 	net   *Net // forward pass over a copy of Params; rebuilt by Refresh
-	// gpu decodes on a GPU after UseDevice; nil decodes on the CPU.
-	gpu gpuDecoding
+	// gpu encodes and decodes on a GPU after UseDevice; nil runs on the CPU.
+	gpu gpuInference
 	// tabs caches what the last Prosody used for constrained decoding says
 	// of each character. It survives Refresh: it depends on the vocabulary,
 	// not on the weights.
@@ -59,8 +59,10 @@ type stepDecoder interface {
 	Close()
 }
 
-// gpuDecoding runs decoders on a GPU (engine_cuda.go).
-type gpuDecoding interface {
+// gpuInference runs the encoder and decoders on a GPU (engine_cuda.go).
+type gpuInference interface {
+	// encode is Net.Encode of a VAE.
+	encode(m *Model, ids []int, B int) (mu, logvar []float64, err error)
 	newDecoder(m *Model, z []float64, B int) (stepDecoder, error)
 	refresh()
 	close()
@@ -73,9 +75,20 @@ func (m *Model) newDecoder(z []float64, B int) (stepDecoder, error) {
 	return m.Forward().NewDecoder(z, B), nil
 }
 
-// UseDevice makes generation, interpolation and reconstruction decode on a
-// device: "cpu" (the default), "cuda" or "cuda:N". Encoding stays on the
-// CPU. Close releases the GPU.
+// encode is Net.Encode (ids B × EncSteps, as the poems read) on the device
+// the model runs on (UseDevice).
+func (m *Model) encode(ids []int, B int) (mu, logvar []float64, err error) {
+	if m.gpu != nil && !m.Config.LM {
+		return m.gpu.encode(m, ids, B)
+	}
+	mu, logvar = m.Forward().Encode(ids, B)
+	return mu, logvar, nil
+}
+
+// UseDevice makes encoding and decoding (generation, interpolation,
+// reconstruction, evaluation) run on a device: "cpu" (the default), "cuda"
+// or "cuda:N". Sampling, constraints and beam search stay on the CPU.
+// Close releases the GPU.
 func (m *Model) UseDevice(device string) error {
 	gpu, err := ParseDevice(device)
 	if err != nil {
@@ -85,7 +98,7 @@ func (m *Model) UseDevice(device string) error {
 	if gpu < 0 {
 		return nil
 	}
-	m.gpu, err = openGPUDecoding(gpu)
+	m.gpu, err = openGPUInference(gpu)
 	return err
 }
 
@@ -116,7 +129,10 @@ func (m *Model) Encode(poems []poetry.Poem) (mu, logvar [][]float64, err error) 
 	const chunk = 256 // bounds memory for large corpora
 	for start := 0; start < len(poems); start += chunk {
 		n := min(chunk, len(poems)-start)
-		mus, lvs := m.Forward().Encode(ids[start*T:(start+n)*T], n)
+		mus, lvs, err := m.encode(ids[start*T:(start+n)*T], n)
+		if err != nil {
+			return nil, nil, err
+		}
 		for b := 0; b < n; b++ {
 			mu = append(mu, mus[b*Z:(b+1)*Z])
 			logvar = append(logvar, lvs[b*Z:(b+1)*Z])

@@ -224,6 +224,12 @@ func (t *Trainer) Run(ctx context.Context) error {
 			t.OnEngine(e.name())
 		}
 	}
+	// Validation runs where training does: on a GPU, an epoch of steps can
+	// take less time than validating on the CPU would.
+	if g := t.engine.inference(); g != nil && m.gpu == nil {
+		m.gpu = g
+		defer func() { m.gpu.close(); m.gpu = nil }()
+	}
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()
 		batches := corpus.Batches(t.Train, m.Vocab, st.Config.BatchSize, int64((st.Config.Seed*1_000_003+uint64(st.Epoch))&math.MaxInt64), false)
