@@ -71,30 +71,26 @@ func (d *Device) record(f func()) []node {
 
 // replay issues the work that f records through g: the graph is updated
 // where only arguments changed, rebuilt where the work's shape did (TF32
-// switched, say), and launched. Where the driver has no graphs it turns
-// Graphs off, saying why in GraphsOff, and issues the nodes one by one.
+// switched, say) or the driver refused the update, and launched. Where no
+// graph can be built (a driver without graphs, or one that fails to build
+// this one) it turns Graphs off, saying why in GraphsOff, and issues the
+// nodes one by one: the step still runs, only slower.
 func (d *Device) replay(g *stepGraph, f func()) error {
 	nodes := d.record(f)
 	if d.err != nil {
 		return d.sync()
 	}
-	if g.exec != nil && slices.EqualFunc(g.nodes, nodes, node.sameShape) {
-		for i, n := range nodes {
-			if !slices.Equal(n.args, g.nodes[i].args) {
-				if err := g.exec.set(i, n); err != nil {
-					return fmt.Errorf("updating the step's graph at %s: %w", n.kernel, err)
-				}
-			}
-		}
-	} else {
+	if g.exec != nil && !(slices.EqualFunc(g.nodes, nodes, node.sameShape) && g.update(nodes) == nil) {
 		g.destroy()
+	}
+	if g.exec == nil {
 		exec, err := d.b.newGraph(nodes)
-		if errors.Is(err, errNoGraphs) {
-			d.Graphs, d.GraphsOff = false, err.Error()
-			return d.issue(nodes)
-		}
 		if err != nil {
-			return fmt.Errorf("building the step's graph of %d nodes: %w", len(nodes), err)
+			d.Graphs, d.GraphsOff = false, err.Error()
+			if !errors.Is(err, errNoGraphs) {
+				d.GraphsOff = fmt.Sprintf("building the step's graph of %d nodes failed: %v", len(nodes), err)
+			}
+			return d.issue(nodes)
 		}
 		g.exec = exec
 		g.builds++
@@ -102,6 +98,18 @@ func (d *Device) replay(g *stepGraph, f func()) error {
 	g.nodes = nodes
 	if err := g.exec.launch(); err != nil {
 		return fmt.Errorf("launching the step's graph: %w", err)
+	}
+	return nil
+}
+
+// update sets the arguments of the nodes whose arguments changed.
+func (g *stepGraph) update(nodes []node) error {
+	for i, n := range nodes {
+		if !slices.Equal(n.args, g.nodes[i].args) {
+			if err := g.exec.set(i, n); err != nil {
+				return fmt.Errorf("updating the step's graph at %s: %w", n.kernel, err)
+			}
+		}
 	}
 	return nil
 }

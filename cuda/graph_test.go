@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -95,26 +96,87 @@ func (noGraphs) newGraph([]node) (graphExec, error) {
 	return nil, fmt.Errorf("%w: the driver has no cuGraphCreate", errNoGraphs)
 }
 
-// TestStepWithoutGraphs: where the driver has no graphs, a step turns them
-// off, says why, and launches its kernels one by one, computing what a
-// step with graphs off from the start computes.
+// unbuildable is a backend whose driver has graphs but fails to build one.
+type unbuildable struct{ backend }
+
+func (unbuildable) newGraph([]node) (graphExec, error) {
+	return nil, errors.New("CUDA_ERROR_NOT_SUPPORTED")
+}
+
+// TestStepWithoutGraphs: where the driver has no graphs, or fails to build
+// the step's, a step turns them off, says why, and launches its kernels
+// one by one, computing what a step with graphs off from the start
+// computes.
 func TestStepWithoutGraphs(t *testing.T) {
+	for _, c := range []struct {
+		b      backend
+		reason string
+	}{
+		{noGraphs{testDevice.b}, "no cuGraphCreate"},
+		{unbuildable{testDevice.b}, "nodes failed: CUDA_ERROR_NOT_SUPPORTED"},
+	} {
+		without := &Device{b: c.b, Graphs: true}
+		stats, params := compareSteps(t, without, 1)
+		if without.Graphs || !strings.Contains(without.GraphsOff, c.reason) {
+			t.Errorf("%T: after a step: Graphs %v, GraphsOff %q, want it to say %q", c.b, without.Graphs, without.GraphsOff, c.reason)
+		}
+		if !sameStats(stats[0], stats[1], stepTol(testDevice)) {
+			t.Errorf("%T: figures %+v with graphs off, %+v after failing to build one", c.b, stats[0], stats[1])
+		}
+		if e := MaxRelErr(params[1], params[0]); e > stepTol(testDevice) {
+			t.Errorf("%T: parameters differ by %.3g", c.b, e)
+		}
+	}
+}
+
+// refusedUpdates is a backend whose graphs refuse every update in place.
+type refusedUpdates struct{ backend }
+
+func (r refusedUpdates) newGraph(nodes []node) (graphExec, error) {
+	exec, err := r.backend.newGraph(nodes)
+	return refusingExec{exec}, err
+}
+
+type refusingExec struct{ graphExec }
+
+func (refusingExec) set(int, node) error { return errors.New("CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE") }
+
+// TestStepGraphRebuiltWhenUpdateRefused: where the driver refuses to
+// update the built graph, each step builds it anew and computes what
+// launches compute.
+func TestStepGraphRebuiltWhenUpdateRefused(t *testing.T) {
+	d := &Device{b: refusedUpdates{testDevice.b}, Graphs: true}
+	const steps = 3
+	stats, params := compareSteps(t, d, steps)
+	if !d.Graphs {
+		t.Fatalf("graphs turned off: %s", d.GraphsOff)
+	}
+	if !sameStats(stats[0], stats[1], stepTol(testDevice)) {
+		t.Errorf("figures %+v with launches, %+v with rebuilt graphs", stats[0], stats[1])
+	}
+	if e := MaxRelErr(params[1], params[0]); e > stepTol(testDevice) {
+		t.Errorf("parameters differ by %.3g", e)
+	}
+}
+
+// compareSteps trains two trainers from the same weights for steps steps,
+// one on testDevice with graphs off, one on d (over testDevice's backend),
+// and returns the last step's figures and the final parameters of each.
+func compareSteps(t *testing.T, d *Device, steps int) (stats [2]Stats, params [2][]float64) {
+	t.Helper()
 	s := Shape{Vocab: 40, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 8, Latent: 4, EncSteps: 4}
 	const B = 8
 	rng := rand.New(rand.NewPCG(9, 10))
 	defer func(graphs bool) { testDevice.Graphs = graphs }(testDevice.Graphs)
 	testDevice.Graphs = false
-	without := &Device{b: noGraphs{testDevice.b}, Graphs: true}
-	defer without.release(without.splitWork) // the backend is testDevice's, closed by TestMain
-	var stats [2]Stats
-	var params [2][]float64
+	defer d.release(d.splitWork) // the backend is testDevice's, closed by TestMain
 	var w []float32
 	ids := make([]int32, B*(s.EncSteps+2*s.DecSteps()))
 	for i := range ids {
 		ids[i] = int32(rng.IntN(s.Vocab))
 	}
-	for i, d := range []*Device{testDevice, without} {
-		tr, err := NewTrainer(d, s, B)
+	for i, dev := range []*Device{testDevice, d} {
+		tr, err := NewTrainer(dev, s, B)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,9 +187,11 @@ func TestStepWithoutGraphs(t *testing.T) {
 		if err := tr.SetParams(w); err != nil {
 			t.Fatal(err)
 		}
-		p := StepParams{Noise: noise.New(3, 1), Rows: B, Dropout: 0.1, Beta: 0.5, Clip: 5, LR: 0.01, Step: 1}
-		if stats[i], err = tr.Step(ids, p); err != nil {
-			t.Fatal(err)
+		for step := 1; step <= steps; step++ {
+			p := StepParams{Noise: noise.New(3, step), Rows: B, Dropout: 0.1, Beta: 0.5, Clip: 5, LR: 0.01, Step: step}
+			if stats[i], err = tr.Step(ids, p); err != nil {
+				t.Fatal(err)
+			}
 		}
 		got, err := tr.Params()
 		if err != nil {
@@ -135,15 +199,7 @@ func TestStepWithoutGraphs(t *testing.T) {
 		}
 		params[i] = f64(got)
 	}
-	if without.Graphs || !strings.Contains(without.GraphsOff, "no cuGraphCreate") {
-		t.Errorf("after a step on a driver without graphs: Graphs %v, GraphsOff %q", without.Graphs, without.GraphsOff)
-	}
-	if !sameStats(stats[0], stats[1], stepTol(testDevice)) {
-		t.Errorf("figures %+v with graphs off, %+v after failing to build one", stats[0], stats[1])
-	}
-	if e := MaxRelErr(params[1], params[0]); e > stepTol(testDevice) {
-		t.Errorf("parameters differ by %.3g", e)
-	}
+	return stats, params
 }
 
 // stepTol is how far two runs of the same steps may part: not at all on
