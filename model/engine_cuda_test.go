@@ -4,6 +4,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -238,6 +239,51 @@ func TestGPUCheckpoint(t *testing.T) {
 		if a[i].String() != b[i].String() {
 			t.Fatalf("the loaded model decodes %s, the trained one %s", b[i], a[i])
 		}
+	}
+}
+
+// TestGPUInterruptAfterBackgroundSave: Ctrl-C in the epoch after one
+// whose checkpoints are still being written in the background (held back
+// until the interruption) saves the state at the step it stopped, over
+// the epoch's, and leaves the best model.
+func TestGPUInterruptAfterBackgroundSave(t *testing.T) {
+	poems := samplePoems(t, 24)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs = 8, 3
+	tr := smallSetup(t, poems[:16], tc)
+	tr.Valid, tr.Device = poems[16:], testGPUName()
+	dir := t.TempDir()
+	tr.BestPath, tr.LastPath = filepath.Join(dir, "best.ckpt"), filepath.Join(dir, "last.ckpt")
+	perEpoch := 16 / tc.BatchSize
+	stopAt := perEpoch + 1
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr.OnStep = func(s StepInfo) {
+		if s.Step == stopAt {
+			cancel()
+		}
+	}
+	tr.beforeWrite = func() { <-ctx.Done() }
+	if err := tr.Run(ctx); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run returned %v", err)
+	}
+	last, err := Load(tr.LastPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Train == nil {
+		t.Fatal("the resume file holds no training state")
+	}
+	if st := last.Train; st.Step != stopAt || st.Epoch != 1 || st.Pos != 1 {
+		t.Fatalf("resume state at step %d, epoch %d, batch %d; want step %d, epoch 1, batch 1", st.Step, st.Epoch, st.Pos, stopAt)
+	}
+	for i, name := range tr.Model.Params.Names {
+		if cuda.MaxRelErr(last.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) != 0 {
+			t.Fatalf("saved %s is not the weights at the interruption", name)
+		}
+	}
+	if best, err := Load(tr.BestPath); err != nil || best.Train != nil {
+		t.Fatalf("best model: %v (state %v)", err, best != nil && best.Train != nil)
 	}
 }
 

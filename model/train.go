@@ -155,6 +155,10 @@ type Trainer struct {
 	OnEngine func(name string)
 
 	engine engine
+	saving chan error // the last epoch's checkpoints' writing, if not waited for
+	// beforeWrite, when set, runs before an epoch's checkpoints are
+	// written: tests hold a background write back with it.
+	beforeWrite func()
 }
 
 // NewModel makes an untrained model for the vocabulary. The output bias
@@ -205,8 +209,15 @@ func NewTrainState(c TrainConfig, m *Model, train []poetry.Poem) (*TrainState, e
 // Run trains until the configured epochs are done, early stopping triggers,
 // or ctx is cancelled (then the state is saved to LastPath and
 // ErrInterrupted returned).
-func (t *Trainer) Run(ctx context.Context) error {
+func (t *Trainer) Run(ctx context.Context) (err error) {
 	st, m := t.State, t.Model
+	// An epoch's checkpoints may still be being written: the run is over
+	// when they are.
+	defer func() {
+		if werr := t.waitSaves(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 	if st.Corpus != Fingerprint(t.Train) {
 		return errors.New("the training poems differ from those the run started with; resume with the same corpus files and split")
 	}
@@ -237,7 +248,10 @@ func (t *Trainer) Run(ctx context.Context) error {
 		var n int
 		for ; st.Pos < len(batches); st.Pos++ {
 			if err := ctx.Err(); err != nil {
-				serr := t.engine.pull(m, st)
+				serr := t.waitSaves()
+				if serr == nil {
+					serr = t.engine.pull(m, st)
+				}
 				if serr == nil {
 					serr = t.save(t.LastPath)
 				}
@@ -265,6 +279,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 			}
 		}
 		st.Pos = 0
+		if err := t.waitSaves(); err != nil {
+			return err
+		}
 		if err := t.engine.pull(m, st); err != nil {
 			return err
 		}
@@ -291,12 +308,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 			"improved": ep.Improved, "seconds": ep.Elapsed.Seconds()})
 		// The saved state is that of the next epoch, so a resume starts there.
 		st.Epoch++
-		if ep.Improved {
-			if err := t.saveModel(t.BestPath); err != nil {
-				return err
-			}
-		}
-		if err := t.save(t.LastPath); err != nil {
+		if err := t.saveEpoch(ep.Improved); err != nil {
 			return err
 		}
 		st.Epoch--
@@ -315,14 +327,46 @@ func (t *Trainer) save(path string) error {
 	return (&Checkpoint{Model: t.Model, Train: t.State}).Save(path)
 }
 
-// saveModel writes the model alone: the best epoch's file is for decoding,
-// and without Adam's two float64 moments a parameter it is a fifth of the
-// size, which counts when a GPU trains an epoch in under a second.
-func (t *Trainer) saveModel(path string) error {
-	if path == "" {
+// saveEpoch writes an epoch's checkpoints: the model alone when the epoch
+// improved (the best epoch's file is for decoding, and without Adam's two
+// float64 moments a parameter it is a fifth of the size), and the state to
+// resume from. Where the engine's steps leave the host's copies alone
+// until the next pull (a GPU's), the files are written in the background
+// while the next epoch trains, its steps being far shorter than the writes
+// on a GPU; waitSaves waits for them and reports how they went.
+func (t *Trainer) saveEpoch(improved bool) error {
+	st := *t.State // as of this epoch: the steps go on counting in t.State
+	write := func() error {
+		if t.beforeWrite != nil {
+			t.beforeWrite()
+		}
+		if improved && t.BestPath != "" {
+			if err := (&Checkpoint{Model: t.Model}).Save(t.BestPath); err != nil {
+				return err
+			}
+		}
+		if t.LastPath == "" {
+			return nil
+		}
+		return (&Checkpoint{Model: t.Model, Train: &st}).Save(t.LastPath)
+	}
+	if !t.engine.hostCopies() {
+		return write()
+	}
+	done := make(chan error, 1)
+	t.saving = done
+	go func() { done <- write() }()
+	return nil
+}
+
+// waitSaves waits for the last epoch's checkpoints to be written.
+func (t *Trainer) waitSaves() error {
+	if t.saving == nil {
 		return nil
 	}
-	return (&Checkpoint{Model: t.Model}).Save(path)
+	err := <-t.saving
+	t.saving = nil
+	return err
 }
 
 func (t *Trainer) log(rec map[string]any) {

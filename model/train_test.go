@@ -317,3 +317,33 @@ func TestBestAndLastFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwritableCheckpointStopsTheRun: a checkpoint that cannot be written
+// ends the run with an error that names it, on every engine of the build
+// (a GPU's written in the background, waited for at the next epoch's end
+// or the run's).
+func TestUnwritableCheckpointStopsTheRun(t *testing.T) {
+	devices := []string{"cpu"}
+	if HasCUDA {
+		devices = append(devices, testGPUName())
+	}
+	poems := samplePoems(t, 16)
+	for _, device := range devices {
+		for _, epochs := range []int{1, 2} {
+			tc := DefaultTrainConfig()
+			tc.BatchSize, tc.Epochs = 8, epochs
+			tr := smallSetup(t, poems, tc)
+			tr.Device = device
+			tr.LastPath = filepath.Join(t.TempDir(), "missing", "last.ckpt")
+			var done int
+			tr.OnEpoch = func(EpochInfo) { done++ }
+			err := tr.Run(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tr.LastPath) {
+				t.Errorf("%s, %d epochs: Run returned %v, want an error naming %s", device, epochs, err, tr.LastPath)
+			}
+			if done > 1 {
+				t.Errorf("%s, %d epochs: %d epochs ended after the first failed to save", device, epochs, done)
+			}
+		}
+	}
+}
