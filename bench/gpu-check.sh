@@ -97,12 +97,12 @@ if want curve; then
 		"$dir/model.test" -test.count=1 -test.v -test.timeout 60m -test.run 'TestGPULossCurve'
 fi
 if want decoding; then
-	check "decoding on the GPU: the CPU's logits, poems and eval figures" \
-		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUDecoding|TestGPUEvaluate'
+	check "encoding and decoding on the GPU: the CPU's posteriors, logits, poems, eval and validation figures" \
+		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUEncode|TestGPUDecoding|TestGPUEvaluate|TestGPUValidation'
 fi
 if want checkpoints; then
-	check "GPU checkpoints: load and decode the same, resume on either engine" \
-		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint|TestGPUResumeAcrossEngines'
+	check "GPU checkpoints: load and decode the same, resume on either engine, written in the background" \
+		"$dir/model.test" -test.count=1 -test.v -test.run 'TestGPUCheckpoint|TestGPUResumeAcrossEngines|TestGPUInterruptAfterBackgroundSave|TestUnwritableCheckpoint'
 fi
 if want builds; then
 	say "a checkpoint trained by the GPU build, decoded by the CPU build"

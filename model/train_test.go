@@ -318,11 +318,11 @@ func TestBestAndLastFiles(t *testing.T) {
 	}
 }
 
-// TestUnwritableCheckpointStopsTheRun: a checkpoint that cannot be written
+// TestUnwritableCheckpointStopsTheRunOnEachDevice: a checkpoint that cannot be written
 // ends the run with an error that names it, on every engine of the build
 // (a GPU's written in the background, waited for at the next epoch's end
 // or the run's).
-func TestUnwritableCheckpointStopsTheRun(t *testing.T) {
+func TestUnwritableCheckpointStopsTheRunOnEachDevice(t *testing.T) {
 	devices := []string{"cpu"}
 	if HasCUDA {
 		devices = append(devices, testGPUName())
