@@ -269,15 +269,7 @@ func (g *cudaInference) encode(m *Model, ids []int, B int) (mu, logvar []float64
 	if err != nil {
 		return nil, nil, err
 	}
-	return float64s(mu32), float64s(logvar32), nil
-}
-
-func float64s(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
+	return toFloat64(mu32), toFloat64(logvar32), nil
 }
 
 func (g *cudaInference) newDecoder(m *Model, z []float64, B int) (stepDecoder, error) {

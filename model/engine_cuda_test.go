@@ -250,8 +250,7 @@ func TestGPUInterruptAfterBackgroundSave(t *testing.T) {
 	poems := samplePoems(t, 24)
 	tc := DefaultTrainConfig()
 	tc.BatchSize, tc.Epochs = 8, 3
-	tr := smallSetup(t, poems[:16], tc)
-	tr.Valid, tr.Device = poems[16:], testGPUName()
+	tr := validatedSetup(t, poems, 16, tc, testGPUName())
 	dir := t.TempDir()
 	tr.BestPath, tr.LastPath = filepath.Join(dir, "best.ckpt"), filepath.Join(dir, "last.ckpt")
 	perEpoch := 16 / tc.BatchSize
@@ -466,8 +465,7 @@ func TestGPUValidation(t *testing.T) {
 	poems := samplePoems(t, 20)
 	tc := DefaultTrainConfig()
 	tc.BatchSize, tc.Epochs = 8, 1
-	tr := smallSetup(t, poems[:12], tc)
-	tr.Valid, tr.Device = poems[12:], testGPUName()
+	tr := validatedSetup(t, poems, 12, tc, testGPUName())
 	var got ValidStats
 	tr.OnEpoch = func(ep EpochInfo) { got = ep.Valid }
 	if err := tr.Run(context.Background()); err != nil {

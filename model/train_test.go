@@ -43,6 +43,15 @@ func smallSetup(t testing.TB, poems []poetry.Poem, tc TrainConfig) *Trainer {
 	return &Trainer{Model: m, State: st, Train: poems}
 }
 
+// validatedSetup is smallSetup on the first train poems, validated on
+// the rest, on device.
+func validatedSetup(t testing.TB, poems []poetry.Poem, train int, tc TrainConfig, device string) *Trainer {
+	t.Helper()
+	tr := smallSetup(t, poems[:train], tc)
+	tr.Valid, tr.Device = poems[train:], device
+	return tr
+}
+
 func overfitConfig() TrainConfig {
 	tc := DefaultTrainConfig()
 	tc.BatchSize, tc.Epochs, tc.LR = 8, 150, 1e-2
@@ -271,8 +280,7 @@ func TestBestAndLastFiles(t *testing.T) {
 	poems := samplePoems(t, 24)
 	tc := DefaultTrainConfig()
 	tc.BatchSize, tc.Epochs, tc.AnnealSteps = 8, 3, 4
-	tr := smallSetup(t, poems[:16], tc)
-	tr.Valid = poems[16:]
+	tr := validatedSetup(t, poems, 16, tc, "cpu")
 	dir := t.TempDir()
 	tr.BestPath, tr.LastPath = filepath.Join(dir, "best.ckpt"), filepath.Join(dir, "last.ckpt")
 	var best [][]float64
