@@ -146,7 +146,7 @@ gpu-emu-test:
 ASAN := CGO_CXXFLAGS='-fsanitize=address -O2' $(GO) test -count=1 -asan -tags 'gpu emu'
 gpu-asan-test:
 	$(ASAN) -skip KernelsInAnyOrder ./cuda
-	$(ASAN) -run 'TestGPUStepMatchesGorgonia/(vae|no-highway|lm|wide-vocab)$$|TestGPUDecoding|TestGPUEvaluate|TestGPUCheckpoint' ./model
+	$(ASAN) -run 'TestGPUStepMatchesGorgonia/(vae|no-highway|lm|wide-vocab)$$|TestGPUEncode|TestGPUDecoding|TestGPUEvaluate|TestGPUValidation|TestGPUCheckpoint' ./model
 
 # Everything gpu-check runs, built here for a GPU machine without Go: the
 # GPU and CPU poetvae, and the test binaries (compiled, not run: they exit
