@@ -184,7 +184,6 @@ func ELBO(m *Model, poems []poetry.Poem, rng *rand.Rand) (nll, kl []float64, err
 
 // decodeNLL is Net.NLL on the device the model decodes on (UseDevice):
 // with K samples a poem, the importance-sampled NLL is K decoding passes.
-// Encoding stays on the CPU.
 func (m *Model) decodeNLL(z []float64, decIn, targets []int, B int) ([]float64, error) {
 	d, err := m.newDecoder(z, B)
 	if err != nil {

@@ -332,8 +332,8 @@ func (t *Trainer) save(path string) error {
 // float64 moments a parameter it is a fifth of the size), and the state to
 // resume from. Where the engine's steps leave the host's copies alone
 // until the next pull (a GPU's), the files are written in the background
-// while the next epoch trains, its steps being far shorter than the writes
-// on a GPU; waitSaves waits for them and reports how they went.
+// while the next epoch trains on the device; waitSaves waits for them and
+// reports how they went.
 func (t *Trainer) saveEpoch(improved bool) error {
 	st := *t.State // as of this epoch: the steps go on counting in t.State
 	write := func() error {
