@@ -87,10 +87,19 @@ func (e *gpuEngine) pull(m *Model, st *TrainState) error {
 	if err != nil {
 		return err
 	}
+	// Straight into the model's tensors and the state's moments: three
+	// copies of every parameter each epoch, without a temporary one.
 	for i := range m.Params.Values {
-		m.Params.set(i, e.conv.fromFlat(w, i))
-		copy(st.adamM[i], e.conv.fromFlat(mo, i))
-		copy(st.adamV[i], e.conv.fromFlat(v, i))
+		switch d := m.Params.Values[i].Data().(type) {
+		case []float32:
+			unflatten(e.conv, d, w, i)
+		case []float64:
+			unflatten(e.conv, d, w, i)
+		default:
+			return fmt.Errorf("parameter %s holds %T", m.Params.Names[i], d)
+		}
+		unflatten(e.conv, st.adamM[i], mo, i)
+		unflatten(e.conv, st.adamV[i], v, i)
 	}
 	e.dirty = false
 	return nil
@@ -210,15 +219,19 @@ func (l *gpuLayout) toFlat(flat []float32, values func(i int) []float64) {
 	}
 }
 
-func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
+// unflatten copies model parameter i from the engine's flat buffer into
+// dst (rows × cols, row-major).
+func unflatten[T float32 | float64](l *gpuLayout, dst []T, flat []float32, i int) {
 	pt := l.parts[i][0]
-	v := make([]float64, pt.rows*pt.cols)
+	if len(dst) != pt.rows*pt.cols {
+		panic(fmt.Sprintf("model: %d values for a parameter of %d × %d", len(dst), pt.rows, pt.cols)) // a programming error
+	}
 	for r := 0; r < pt.rows; r++ {
-		for c := 0; c < pt.cols; c++ {
-			v[r*pt.cols+c] = float64(flat[pt.offset+r*pt.width+pt.col0+c])
+		row := flat[pt.offset+r*pt.width+pt.col0:][:pt.cols]
+		for c, x := range row {
+			dst[r*pt.cols+c] = T(x)
 		}
 	}
-	return v
 }
 
 // cudaInference encodes and decodes on a GPU: the parameters are uploaded

@@ -49,6 +49,14 @@ func openTestGPU(t *testing.T) *cuda.Device {
 	return d
 }
 
+// fromFlat returns model parameter i from the engine's flat buffer.
+func (l *gpuLayout) fromFlat(flat []float32, i int) []float64 {
+	pt := l.parts[i][0]
+	v := make([]float64, pt.rows*pt.cols)
+	unflatten(l, v, flat, i)
+	return v
+}
+
 func relTo(got, want float64) float64 { return math.Abs(got-want) / math.Max(math.Abs(want), 1e-30) }
 
 func TestGPUStepMatchesGorgonia(t *testing.T) {
