@@ -147,8 +147,10 @@ if want bench; then
 		echo "GPU: $gpu_name"
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cuda' -test.benchtime 30x -test.count 5
 		"$dir/model.test" -test.run '^$' -test.bench 'EngineStep/cpu' -test.benchtime 3x -test.count 5
-		# an epoch's validation, which training on a GPU runs there
+		# an epoch's validation, which training on a GPU runs there, and
+		# whole epochs with validation and checkpoints
 		"$dir/model.test" -test.run '^$' -test.bench 'Validate' -test.benchtime 2x -test.count 5
+		"$dir/model.test" -test.run '^$' -test.bench 'TrainEpoch/cuda' -test.benchtime 5x -test.count 5
 		# 0.2 s a kernel and shape, not go test's 1 s: 84 of them, five
 		# times over, would take most of a ten-minute command
 		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.benchtime 0.2s -test.count 5

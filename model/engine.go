@@ -20,10 +20,6 @@ type engine interface {
 	// pull copies the parameters and the optimiser's moments back into the
 	// model and the state, for validation and checkpoints.
 	pull(m *Model, st *TrainState) error
-	// hostCopies reports whether the model's parameters and the state's
-	// moments are copies that steps leave alone until the next pull, so
-	// that they can be saved while the steps go on.
-	hostCopies() bool
 	// inference, when not nil, encodes and decodes on the engine's device
 	// for validation; the engine closes the device.
 	inference() gpuInference
@@ -120,9 +116,6 @@ func (e *cpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 func (e *cpuEngine) pull(*Model, *TrainState) error { return nil }
 
 func (e *cpuEngine) inference() gpuInference { return nil }
-
-// hostCopies: the graph trains the model's own tensors and state.
-func (e *cpuEngine) hostCopies() bool { return false }
 
 func (e *cpuEngine) close() { e.graph.Close() }
 

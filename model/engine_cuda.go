@@ -158,8 +158,6 @@ func (e *gpuEngine) name() string {
 	return name
 }
 
-func (e *gpuEngine) hostCopies() bool { return true }
-
 // inference runs validation on the training GPU. The model's parameters
 // come from the host copy that the epoch's pull has just refreshed.
 func (e *gpuEngine) inference() gpuInference { return &cudaInference{dev: e.dev, shared: true} }

@@ -155,9 +155,9 @@ type Trainer struct {
 	OnEngine func(name string)
 
 	engine engine
-	saving chan error // the last epoch's checkpoints' writing, if not waited for
-	// beforeWrite, when set, runs before an epoch's checkpoints are
-	// written: tests hold a background write back with it.
+	writer *checkpointWriter // the epochs' checkpoints, written in the background
+	// beforeWrite, when set, runs before each checkpoint the writer
+	// writes: tests hold writes back with it.
 	beforeWrite func()
 }
 
@@ -211,10 +211,12 @@ func NewTrainState(c TrainConfig, m *Model, train []poetry.Poem) (*TrainState, e
 // ErrInterrupted returned).
 func (t *Trainer) Run(ctx context.Context) (err error) {
 	st, m := t.State, t.Model
-	// An epoch's checkpoints may still be being written: the run is over
-	// when they are.
+	// The epochs' checkpoints are written while training goes on; the run
+	// is over when they are on disk.
+	t.writer = newCheckpointWriter()
+	t.writer.before = t.beforeWrite
 	defer func() {
-		if werr := t.waitSaves(); werr != nil && err == nil {
+		if werr := t.writer.flush(); werr != nil && err == nil {
 			err = werr
 		}
 	}()
@@ -248,17 +250,20 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 		var n int
 		for ; st.Pos < len(batches); st.Pos++ {
 			if err := ctx.Err(); err != nil {
-				serr := t.waitSaves()
-				if serr == nil {
-					serr = t.engine.pull(m, st)
-				}
+				// The epochs' checkpoints first, then this state over them.
+				werr := t.writer.flush()
+				serr := t.engine.pull(m, st)
 				if serr == nil {
 					serr = t.save(t.LastPath)
 				}
+				serr = errors.Join(werr, serr)
 				if serr != nil {
 					return fmt.Errorf("%w; and saving the state failed: %v", ErrInterrupted, serr)
 				}
 				return ErrInterrupted
+			}
+			if err := t.writer.failed(); err != nil {
+				return err
 			}
 			info, err := t.step(&batches[st.Pos])
 			if err != nil {
@@ -279,9 +284,6 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			}
 		}
 		st.Pos = 0
-		if err := t.waitSaves(); err != nil {
-			return err
-		}
 		if err := t.engine.pull(m, st); err != nil {
 			return err
 		}
@@ -327,46 +329,23 @@ func (t *Trainer) save(path string) error {
 	return (&Checkpoint{Model: t.Model, Train: t.State}).Save(path)
 }
 
-// saveEpoch writes an epoch's checkpoints: the model alone when the epoch
-// improved (the best epoch's file is for decoding, and without Adam's two
-// float64 moments a parameter it is a fifth of the size), and the state to
-// resume from. Where the engine's steps leave the host's copies alone
-// until the next pull (a GPU's), the files are written in the background
-// while the next epoch trains on the device; waitSaves waits for them and
-// reports how they went.
+// saveEpoch hands the epoch's checkpoints to the writer: the model alone
+// when the epoch improved (the best epoch's file is for decoding, and
+// without Adam's two float64 moments a parameter it is a fifth of the
+// size), and the state to resume from, both from one snapshot of the
+// weights, so that the next epoch trains while they are written. It
+// returns an earlier write's failure.
 func (t *Trainer) saveEpoch(improved bool) error {
-	st := *t.State // as of this epoch: the steps go on counting in t.State
-	write := func() error {
-		if t.beforeWrite != nil {
-			t.beforeWrite()
+	m, st := snapshot(t.Model, t.State)
+	if improved && t.BestPath != "" {
+		if err := t.writer.write(t.BestPath, &Checkpoint{Model: m}); err != nil {
+			return err
 		}
-		if improved && t.BestPath != "" {
-			if err := (&Checkpoint{Model: t.Model}).Save(t.BestPath); err != nil {
-				return err
-			}
-		}
-		if t.LastPath == "" {
-			return nil
-		}
-		return (&Checkpoint{Model: t.Model, Train: &st}).Save(t.LastPath)
 	}
-	if !t.engine.hostCopies() {
-		return write()
-	}
-	done := make(chan error, 1)
-	t.saving = done
-	go func() { done <- write() }()
-	return nil
-}
-
-// waitSaves waits for the last epoch's checkpoints to be written.
-func (t *Trainer) waitSaves() error {
-	if t.saving == nil {
+	if t.LastPath == "" {
 		return nil
 	}
-	err := <-t.saving
-	t.saving = nil
-	return err
+	return t.writer.write(t.LastPath, &Checkpoint{Model: m, Train: st})
 }
 
 func (t *Trainer) log(rec map[string]any) {
