@@ -123,22 +123,33 @@ func testGPUName() string {
 	return "cuda"
 }
 
+// benchDevices are the engines of this build: the CPU, and a GPU in a GPU
+// build.
+func benchDevices() []string {
+	if HasCUDA {
+		return []string{"cpu", "cuda"}
+	}
+	return []string{"cpu"}
+}
+
+// untrainedModel is NewModel's default model over about 6,000 characters.
+func untrainedModel(b *testing.B) *Model {
+	v := fakeVocab(6000)
+	m, err := NewModel(DefaultConfig(v.Size(), 4), v, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
 // BenchmarkValidate times an epoch's validation (posteriors, one sampled z
 // a poem, the teacher-forced NLL) of the default model over about 6,000
 // characters on 512 poems, on the CPU and, in a GPU build, on a GPU, as
 // training on that GPU validates.
 func BenchmarkValidate(b *testing.B) {
-	devices := []string{"cpu"}
-	if HasCUDA {
-		devices = append(devices, "cuda")
-	}
-	for _, device := range devices {
+	for _, device := range benchDevices() {
 		b.Run(device, func(b *testing.B) {
-			v := fakeVocab(6000)
-			m, err := NewModel(DefaultConfig(v.Size(), 4), v, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := untrainedModel(b)
 			poems := benchPoems(b, m, 512)
 			if device != "cpu" {
 				if err := m.UseDevice(testGPUName()); err != nil {
@@ -169,17 +180,9 @@ func BenchmarkValidate(b *testing.B) {
 // reports training poems a second, to set beside BenchmarkEngineStep's
 // steps alone.
 func BenchmarkTrainEpoch(b *testing.B) {
-	devices := []string{"cpu"}
-	if HasCUDA {
-		devices = append(devices, "cuda")
-	}
-	for _, device := range devices {
+	for _, device := range benchDevices() {
 		b.Run(device, func(b *testing.B) {
-			v := fakeVocab(6000)
-			m, err := NewModel(DefaultConfig(v.Size(), 4), v, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := untrainedModel(b)
 			const train, valid = 1280, 184
 			poems := benchPoems(b, m, train+valid)
 			tc := DefaultTrainConfig()
