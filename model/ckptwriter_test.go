@@ -42,9 +42,10 @@ func TestCheckpointWriter(t *testing.T) {
 		}
 	}
 	hand(b, 2)
-	hand(a, 3)                                    // waits behind b…
-	hand(a, 4)                                    // …and is replaced by this
-	m.Params.Values[0].Data().([]float32)[0] = -1 // training goes on
+	hand(a, 3) // waits behind b…
+	hand(a, 4) // …and is replaced by this
+	// Training goes on.
+	m.Params.Values[0].Data().([]float32)[0] = -1
 	st.Step = -1
 	gate.Done()
 	if err := w.flush(); err != nil {
