@@ -232,6 +232,14 @@ func num(n int) string {
 	return s
 }
 
+// poemCount counts poems in words: "1 poem", "2,345 poems".
+func poemCount(n int) string {
+	if n == 1 {
+		return "1 poem"
+	}
+	return num(n) + " poems"
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

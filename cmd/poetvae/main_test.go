@@ -615,6 +615,23 @@ func TestTrainErrors(t *testing.T) {
 	}
 }
 
+// TestTrainMixedLengths: train keeps the poems of the most common line
+// count and says, in words, how many of each it kept and left out.
+func TestTrainMixedLengths(t *testing.T) {
+	inTempDir(t)
+	writeFile(t, "mixed.txt", "床前明月光，疑是地上霜。\n"+
+		"白日依山尽，黄河入海流。\n"+
+		"千山鸟飞绝，万径人踪灭。孤舟蓑笠翁，独钓寒江雪。\n")
+	args := []string{"train", "--epochs", "1", "--embed", "8", "--enc-hidden", "8", "--dec-hidden", "8",
+		"--latent", "2", "--no-keywords", "--out", "m.ckpt", "mixed.txt"}
+	code, _, stderr := poetvae(t, args...)
+	if code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	mentions(t, args, stderr, "training on the 2 poems of 2 lines; 1 poem of other lengths left out",
+		"training on 1 poem from mixed.txt, validating on 1;")
+}
+
 type generated struct {
 	Seed  uint64 `json:"seed"`
 	Poems []struct {

@@ -160,7 +160,7 @@ func train(c *cli.Context) error {
 	}
 	poems, lines, dropped := splitByLines(all)
 	if dropped > 0 {
-		say("training on the %d poems of %d lines; %d poems of other lengths left out\n", len(poems), lines, dropped)
+		say("training on the %s of %d lines; %s of other lengths left out\n", poemCount(len(poems)), lines, poemCount(dropped))
 	}
 	out := c.String("out")
 	lastPath, metricsPath := runPaths(out)
@@ -249,7 +249,7 @@ func train(c *cli.Context) error {
 	defer mf.Close()
 
 	cfg := m.Config
-	say("training on %d poems from %s, validating on %d; %d characters\n", len(trainPoems), source, len(validPoems), cfg.Vocab-corpus.NumSpecial)
+	say("training on %s from %s, validating on %s; %s characters\n", poemCount(len(trainPoems)), source, num(len(validPoems)), num(cfg.Vocab-corpus.NumSpecial))
 	if cfg.LM {
 		say("language model: embedding %d, decoder %d, %s parameters (%s)\n", cfg.Embed, cfg.DecHidden, num(m.Params.Count()), model.BLAS)
 	} else {
