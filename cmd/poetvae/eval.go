@@ -110,6 +110,9 @@ func evaluate(c *cli.Context) error {
 	if c.Int("is-k") < 1 || c.Int("samples") < 0 {
 		return usageError("--is-k must be at least 1 and --samples cannot be negative")
 	}
+	if err := checkSampling(c); err != nil {
+		return err
+	}
 	m, err := loadModel(c)
 	if err != nil {
 		return err

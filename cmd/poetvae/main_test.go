@@ -728,7 +728,8 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{[]string{"--lines", "8"}, "8-line"},
 		{[]string{"--lines", "3"}, "3-line"},
-		{[]string{"--temperature", "0"}, "temperature"},
+		{[]string{"--temperature", "0"}, "--greedy"},
+		{[]string{"--temperature", "-1"}, "temperature"},
 		{[]string{"--top-k", "-1"}, "top-k"},
 	}
 	for _, tt := range tests {
@@ -738,6 +739,23 @@ func TestGenerateErrors(t *testing.T) {
 			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status 1 or 2 and an error about %q",
 				strings.Join(args, " "), code, stdout, stderr, tt.want)
 		}
+	}
+	// Sampling settings are usage mistakes (status 2), found before the
+	// model is read: here there is none to read. Greedy decoding needs no
+	// temperature.
+	for _, args := range [][]string{
+		{"generate", "--model", "missing.ckpt", "--temperature", "0"},
+		{"generate", "--model", "missing.ckpt", "--top-k", "-2"},
+		{"eval", "--model", "missing.ckpt", "--temperature", "0", "test.txt"},
+	} {
+		code, _, stderr := poetvae(t, args...)
+		if code != 2 {
+			t.Errorf("poetvae %s: status %d, want 2; stderr %q", strings.Join(args, " "), code, stderr)
+		}
+	}
+	args := []string{"generate", "--model", model, "--greedy", "--temperature", "0"}
+	if code, _, stderr := poetvae(t, args...); code != 0 {
+		t.Errorf("poetvae %s: status %d, stderr %q", strings.Join(args, " "), code, stderr)
 	}
 }
 

@@ -152,6 +152,9 @@ func generate(c *cli.Context) error {
 	if c.IsSet("spread") && !c.IsSet("like") {
 		return usageError("--spread needs --like")
 	}
+	if err := checkSampling(c); err != nil {
+		return err
+	}
 	if err := checkThemeFlags(c); err != nil {
 		return err
 	}
@@ -405,4 +408,20 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// checkSampling refuses sampling settings that cannot work before any
+// model is loaded or poem decoded (eval samples last, after minutes of work).
+// Greedy decoding and beam search ignore them.
+func checkSampling(c *cli.Context) error {
+	if c.Bool("greedy") || c.Int("beam") > 1 {
+		return nil
+	}
+	if t := c.Float64("temperature"); !(t > 0) {
+		return usageError("--temperature must be positive (got %g); --greedy takes the most likely characters", t)
+	}
+	if c.Int("top-k") < 0 {
+		return usageError("--top-k cannot be negative (got %d)", c.Int("top-k"))
+	}
+	return nil
 }
