@@ -344,8 +344,12 @@ func corpusCheck(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError(`corpus check needs one poem in quotes, e.g. poetvae corpus check "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`)
 	}
-	p, err := poetry.Parse(c.Args().First())
+	arg := c.Args().First()
+	p, err := poetry.Parse(arg)
 	if err != nil {
+		if fi, statErr := os.Stat(arg); statErr == nil && !fi.IsDir() {
+			return usageError("corpus check analyses one poem, and %s is a file: poetvae corpus stats %s checks a corpus file", arg, arg)
+		}
 		return err
 	}
 	pros, judge, err := loadProsody(c, false)

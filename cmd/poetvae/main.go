@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -89,15 +90,43 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // run prints and exits
 	}
 	// urfave/cli does not pass the app's OnUsageError down to commands.
-	var setOnUsageError func([]*cli.Command)
-	setOnUsageError = func(cmds []*cli.Command) {
+	var setUp func([]*cli.Command)
+	setUp = func(cmds []*cli.Command) {
 		for _, cmd := range cmds {
 			cmd.OnUsageError = onUsageError
-			setOnUsageError(cmd.Subcommands)
+			if action := cmd.Action; action != nil {
+				cmd.Action = func(c *cli.Context) error {
+					if err := flagAfterArguments(c); err != nil {
+						return err
+					}
+					return action(c)
+				}
+			}
+			setUp(cmd.Subcommands)
 		}
 	}
-	setOnUsageError(app.Commands)
+	setUp(app.Commands)
 	return app
+}
+
+// flagAfterArguments reports one of the command's flags written after its
+// arguments: urfave/cli reads flags only up to the first argument, so
+// `interpolate "A" "B" --steps 4` would otherwise take --steps and 4 for
+// two more poems and fail with a puzzling message.
+func flagAfterArguments(c *cli.Context) error {
+	for _, arg := range c.Args().Slice() {
+		if !strings.HasPrefix(arg, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		for _, f := range c.Command.Flags {
+			if slices.Contains(f.Names(), name) {
+				return usageError("%s comes after the arguments, where it is read as one: put flags first (see %s --help)",
+					arg, c.Command.HelpName)
+			}
+		}
+	}
+	return nil
 }
 
 // onUsageError gives usage errors from flag parsing status 2, like the go
