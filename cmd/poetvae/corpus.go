@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/text/width"
 
 	"poetvae/corpus"
 	"poetvae/poetry"
@@ -230,6 +231,21 @@ func num(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// padColumns pads s with spaces to n columns of a terminal, where a Chinese
+// character takes two (fmt's %-36s counts it as one and breaks tables).
+func padColumns(s string, n int) string {
+	cols := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			cols += 2
+		default:
+			cols++
+		}
+	}
+	return s + strings.Repeat(" ", max(0, n-cols))
 }
 
 // poemCount counts poems in words: "1 poem", "2,345 poems".

@@ -203,7 +203,7 @@ func printEval(c *cli.Context, r evalReport) {
 	if s := r.Samples; s != nil {
 		fmt.Fprintf(w, "\n%s poems from the prior (temperature %.2g)   generated   test corpus\n", num(s.Count), s.Temperature)
 		row := func(name string, g, tc float64) {
-			fmt.Fprintf(w, "  %-36s %7.1f%%    %7.1f%%\n", name, 100*g, 100*tc)
+			fmt.Fprintf(w, "  %s %7.1f%%    %7.1f%%\n", padColumns(name, 36), 100*g, 100*tc)
 		}
 		row("well formed", s.Form.WellFormed, r.TestForm.WellFormed)
 		row("rhyme (even lines, one group)", s.Form.Rhyme, r.TestForm.Rhyme)

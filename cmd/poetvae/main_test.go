@@ -986,6 +986,23 @@ func TestNum(t *testing.T) {
 	}
 }
 
+func TestPadColumns(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"rhyme", 8, "rhyme   "},
+		{"二四不同 (x)", 14, "二四不同 (x)  "}, // 8 columns of Chinese, 4 of the rest
+		{"二四不同", 6, "二四不同"},            // wider than n: left as it is
+		{"ＡＢ", 5, "ＡＢ "},               // full-width letters take two columns
+	} {
+		if got := padColumns(tt.s, tt.n); got != tt.want {
+			t.Errorf("padColumns(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
 // TestResumeArgs: the command that an interrupted train prints to go on
 // carries the flags that the saved state does not hold, quoted for a shell.
 func TestResumeArgs(t *testing.T) {
