@@ -195,7 +195,7 @@ func corpusStats(c *cli.Context) error {
 	fmt.Fprintf(w, "form           (judged by %s)\n", f.Judge)
 	fmt.Fprintf(w, "  rhyme        %.1f%% of poems: even lines end in one rhyme group\n", 100*f.Form.Rhyme)
 	fmt.Fprintf(w, "  level rhyme  %.1f%% of poems: ... in one level-tone (平) group\n", 100*f.Form.LevelRhyme)
-	fmt.Fprintf(w, "  二四不同      %.1f%% of lines where both characters have one known tone\n", 100*f.Form.ErSiBuTong)
+	fmt.Fprintf(w, "  二四不同     %.1f%% of lines where both characters have one known tone\n", 100*f.Form.ErSiBuTong)
 	fmt.Fprintf(w, "  pattern      %.1f%% of poems keep a standard tonal pattern with no violation\n", 100*f.Form.Pattern)
 	return nil
 }
