@@ -46,7 +46,7 @@ lint:
 # characters from their posterior means (seeds 1, 2, 3: 99.2–99.4%); 100
 # epochs at 0.5 recovered 88%, and 静夜思 lost a line's first two.
 demo: build
-	./$(BIN) train --sample --valid-split 0 --out $(DEMO) --epochs 150 --batch 16 --lr 0.005 \
+	./$(BIN) train --sample --force --valid-split 0 --out $(DEMO) --epochs 150 --batch 16 --lr 0.005 \
 		--embed 64 --enc-hidden 128 --dec-hidden 128 --latent 16 --dropout 0.1 --word-dropout 0.1 \
 		--kl-anneal-steps 400 --free-bits 1
 	@echo; echo "--- five new quatrains ---"

@@ -107,7 +107,7 @@ fi
 if want builds; then
 	say "a checkpoint trained by the GPU build, decoded by the CPU build"
 	poem="床前明月光，疑是地上霜。举头望明月，低头思故乡。"
-	if "$dir/poetvae" train --device "cuda:$gpu" --no-keywords --epochs 1 --out "$dir/gpu.ckpt" "$corpus" 2>&1 | tail -3 | tee -a "$report" &&
+	if "$dir/poetvae" train --force --device "cuda:$gpu" --no-keywords --epochs 1 --out "$dir/gpu.ckpt" "$corpus" 2>&1 | tail -3 | tee -a "$report" &&
 		"$dir/poetvae" reconstruct --model "$dir/gpu.ckpt" "$poem" > "$dir/gpu-decode.txt" &&
 		"$dir/poetvae-cpu" reconstruct --model "$dir/gpu.ckpt" "$poem" > "$dir/cpu-decode.txt" &&
 		cmp "$dir/gpu-decode.txt" "$dir/cpu-decode.txt"; then

@@ -248,12 +248,13 @@ func padColumns(s string, n int) string {
 	return s + strings.Repeat(" ", max(0, n-cols))
 }
 
-// poemCount counts poems in words: "1 poem", "2,345 poems".
-func poemCount(n int) string {
+// count counts things in words: count(1, "poem") is "1 poem",
+// count(2345, "poem") "2,345 poems".
+func count(n int, noun string) string {
 	if n == 1 {
-		return "1 poem"
+		return "1 " + noun
 	}
-	return num(n) + " poems"
+	return num(n) + " " + noun + "s"
 }
 
 func writeJSON(w io.Writer, v any) error {

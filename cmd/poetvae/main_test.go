@@ -636,6 +636,60 @@ func TestTrainMixedLengths(t *testing.T) {
 		"training on 1 poem from mixed.txt, validating on 1;")
 }
 
+// TestTrainKeepsAnEarlierRun: a new run refuses to start over an earlier
+// run's model or state, which its first epoch would replace, unless told to
+// with --force; the earlier files are left as they were.
+func TestTrainKeepsAnEarlierRun(t *testing.T) {
+	inTempDir(t)
+	trainArgs := func(extra ...string) []string {
+		return append([]string{"train", "--sample", "--epochs", "1", "--valid-split", "0", "--embed", "8",
+			"--enc-hidden", "8", "--dec-hidden", "8", "--latent", "2", "--no-keywords", "--out", "m.ckpt"}, extra...)
+	}
+	args := trainArgs()
+	code, stdout, stderr := poetvae(t, args...)
+	if code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "trained 1 epoch (") {
+		t.Errorf("poetvae %s: stdout %q, want it to start with \"trained 1 epoch (\"", strings.Join(args, " "), stdout)
+	}
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	model, last := read("m.ckpt"), read("m.last.ckpt")
+
+	args = trainArgs("--seed", "2")
+	code, stdout, stderr = poetvae(t, args...)
+	failed(t, args, code, stdout, stderr, 1, "m.ckpt already exists", "--resume", "--out", "--force")
+	if !bytes.Equal(read("m.ckpt"), model) || !bytes.Equal(read("m.last.ckpt"), last) {
+		t.Errorf("poetvae %s changed the earlier run's files", strings.Join(args, " "))
+	}
+
+	// The state alone (a run stopped before its first epoch ended) is kept too.
+	if err := os.Remove("m.ckpt"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = poetvae(t, args...)
+	failed(t, args, code, stdout, stderr, 1, "m.last.ckpt already exists")
+
+	args = trainArgs("--resume", "--force")
+	code, stdout, stderr = poetvae(t, args...)
+	failed(t, args, code, stdout, stderr, 2, "--resume", "--force")
+
+	args = trainArgs("--seed", "2", "--force")
+	if code, _, stderr = poetvae(t, args...); code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	if bytes.Equal(read("m.last.ckpt"), last) {
+		t.Errorf("poetvae %s left the earlier state in place", strings.Join(args, " "))
+	}
+}
+
 type generated struct {
 	Seed  uint64 `json:"seed"`
 	Poems []struct {

@@ -90,7 +90,7 @@ func plotLatent(c *cli.Context) error {
 		}
 	}
 	if n := len(all) - len(poems); n > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", poemCount(n), m.Config.Lines)
+		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
 	}
 	if len(poems) < 2 {
 		return fmt.Errorf("the corpus has %d poems of %d lines: a map needs at least 2", len(poems), m.Config.Lines)

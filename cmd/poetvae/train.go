@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -29,7 +30,8 @@ func trainCommand() *cli.Command {
 and every logged step and epoch to NAME.metrics.jsonl. The model also
 holds an index of the words of the training poems, cut with the jieba
 dictionaries (--jieba-dict), for generate --theme. Ctrl-C saves the
-state and stops; --resume continues exactly where it stopped.
+state and stops; --resume continues exactly where it stopped. A new run
+does not replace an existing --out or NAME.last.ckpt without --force.
 
 Examples:
    poetvae train --sample --epochs 30           # the built-in sample corpus
@@ -42,6 +44,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable); default: hold out --valid-split of the training poems"},
 			&cli.Float64Flag{Name: "valid-split", Value: 0.05, Usage: "share of the training poems held out for validation when no --valid is given"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt"},
+			&cli.BoolFlag{Name: "force", Usage: "start a new run even where --out already holds a model, replacing it"},
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "passes over the training poems"},
 			&cli.IntFlag{Name: "batch", Value: d.BatchSize, Usage: "poems per step"},
 			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "Adam learning rate"},
@@ -74,6 +77,21 @@ Examples:
 func runPaths(out string) (last, metrics string) {
 	base := strings.TrimSuffix(out, ".ckpt")
 	return base + ".last.ckpt", base + ".metrics.jsonl"
+}
+
+// refuseToReplace stops a new run that would overwrite an earlier one's
+// model or state: its first epoch replaces both, and a run re-typed by
+// mistake would cost the hours that trained them.
+func refuseToReplace(paths ...string) error {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s already exists, and a new run would replace it: continue that run with --resume, "+
+				"write the new one elsewhere with --out NAME.ckpt, or replace it with --force", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("checking the output: %w", err)
+		}
+	}
+	return nil
 }
 
 // readTraining reads the training corpus from the arguments or the sample.
@@ -154,16 +172,24 @@ func train(c *cli.Context) error {
 	if gpu, _ := model.ParseDevice(device); c.Bool("tf32") && gpu < 0 {
 		return usageError("--tf32 is for a GPU: add --device cuda")
 	}
+	out := c.String("out")
+	lastPath, metricsPath := runPaths(out)
+	if c.Bool("resume") && c.Bool("force") {
+		return usageError("--resume continues the run in %s and --force replaces it: give one", lastPath)
+	}
+	if !c.Bool("resume") && !c.Bool("force") {
+		if err := refuseToReplace(out, lastPath); err != nil {
+			return err
+		}
+	}
 	all, source, err := readTraining(c)
 	if err != nil {
 		return err
 	}
 	poems, lines, dropped := splitByLines(all)
 	if dropped > 0 {
-		say("training on the %s of %d lines; %s of other lengths left out\n", poemCount(len(poems)), lines, poemCount(dropped))
+		say("training on the %s of %d lines; %s of other lengths left out\n", count(len(poems), "poem"), lines, count(dropped, "poem"))
 	}
-	out := c.String("out")
-	lastPath, metricsPath := runPaths(out)
 	var m *model.Model
 	var st *model.TrainState
 	holdOutSeed := c.Uint64("seed")
@@ -249,7 +275,7 @@ func train(c *cli.Context) error {
 	defer mf.Close()
 
 	cfg := m.Config
-	say("training on %s from %s, validating on %s; %s characters\n", poemCount(len(trainPoems)), source, num(len(validPoems)), num(cfg.Vocab-corpus.NumSpecial))
+	say("training on %s from %s, validating on %s; %s characters\n", count(len(trainPoems), "poem"), source, num(len(validPoems)), num(cfg.Vocab-corpus.NumSpecial))
 	if cfg.LM {
 		say("language model: embedding %d, decoder %d, %s parameters (%s)\n", cfg.Embed, cfg.DecHidden, num(m.Params.Count()), model.BLAS)
 	} else {
@@ -292,7 +318,7 @@ func train(c *cli.Context) error {
 		return err
 	}
 	if len(validPoems) == 0 {
-		fmt.Fprintf(c.App.Writer, "trained %d epochs (no validation poems: the last epoch is kept); model written to %s\n", st.Epoch, out)
+		fmt.Fprintf(c.App.Writer, "trained %s (no validation poems: the last epoch is kept); model written to %s\n", count(st.Epoch, "epoch"), out)
 		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "best epoch %d of %d: validation ELBO %.2f nats per poem; model written to %s\n",
