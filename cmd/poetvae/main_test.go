@@ -690,6 +690,48 @@ func TestTrainKeepsAnEarlierRun(t *testing.T) {
 	}
 }
 
+// TestSplitByLines: train keeps the most common line count, and on a tie
+// quatrains, then the shorter poems, whatever the order of the corpus.
+func TestSplitByLines(t *testing.T) {
+	const couplet, quatrain, octave = "床前明月光，疑是地上霜。",
+		"白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",
+		"千山鸟飞绝，万径人踪灭。孤舟蓑笠翁，独钓寒江雪。千山鸟飞绝，万径人踪灭。孤舟蓑笠翁，独钓寒江雪。"
+	tests := []struct {
+		poems     []string
+		wantLines int
+	}{
+		{[]string{couplet, couplet, quatrain}, 2},
+		{[]string{couplet, quatrain}, 4},
+		{[]string{quatrain, couplet}, 4},
+		{[]string{octave, quatrain}, 4},
+		{[]string{octave, couplet}, 2},
+		{[]string{couplet, octave}, 2},
+		{[]string{octave, octave, quatrain, couplet}, 8},
+	}
+	for _, tt := range tests {
+		var poems []poetry.Poem
+		for _, text := range tt.poems {
+			p, err := poetry.Parse(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			poems = append(poems, p)
+		}
+		kept, lines, dropped := splitByLines(poems)
+		if lines != tt.wantLines {
+			t.Errorf("splitByLines(%q) kept the %d-line poems, want the %d-line ones", tt.poems, lines, tt.wantLines)
+		}
+		for _, p := range kept {
+			if p.NumLines() != lines {
+				t.Errorf("splitByLines kept a %d-line poem among %d-line ones", p.NumLines(), lines)
+			}
+		}
+		if len(kept)+dropped != len(poems) {
+			t.Errorf("splitByLines kept %d and dropped %d of %d poems", len(kept), dropped, len(poems))
+		}
+	}
+}
+
 type generated struct {
 	Seed  uint64 `json:"seed"`
 	Poems []struct {

@@ -93,7 +93,7 @@ func plotLatent(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
 	}
 	if len(poems) < 2 {
-		return fmt.Errorf("the corpus has %d poems of %d lines: a map needs at least 2", len(poems), m.Config.Lines)
+		return fmt.Errorf("the corpus has %s of %d lines: a map needs at least 2", count(len(poems), "poem"), m.Config.Lines)
 	}
 	if n := c.Int("max"); n > 0 && len(poems) > n {
 		// A fixed seed draws the same poems every time, so that maps of
@@ -176,7 +176,7 @@ func readMapCorpus(c *cli.Context, files []string) ([]corpusPoem, error) {
 		}
 	}
 	if rejected > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "skipped %d malformed lines (see poetvae corpus stats)\n", rejected)
+		fmt.Fprintf(c.App.ErrWriter, "skipped %s (see poetvae corpus stats)\n", count(rejected, "malformed line"))
 	}
 	return poems, nil
 }

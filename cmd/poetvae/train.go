@@ -111,20 +111,30 @@ func readTraining(c *cli.Context) ([]poetry.Poem, string, error) {
 		return nil, "", err
 	}
 	if rep.Rejected() > 0 && !c.Bool("quiet") {
-		fmt.Fprintf(c.App.ErrWriter, "skipped %d malformed lines (see poetvae corpus stats), e.g. %s\n", rep.Rejected(), rep.Rejects[0])
+		fmt.Fprintf(c.App.ErrWriter, "skipped %s (see poetvae corpus stats), e.g. %s\n", count(rep.Rejected(), "malformed line"), rep.Rejects[0])
 	}
 	return poems, strings.Join(rep.Files, ", "), nil
 }
 
 // splitByLines keeps the poems of the most common line count (a model reads
-// one shape) and says how many others it left out.
+// one shape) and says how many others it left out. A tie goes to quatrains,
+// the form poetvae is for, then to the shorter poems.
 func splitByLines(poems []poetry.Poem) (kept []poetry.Poem, lines, dropped int) {
-	count := map[int]int{}
+	perLength := map[int]int{}
 	for _, p := range poems {
-		count[p.NumLines()]++
+		perLength[p.NumLines()]++
 	}
-	for n, k := range count {
-		if k > count[lines] || (k == count[lines] && n < lines) {
+	better := func(n, than int) bool {
+		if perLength[n] != perLength[than] {
+			return perLength[n] > perLength[than]
+		}
+		if n == 4 || than == 4 {
+			return n == 4
+		}
+		return n < than
+	}
+	for n := range perLength {
+		if lines == 0 || better(n, lines) {
 			lines = n
 		}
 	}
@@ -207,7 +217,7 @@ func train(c *cli.Context) error {
 			st.Done = false
 		}
 		if st.Epoch >= st.Config.Epochs || st.Done {
-			return usageError("the run in %s has finished its %d epochs; give --epochs more than %d to train it further", lastPath, st.Epoch, st.Epoch)
+			return usageError("the run in %s has finished its %s; give --epochs more than %d to train it further", lastPath, count(st.Epoch, "epoch"), st.Epoch)
 		}
 		// The run's own seed, so that the same poems are held out for
 		// validation as before the stop, whatever --seed says now.
