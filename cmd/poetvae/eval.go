@@ -192,7 +192,8 @@ func printEval(c *cli.Context, r evalReport) {
 	}
 	fmt.Fprintf(w, ", %d characters unknown to the model (scored as UNK)\n\n", r.Unknown)
 	fmt.Fprintf(w, "likelihood of the test poems (nats per poem; perplexity per token, %d tokens a poem)\n", t.Tokens)
-	fmt.Fprintf(w, "  NLL (IS, K=%d)    %8.2f   perplexity %7.1f\n", t.Samples, t.ISNLL, t.ISPPL)
+	// K's digits vary, so the label is padded to the others' width.
+	fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f\n", padColumns(fmt.Sprintf("NLL (IS, K=%d)", t.Samples), 18), t.ISNLL, t.ISPPL)
 	if !r.LM {
 		fmt.Fprintf(w, "  −ELBO              %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", t.ELBO, t.ELBOPPL, t.NLL, t.KL)
 		fmt.Fprintf(w, "  mutual information %8.2f nats\n", t.MI)

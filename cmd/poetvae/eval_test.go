@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"poetvae/corpus"
 )
@@ -36,6 +37,21 @@ func TestEval(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("eval output lacks %q:\n%s", want, out)
 		}
+	}
+
+	// The likelihood rows' numbers end in one column, whatever K's digits.
+	ends := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		for _, label := range []string{"NLL (IS, K=4)", "−ELBO", "mutual information"} {
+			if rest, ok := strings.CutPrefix(line, "  "+label); ok {
+				value := strings.Fields(rest)[0]
+				ends[label] = utf8.RuneCountInString(line) - utf8.RuneCountInString(rest) +
+					strings.Index(rest, value) + len(value)
+			}
+		}
+	}
+	if len(ends) != 3 || ends["NLL (IS, K=4)"] != ends["−ELBO"] || ends["−ELBO"] != ends["mutual information"] {
+		t.Errorf("the likelihood rows' numbers end in columns %v, want one column:\n%s", ends, out)
 	}
 
 	code, out, errs = poetvae(t, "eval", "--model", m, "--samples", "40", "--is-k", "4", "--json", "test.txt")
