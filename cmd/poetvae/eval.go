@@ -192,12 +192,13 @@ func printEval(c *cli.Context, r evalReport) {
 	}
 	fmt.Fprintf(w, ", %d characters unknown to the model (scored as UNK)\n\n", r.Unknown)
 	fmt.Fprintf(w, "likelihood of the test poems (nats per poem; perplexity per token, %d tokens a poem)\n", t.Tokens)
-	// K's digits vary, so the label is padded to the others' width.
-	fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f\n", padColumns(fmt.Sprintf("NLL (IS, K=%d)", t.Samples), 18), t.ISNLL, t.ISPPL)
+	// Labels are padded to one width (K's digits vary), so the numbers align.
+	label := func(s string) string { return padColumns(s, 18) }
+	fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f\n", label(fmt.Sprintf("NLL (IS, K=%d)", t.Samples)), t.ISNLL, t.ISPPL)
 	if !r.LM {
-		fmt.Fprintf(w, "  −ELBO              %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", t.ELBO, t.ELBOPPL, t.NLL, t.KL)
-		fmt.Fprintf(w, "  mutual information %8.2f nats\n", t.MI)
-		fmt.Fprintf(w, "  active units       %5d of %d\n", t.ActiveUnits, t.Latent)
+		fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", label("−ELBO"), t.ELBO, t.ELBOPPL, t.NLL, t.KL)
+		fmt.Fprintf(w, "  %s %8.2f nats\n", label("mutual information"), t.MI)
+		fmt.Fprintf(w, "  %s %5d of %d\n", label("active units"), t.ActiveUnits, t.Latent)
 		fmt.Fprintf(w, "reconstruction from the posterior mean (greedy)\n")
 		fmt.Fprintf(w, "  characters %.1f%%   whole lines %.1f%%   BLEU-4 %.3f\n", 100*t.CharsRecovered, 100*t.LinesRecovered, t.ReconBLEU)
 	}
