@@ -10,6 +10,8 @@
 //
 // The package also converts the JSON files of the chinese-poetry project
 // into that format ([Import]), maps characters to ids ([Vocab]), cuts a
-// corpus into batches ([Batches]) and indexes poems by the words they
-// contain ([Index]) so that a free-text theme can be matched to poems.
+// corpus into batches ([Batches]), indexes poems by the words they
+// contain ([Index]) so that a free-text theme can be matched to poems, and
+// reads a poem typed in one script, simplified or traditional, in the
+// script of a model's vocabulary ([MatchScript]).
 package corpus

@@ -24,6 +24,13 @@ var t2s = sync.OnceValues(func() (*opencc.OpenCC, error) {
 	return opencc.New("t2s")
 })
 
+// s2t goes the other way, for a poem typed in simplified characters and read
+// by a model of traditional ones (see MatchScript). It is one-to-many (后 is
+// 後 in 然后 and stays 后 in 皇后), which the phrase tables settle by context.
+var s2t = sync.OnceValues(func() (*opencc.OpenCC, error) {
+	return opencc.New("s2t")
+})
+
 // simplify converts traditional characters in s to simplified ones and
 // leaves everything else as it is.
 func simplify(s string) (string, error) {

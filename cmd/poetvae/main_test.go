@@ -937,6 +937,41 @@ func TestUnknownCharacters(t *testing.T) {
 	}
 }
 
+// A poem copied in traditional characters is read in the simplified ones
+// of the sample corpus, with a note, and so are fixed characters.
+func TestOtherScript(t *testing.T) {
+	model := sharedModel(t)
+	inTempDir(t)
+	const traditional = "床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。"
+
+	code, stdout, stderr := poetvae(t, "reconstruct", "--model", model, "--strict", "--json", traditional)
+	if code != 0 {
+		t.Fatalf("reconstruct --strict of 靜夜思 in traditional characters: status %d, stderr:\n%s", code, stderr)
+	}
+	var r struct {
+		Input string `json:"input"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.Input != jingYeSi {
+		t.Errorf("reconstruct --json of %s read %q (%v), want %s", traditional, r.Input, err, jingYeSi)
+	}
+	args := []string{"reconstruct", traditional}
+	mentions(t, args, stderr, "note: poem 1", "舉→举, 頭→头, 鄉→乡")
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("reconstruct of %s warns: %s", traditional, stderr)
+	}
+
+	code, stdout, stderr = poetvae(t, "generate", "--model", model, "--first-line", "舉頭望明月", "--count", "2")
+	if code != 0 {
+		t.Fatalf("generate --first-line 舉頭望明月: status %d, stderr:\n%s", code, stderr)
+	}
+	for _, poem := range lines(stdout) {
+		if !strings.HasPrefix(poem, "举头望明月，") {
+			t.Errorf("generate --first-line 舉頭望明月 wrote %s", poem)
+		}
+	}
+	mentions(t, []string{"generate", "--first-line", "舉頭望明月"}, stderr, "note: the fixed characters", "舉→举, 頭→头")
+}
+
 func TestPoemArgumentErrors(t *testing.T) {
 	model := sharedModel(t)
 	inTempDir(t)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"poetvae/corpus"
 	"poetvae/model"
 	"poetvae/poetry"
 )
@@ -171,6 +172,11 @@ func generate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if tm != nil {
+		if opt.Template, err = matchScript(c, m, tm, "the fixed characters"); err != nil {
+			return err
+		}
+	}
 	rng, seed := rngFor(c)
 	var z [][]float64
 	var near []int
@@ -220,8 +226,11 @@ func generate(c *cli.Context) error {
 }
 
 // parsePoems parses the poem arguments and checks them against the model:
-// its line count, and its characters (unknown ones become UNK with a
-// warning, or an error with --strict).
+// its line count, and its characters. A character the model does not know
+// is read in the other script where the model knows it there (a poem copied
+// in traditional characters for a model of simplified ones, or the
+// reverse), with a note; the rest become UNK with a warning, or an error
+// with --strict.
 func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, error) {
 	var poems []poetry.Poem
 	for i, a := range args {
@@ -231,6 +240,13 @@ func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, e
 		}
 		if p.NumLines() != m.Config.Lines {
 			return nil, fmt.Errorf("poem %d has %d lines; this model reads %d-line poems", i+1, p.NumLines(), m.Config.Lines)
+		}
+		chars, err := matchScript(c, m, p.Chars(), fmt.Sprintf("poem %d", i+1))
+		if err != nil {
+			return nil, err
+		}
+		if p, err = poetry.New(chars); err != nil {
+			return nil, fmt.Errorf("poem %d: %w", i+1, err)
 		}
 		if unk := m.Vocab.Unknown(p); len(unk) > 0 {
 			msg := fmt.Sprintf("poem %d: %s not in the model's vocabulary", i+1, quoteRunes(unk))
@@ -242,6 +258,24 @@ func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, e
 		poems = append(poems, p)
 	}
 	return poems, nil
+}
+
+// matchScript reads the characters of what (a poem, or a template) that
+// the model does not know in the other script, simplified or traditional,
+// where it knows them there, and says so on stderr.
+func matchScript(c *cli.Context, m *model.Model, chars []rune, what string) ([]rune, error) {
+	chars, rewrites, err := corpus.MatchScript(chars, m.Vocab.Has)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(rewrites) > 0 {
+		parts := make([]string, len(rewrites))
+		for i, rw := range rewrites {
+			parts[i] = string(rw.From) + "→" + string(rw.To)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "note: %s read in the script of the model's vocabulary: %s\n", what, strings.Join(parts, ", "))
+	}
+	return chars, nil
 }
 
 func quoteRunes(rs []rune) string {
@@ -271,7 +305,7 @@ func encodeArgs(c *cli.Context) (m *model.Model, poems []poetry.Poem, mu [][]flo
 }
 
 func strictFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "strict", Usage: "characters outside the model's vocabulary are an error, not a warning"}
+	return &cli.BoolFlag{Name: "strict", Usage: "characters outside the model's vocabulary in either script (simplified, traditional) are an error, not a warning"}
 }
 
 func interpolateCommand() *cli.Command {
