@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -93,14 +94,15 @@ type sampleReport struct {
 }
 
 type evalReport struct {
-	Model    string        `json:"model"`
-	LM       bool          `json:"lm"`
-	Test     model.Report  `json:"test"`
-	Unknown  int           `json:"test_chars_unknown"`
-	TestForm formRates     `json:"test_form"`
-	Samples  *sampleReport `json:"samples,omitempty"`
-	JudgedBy string        `json:"judged_by"`
-	Skipped  int           `json:"test_poems_skipped"`
+	Model     string        `json:"model"`
+	LM        bool          `json:"lm"`
+	Test      model.Report  `json:"test"`
+	Unknown   int           `json:"test_chars_unknown"`
+	Rewritten int           `json:"test_chars_read_in_model_script"` // by corpus.MatchScript, before Unknown counts
+	TestForm  formRates     `json:"test_form"`
+	Samples   *sampleReport `json:"samples,omitempty"`
+	JudgedBy  string        `json:"judged_by"`
+	Skipped   int           `json:"test_poems_skipped"`
 }
 
 func evaluate(c *cli.Context) error {
@@ -135,6 +137,9 @@ func evaluate(c *cli.Context) error {
 		return fmt.Errorf("no %d-line poems in the test files for this model", m.Config.Lines)
 	}
 	rep := evalReport{Model: c.String("model"), LM: m.Config.LM, JudgedBy: judge, Skipped: len(all) - len(test)}
+	if rep.Rewritten, err = readInModelScript(c, m, test); err != nil {
+		return err
+	}
 	for _, p := range test {
 		for _, r := range p.Chars() {
 			if !m.Vocab.Has(r) {
@@ -178,6 +183,41 @@ func evaluate(c *cli.Context) error {
 	return nil
 }
 
+// readInModelScript reads, in place, the characters of the test poems that
+// the model does not know in the other script where it knows them there,
+// as for poems given as arguments, and returns how many it rewrote.
+func readInModelScript(c *cli.Context, m *model.Model, test []poetry.Poem) (int, error) {
+	rewritten := 0
+	var examples []corpus.Rewrite // the first few, for the note
+	for i, p := range test {
+		chars, rewrites, err := corpus.MatchScript(p.Chars(), m.Vocab.Has)
+		if err != nil {
+			return 0, err
+		}
+		if len(rewrites) == 0 {
+			continue
+		}
+		for j, r := range p.Chars() {
+			if chars[j] != r {
+				rewritten++
+			}
+		}
+		for _, rw := range rewrites {
+			if len(examples) < 5 && !slices.Contains(examples, rw) {
+				examples = append(examples, rw)
+			}
+		}
+		if test[i], err = poetry.New(chars); err != nil {
+			return 0, err
+		}
+	}
+	if rewritten > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "note: %s of the test poems read in the script of the model's vocabulary: %s\n",
+			count(rewritten, "character"), rewriteList(examples))
+	}
+	return rewritten, nil
+}
+
 func printEval(c *cli.Context, r evalReport) {
 	w := c.App.Writer
 	t := r.Test
@@ -190,7 +230,10 @@ func printEval(c *cli.Context, r evalReport) {
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, " (%s of other lengths skipped)", num(r.Skipped))
 	}
-	fmt.Fprintf(w, ", %d characters unknown to the model (scored as UNK)\n\n", r.Unknown)
+	if r.Rewritten > 0 {
+		fmt.Fprintf(w, ", %s read in the model's script", count(r.Rewritten, "character"))
+	}
+	fmt.Fprintf(w, ", %s unknown to the model (scored as UNK)\n\n", count(r.Unknown, "character"))
 	fmt.Fprintf(w, "likelihood of the test poems (nats per poem; perplexity per token, %d tokens a poem)\n", t.Tokens)
 	// Labels are padded to one width (K's digits vary), so the numbers align.
 	label := func(s string) string { return padColumns(s, 18) }

@@ -90,3 +90,37 @@ func TestEval(t *testing.T) {
 		t.Errorf("--is-k 0: status %d, want 2", code)
 	}
 }
+
+// Test poems in traditional characters are scored as their simplified
+// forms by a model of simplified ones, with the rewritten characters
+// counted.
+func TestEvalOtherScript(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	writeFile(t, "simplified.txt", jingYeSi+"\n"+dengGuanQ+"\n")
+	writeFile(t, "traditional.txt", "床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。\n白日依山盡，黃河入海流。欲窮千里目，更上一層樓。\n")
+
+	reports := map[string]evalReport{}
+	for _, file := range []string{"simplified.txt", "traditional.txt"} {
+		code, out, errs := poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "3", "--json", file)
+		if code != 0 {
+			t.Fatalf("eval %s: status %d: %s", file, code, errs)
+		}
+		var rep evalReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("eval --json %s: %v\n%s", file, err, out)
+		}
+		reports[file] = rep
+		if file == "traditional.txt" {
+			mentions(t, []string{"eval", file}, errs, "note: 9 characters of the test poems", "舉→举, 頭→头, 鄉→乡, 盡→尽, 黃→黄")
+		}
+	}
+	s, tr := reports["simplified.txt"], reports["traditional.txt"]
+	if s.Rewritten != 0 || tr.Rewritten != 9 || s.Unknown != 0 || tr.Unknown != 0 {
+		t.Errorf("characters read in the model's script %d and %d, unknown %d and %d; want 0 and 9, none unknown",
+			s.Rewritten, tr.Rewritten, s.Unknown, tr.Unknown)
+	}
+	if s.Test != tr.Test {
+		t.Errorf("the traditional poems scored %+v, their simplified forms %+v", tr.Test, s.Test)
+	}
+}

@@ -269,13 +269,18 @@ func matchScript(c *cli.Context, m *model.Model, chars []rune, what string) ([]r
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(rewrites) > 0 {
-		parts := make([]string, len(rewrites))
-		for i, rw := range rewrites {
-			parts[i] = string(rw.From) + "→" + string(rw.To)
-		}
-		fmt.Fprintf(c.App.ErrWriter, "note: %s read in the script of the model's vocabulary: %s\n", what, strings.Join(parts, ", "))
+		fmt.Fprintf(c.App.ErrWriter, "note: %s read in the script of the model's vocabulary: %s\n", what, rewriteList(rewrites))
 	}
 	return chars, nil
+}
+
+// rewriteList writes rewrites as 舉→举, 頭→头.
+func rewriteList(rewrites []corpus.Rewrite) string {
+	parts := make([]string, len(rewrites))
+	for i, rw := range rewrites {
+		parts[i] = string(rw.From) + "→" + string(rw.To)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func quoteRunes(rs []rune) string {
