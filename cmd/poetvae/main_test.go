@@ -955,7 +955,7 @@ func TestOtherScript(t *testing.T) {
 		t.Errorf("reconstruct --json of %s read %q (%v), want %s", traditional, r.Input, err, jingYeSi)
 	}
 	args := []string{"reconstruct", traditional}
-	mentions(t, args, stderr, "note: poem 1", "舉→举, 頭→头, 鄉→乡")
+	mentions(t, args, stderr, "note: the poem read in", "舉→举, 頭→头, 鄉→乡")
 	if strings.Contains(stderr, "warning") {
 		t.Errorf("reconstruct of %s warns: %s", traditional, stderr)
 	}
@@ -981,7 +981,7 @@ func TestPoemArgumentErrors(t *testing.T) {
 	}{
 		{[]string{"interpolate", jingYeSi, "床前明月光，疑是地上霜。"}, []string{"poem 2", "2 lines", "4-line"}},
 		{[]string{"interpolate", "床前明月，疑是地上霜。举头望明月，低头思故乡。", dengGuanQ}, []string{"poem 1", "line 1"}},
-		{[]string{"reconstruct", "abc"}, []string{"poem 1", "non-Han"}},
+		{[]string{"reconstruct", "abc"}, []string{"the poem:", "non-Han"}},
 	}
 	for _, tt := range tests {
 		args := append([]string{tt.args[0], "--model", model}, tt.args[1:]...)

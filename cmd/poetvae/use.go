@@ -234,22 +234,23 @@ func generate(c *cli.Context) error {
 func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, error) {
 	var poems []poetry.Poem
 	for i, a := range args {
+		name := argumentName(i, len(args))
 		p, err := poetry.Parse(a)
 		if err != nil {
-			return nil, fmt.Errorf("poem %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if p.NumLines() != m.Config.Lines {
-			return nil, fmt.Errorf("poem %d has %d lines; this model reads %d-line poems", i+1, p.NumLines(), m.Config.Lines)
+			return nil, fmt.Errorf("%s has %d lines; this model reads %d-line poems", name, p.NumLines(), m.Config.Lines)
 		}
-		chars, err := matchScript(c, m, p.Chars(), fmt.Sprintf("poem %d", i+1))
+		chars, err := matchScript(c, m, p.Chars(), name)
 		if err != nil {
 			return nil, err
 		}
 		if p, err = poetry.New(chars); err != nil {
-			return nil, fmt.Errorf("poem %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if unk := m.Vocab.Unknown(p); len(unk) > 0 {
-			msg := fmt.Sprintf("poem %d: %s not in the model's vocabulary", i+1, quoteRunes(unk))
+			msg := fmt.Sprintf("%s: %s not in the model's vocabulary", name, quoteRunes(unk))
 			if c.Bool("strict") {
 				return nil, errors.New(msg)
 			}
@@ -258,6 +259,15 @@ func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, e
 		poems = append(poems, p)
 	}
 	return poems, nil
+}
+
+// argumentName names the i-th of n poem arguments in messages: "the poem"
+// when it is the only one, "poem 2" among several.
+func argumentName(i, n int) string {
+	if n == 1 {
+		return "the poem"
+	}
+	return fmt.Sprintf("poem %d", i+1)
 }
 
 // matchScript reads the characters of what (a poem, or a template) that
