@@ -175,7 +175,7 @@ func corpusStats(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "files          %s\n", strings.Join(f.Files, ", "))
 	fmt.Fprintf(w, "lines read     %s\n", num(f.Lines))
-	fmt.Fprintf(w, "poems          %s accepted, %s rejected, %s duplicates dropped\n", num(f.Accepted), num(f.Rejected), num(f.Duplicates))
+	fmt.Fprintf(w, "poems          %s accepted, %s rejected, %s dropped\n", num(f.Accepted), num(f.Rejected), count(f.Duplicates, "duplicate"))
 	for _, lines := range sortedKeys(f.ByLines) {
 		fmt.Fprintf(w, "               %s of %d lines\n", num(f.ByLines[lines]), lines)
 	}
@@ -304,8 +304,8 @@ func corpusImport(c *cli.Context) error {
 		}
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "%s poems written to %s from %s records in %d files (%s duplicates dropped)\n",
-		num(st.Kept), c.String("output"), num(st.Records), st.Files, num(st.Duplicates))
+	fmt.Fprintf(w, "%s written to %s from %s in %s (%s dropped)\n",
+		count(st.Kept, "poem"), c.String("output"), count(st.Records, "record"), count(st.Files, "file"), count(st.Duplicates, "duplicate"))
 	for _, reason := range sortedKeys(st.Skipped) {
 		fmt.Fprintf(w, "  skipped %s: %s\n", reason, num(st.Skipped[reason]))
 	}

@@ -246,7 +246,7 @@ func printEval(c *cli.Context, r evalReport) {
 		fmt.Fprintf(w, "  characters %.1f%%   whole lines %.1f%%   BLEU-4 %.3f\n", 100*t.CharsRecovered, 100*t.LinesRecovered, t.ReconBLEU)
 	}
 	if s := r.Samples; s != nil {
-		fmt.Fprintf(w, "\n%s poems from the prior (temperature %.2g)   generated   test corpus\n", num(s.Count), s.Temperature)
+		fmt.Fprintf(w, "\n%s from the prior (temperature %.2g)   generated   test corpus\n", count(s.Count, "poem"), s.Temperature)
 		row := func(name string, g, tc float64) {
 			fmt.Fprintf(w, "  %s %7.1f%%    %7.1f%%\n", padColumns(name, 36), 100*g, 100*tc)
 		}

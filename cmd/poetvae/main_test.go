@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -240,7 +241,7 @@ func TestCorpusStats(t *testing.T) {
 	}
 	for _, want := range []string{
 		"lines read     8\n",
-		"3 accepted, 2 rejected, 1 duplicates dropped",
+		"3 accepted, 2 rejected, 1 duplicate dropped",
 		"3 of 4 lines",
 		"line length: 1",
 		"non-Han character: 1",
@@ -413,13 +414,14 @@ func TestCorpusImport(t *testing.T) {
 		args     []string
 		wantOut  string
 		wantMeta string // "" for no --meta
+		wantSaid string // the summary on stdout
 	}{
-		{"quatrains", []string{"--meta", "meta.tsv"}, quatrain, "李白\t靜夜思\tx.json\t" + quatrain},
-		{"eight lines", []string{"--lines", "8"}, lushi, ""},
+		{"quatrains", []string{"--meta", "meta.tsv"}, quatrain, "李白\t靜夜思\tx.json\t" + quatrain, "1 poem written to out.txt from 3 records in 1 file (0 duplicates dropped)"},
+		{"eight lines", []string{"--lines", "8"}, lushi, "", ""},
 		{"simplified", []string{"--simplified", "--meta", "meta.tsv"},
 			"床前明月光，疑是地上霜。举头望明月，低头思故乡。\n",
-			"李白\t静夜思\tx.json\t床前明月光，疑是地上霜。举头望明月，低头思故乡。\n"},
-		{"same file twice", []string{"x.json"}, quatrain, ""},
+			"李白\t静夜思\tx.json\t床前明月光，疑是地上霜。举头望明月，低头思故乡。\n", ""},
+		{"same file twice", []string{"x.json"}, quatrain, "", "1 poem written to out.txt from 6 records in 2 files (1 duplicate dropped)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,8 +432,9 @@ func TestCorpusImport(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
 			}
-			if !strings.Contains(stdout, "1 poems written to out.txt") {
-				t.Errorf("poetvae %s: stdout %q does not say 1 poem was written", strings.Join(args, " "), stdout)
+			want := cmp.Or(tt.wantSaid, "1 poem written to out.txt from ")
+			if !strings.Contains(stdout, want) {
+				t.Errorf("poetvae %s: stdout %q does not say %q", strings.Join(args, " "), stdout, want)
 			}
 			got, err := os.ReadFile("out.txt")
 			if err != nil {

@@ -135,7 +135,7 @@ func plotLatent(c *cli.Context) error {
 	if modelName == "" { // as loadModel reads it
 		modelName = defaultModel
 	}
-	title := fmt.Sprintf("%s poems of %s in the latent space of %s", num(len(poems)),
+	title := fmt.Sprintf("%s of %s in the latent space of %s", count(len(poems), "poem"),
 		strings.Join(baseNames(c.Args().Slice()), ", "), filepath.Base(modelName))
 	err = saveFigure(out, 10*vg.Inch, 8*vg.Inch, func(dc draw.Canvas) {
 		drawMap(dc, tf, title, legendTitle, pl, mu, labels, path)
@@ -143,7 +143,7 @@ func plotLatent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "map of %s poems written to %s\n", num(len(poems)), out)
+	fmt.Fprintf(c.App.Writer, "map of %s written to %s\n", count(len(poems), "poem"), out)
 	return nil
 }
 

@@ -145,16 +145,11 @@ func themeLatents(c *cli.Context, m *model.Model, n int, rng *rand.Rand) (z [][]
 		switch s := tj.Support[w]; s {
 		case 0:
 			parts[k] = w + " (no poem)"
-		case 1:
-			parts[k] = w + " (1 poem)"
 		default:
-			parts[k] = fmt.Sprintf("%s (%s poems)", w, num(s))
+			parts[k] = fmt.Sprintf("%s (%s)", w, count(s, "poem"))
 		}
 	}
-	from := fmt.Sprintf("%s poems", num(tj.Used))
-	if tj.Used == 1 {
-		from = "1 poem"
-	}
+	from := count(tj.Used, "poem")
 	if tj.Used < tj.Poems {
 		from = fmt.Sprintf("%s of %s poems, those with the most keywords", num(tj.Used), num(tj.Poems))
 	}
@@ -209,7 +204,7 @@ func buildKeywords(c *cli.Context, m *model.Model, poems []poetry.Poem, say func
 		return
 	}
 	m.Keywords, m.Poems = ix, poems
-	say("indexed %s words of %s poems for generate --theme (%s)\n", num(len(ix.Words)), num(len(poems)), time.Since(start).Round(10*time.Millisecond))
+	say("indexed %s of %s for generate --theme (%s)\n", count(len(ix.Words), "word"), count(len(poems), "poem"), time.Since(start).Round(10*time.Millisecond))
 }
 
 func indexPoems(dictDir string, poems []poetry.Poem) (*corpus.Index, error) {
