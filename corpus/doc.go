@@ -4,9 +4,11 @@
 //
 // A corpus file holds one poem per line in UTF-8, in the form accepted by
 // [poetry.Parse]. Blank lines and lines starting with '#' are ignored, a
-// byte order mark and CRLF line ends are tolerated, and malformed lines are
-// skipped and reported rather than aborting the read, so that one bad line
-// in a large corpus costs one poem, not the whole run.
+// byte order mark and CRLF line ends are tolerated, a file compressed with
+// gzip is read decompressed, and malformed lines are skipped and reported
+// rather than aborting the read, so that one bad line in a large corpus
+// costs one poem, not the whole run. A file that is not UTF-8 text at all
+// (a model given by mistake, UTF-16) is refused as a whole.
 //
 // The package also converts the JSON files of the chinese-poetry project
 // into that format ([Import]), maps characters to ids ([Vocab]), cuts a

@@ -17,6 +17,8 @@ func FuzzRead(f *testing.F) {
 		"空山不見人, 但聞人語響. 返景入深林, 復照青苔上.",
 		"床前明月光，疑是地上霜。舉頭望明月。\n，。\n#\n\n",
 		"\r\n\r\r\n\x00\n",
+		"\xff\xfe\x8a\x7a",
+		"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
 		"",
 	}
 	for _, s := range seeds {

@@ -3,6 +3,7 @@ package corpus
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -63,9 +64,10 @@ func (r *Report) Rejected() int { return len(r.Rejects) }
 // Read reads the named corpus files as one corpus: a poem that occurs in
 // several files, or twice in one, is kept once, at its first occurrence.
 //
-// Malformed lines are skipped and listed in the report; they are not errors.
-// Read fails when a file cannot be read or when no file holds a single valid
-// poem. Whenever it got as far as reading, the report is returned with the
+// A file compressed with gzip is read decompressed. Malformed lines are
+// skipped and listed in the report; they are not errors. Read fails when a
+// file cannot be read, when it is not UTF-8 text (a [*NotTextError]), or
+// when no file holds a single valid poem. Whenever it got as far as reading, the report is returned with the
 // error, so that the caller can show what was wrong with the lines.
 func Read(paths ...string) ([]poetry.Poem, *Report, error) {
 	if len(paths) == 0 {
@@ -111,13 +113,77 @@ func newCollector() *collector {
 	}
 }
 
-var bom = []byte("\uFEFF")
+var (
+	bom       = []byte("\uFEFF")
+	gzipMagic = []byte{0x1f, 0x8b}
+)
 
-// read consumes one file. Only I/O errors are returned; bad lines go to the
-// report.
+// sniffBytes is how much of a file's start is looked at to tell text from
+// a binary file.
+const sniffBytes = 8 << 10
+
+// NotTextError reports a corpus file that is not UTF-8 text: a model or an
+// archive given by mistake, or text saved as UTF-16. Read stops at it rather
+// than rejecting its every "line" one by one.
+type NotTextError struct {
+	File   string
+	Reason string // "UTF-16 text", "a NUL byte at byte 9"
+	Head   []byte // up to 64 of the file's first bytes (decompressed), for callers that can name the format
+}
+
+func (e *NotTextError) Error() string {
+	if strings.HasPrefix(e.Reason, "UTF-16") {
+		return fmt.Sprintf("corpus: %s is %s: save it as UTF-8 (a corpus is UTF-8 text, one poem per line)", e.File, e.Reason)
+	}
+	return fmt.Sprintf("corpus: %s is not a text file (%s): a corpus is UTF-8 text, one poem per line", e.File, e.Reason)
+}
+
+// checkText tells text from what is not, by the start of a file: UTF-16
+// by its byte-order mark, a binary file by a NUL byte, which UTF-8 text
+// never holds.
+func checkText(name string, head []byte) error {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xff, 0xfe}):
+		return &NotTextError{File: name, Reason: "UTF-16 text (little-endian)", Head: start(head)}
+	case bytes.HasPrefix(head, []byte{0xfe, 0xff}):
+		return &NotTextError{File: name, Reason: "UTF-16 text (big-endian)", Head: start(head)}
+	}
+	if i := bytes.IndexByte(head, 0); i >= 0 {
+		return &NotTextError{File: name, Reason: fmt.Sprintf("a NUL byte at byte %d", i+1), Head: start(head)}
+	}
+	return nil
+}
+
+// start copies the first bytes of head, which belong to a reader's buffer.
+func start(head []byte) []byte {
+	return bytes.Clone(head[:min(len(head), 64)])
+}
+
+// read consumes one file, decompressing it first when it is gzip. Bad
+// lines go to the report; I/O errors and a file that is not text are
+// returned.
 func (c *collector) read(rd io.Reader, name string) error {
 	c.rep.Files = append(c.rep.Files, name)
-	lr := lineReader{br: bufio.NewReaderSize(rd, 64<<10)}
+	br := bufio.NewReaderSize(rd, 64<<10)
+	head, err := br.Peek(sniffBytes)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("corpus: %s: %w", name, err)
+	}
+	if bytes.HasPrefix(head, gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("corpus: %s: %w", name, err)
+		}
+		defer zr.Close() // a reader: nothing is lost on close
+		br = bufio.NewReaderSize(zr, 64<<10)
+		if head, err = br.Peek(sniffBytes); err != nil && err != io.EOF {
+			return fmt.Errorf("corpus: %s: %w", name, err)
+		}
+	}
+	if err := checkText(name, head); err != nil {
+		return err
+	}
+	lr := lineReader{br: br}
 	for n := 1; ; n++ {
 		line, tooLong, err := lr.next()
 		if err == io.EOF {

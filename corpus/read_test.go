@@ -1,12 +1,16 @@
 package corpus
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"poetvae/poetry"
 )
@@ -244,6 +248,89 @@ func TestReadErrors(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// gzipped compresses s.
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// A gzip-compressed corpus reads as its text does, line numbers included;
+// a damaged one fails naming the file.
+func TestReadGzip(t *testing.T) {
+	dir := t.TempDir()
+	text := "# a\n" + luChai + "\nnot a poem\n" + jingYeSi + "\n"
+	plain := writeFile(t, dir, "a.txt", text)
+	packed := writeFile(t, dir, "a.txt.gz", gzipped(t, text))
+	want, wantRep, err := Read(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rep, err := Read(packed)
+	if err != nil {
+		t.Fatalf("Read(%s): %v", packed, err)
+	}
+	if !slices.Equal(poemStrings(got), poemStrings(want)) {
+		t.Errorf("poems of the gzip file %q, of the text %q", poemStrings(got), poemStrings(want))
+	}
+	if rep.Lines != wantRep.Lines || rep.Comments != 1 || rep.Rejected() != 1 || rep.Rejects[0].Line != 3 || rep.Rejects[0].File != packed {
+		t.Errorf("report of the gzip file %+v; want %d lines, 1 comment, %s:3 rejected", rep, wantRep.Lines, packed)
+	}
+	checkReport(t, rep)
+
+	full := gzipped(t, text)
+	cut := writeFile(t, dir, "cut.txt.gz", full[:len(full)-6])
+	if _, _, err := Read(cut); err == nil || !strings.Contains(err.Error(), cut) {
+		t.Errorf("Read of a truncated gzip file: error %v, want one naming %s", err, cut)
+	}
+}
+
+// A file that is not text (a binary file, UTF-16) is refused as a whole,
+// named, with what it is, where its every line would have been rejected.
+func TestReadNotText(t *testing.T) {
+	dir := t.TempDir()
+	utf16le := func(s string) string {
+		var b bytes.Buffer
+		b.Write([]byte{0xff, 0xfe})
+		for _, u := range utf16.Encode([]rune(s)) {
+			binary.Write(&b, binary.LittleEndian, u)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"binary", "MODEL\n\x02\x00\x00\x00" + luChai + "\n", []string{"not a text file", "NUL byte at byte 8"}},
+		{"NUL late in the start", strings.Repeat(luChai+"\n", 50) + "\x00\n", []string{"not a text file", "NUL byte"}},
+		{"UTF-16", utf16le(luChai + "\n"), []string{"UTF-16", "little-endian", "save it as UTF-8"}},
+		{"gzip of a binary file", gzipped(t, "\x00\x01"), []string{"not a text file", "NUL byte at byte 1"}},
+	}
+	good := writeFile(t, dir, "good.txt", jingYeSi+"\n")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, dir, "x", tt.content)
+			poems, _, err := Read(good, path)
+			var nt *NotTextError
+			if !errors.As(err, &nt) || nt.File != path {
+				t.Fatalf("Read = %d poems, error %v; want a NotTextError naming %s", len(poems), err, path)
+			}
+			for _, w := range append(tt.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
 		})

@@ -280,9 +280,16 @@ func Load(path string) (*Checkpoint, error) {
 	return ck, nil
 }
 
+// IsCheckpointStart reports whether start, the first bytes of a file, is
+// the start of a checkpoint: for telling a model given in place of a
+// corpus, say, from other files that are not text.
+func IsCheckpointStart(start []byte) bool {
+	return bytes.HasPrefix(start, []byte(ckptMagic))
+}
+
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	const head = len(ckptMagic) + 4 + 8
-	if len(data) < len(ckptMagic) || string(data[:len(ckptMagic)]) != ckptMagic {
+	if !IsCheckpointStart(data) {
 		return nil, errors.New("not a poetvae checkpoint")
 	}
 	if len(data) < head {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/text/width"
 
 	"poetvae/corpus"
+	"poetvae/model"
 	"poetvae/poetry"
 )
 
@@ -140,7 +142,7 @@ func corpusStats(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	poems, rep, err := corpus.Read(c.Args().Slice()...)
+	poems, rep, err := readCorpus(c, c.Args().Slice()...)
 	if err != nil {
 		return err
 	}
@@ -255,6 +257,28 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return num(n) + " " + noun + "s"
+}
+
+// readCorpus reads corpus files as corpus.Read does, and says so plainly
+// when one of them is a model: an easy slip, as in train --resume m.ckpt
+// for train --resume --out m.ckpt.
+func readCorpus(c *cli.Context, files ...string) ([]poetry.Poem, *corpus.Report, error) {
+	poems, rep, err := corpus.Read(files...)
+	if nt, ok := errors.AsType[*corpus.NotTextError](err); ok && model.IsCheckpointStart(nt.Head) {
+		msg := fmt.Sprintf("%s is a poetvae model, not a corpus (one poem per line)", nt.File)
+		switch {
+		case c.Command.Name == "train" && slices.Contains(c.Args().Slice(), nt.File):
+			out := nt.File
+			if base, ok := strings.CutSuffix(out, ".last.ckpt"); ok {
+				out = base + ".ckpt" // runPaths's inverse
+			}
+			msg += fmt.Sprintf("; to continue its run: poetvae train --resume --out %s CORPUS", out)
+		case hasFlag(c, "model"):
+			msg += "; a model goes to --model"
+		}
+		err = errors.New(msg)
+	}
+	return poems, rep, err
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -123,7 +123,7 @@ func evaluate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	all, _, err := corpus.Read(c.Args().Slice()...)
+	all, _, err := readCorpus(c, c.Args().Slice()...)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func evaluate(c *cli.Context) error {
 		s := &sampleReport{Count: n, Temperature: c.Float64("temperature"), Form: measureForm(pros, gen),
 			Distinct1: poetry.Distinct(gen, 1), Distinct2: poetry.Distinct(gen, 2), SelfBLEU: poetry.SelfBLEU(gen, 4)}
 		if files := c.StringSlice("train"); len(files) > 0 {
-			train, _, err := corpus.Read(files...)
+			train, _, err := readCorpus(c, files...)
 			if err != nil {
 				return fmt.Errorf("training corpus: %w", err)
 			}

@@ -119,14 +119,17 @@ func flagAfterArguments(c *cli.Context) error {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		for _, f := range c.Command.Flags {
-			if slices.Contains(f.Names(), name) {
-				return usageError("%s comes after the arguments, where it is read as one: put flags first (see %s --help)",
-					arg, c.Command.HelpName)
-			}
+		if hasFlag(c, name) {
+			return usageError("%s comes after the arguments, where it is read as one: put flags first (see %s --help)",
+				arg, c.Command.HelpName)
 		}
 	}
 	return nil
+}
+
+// hasFlag reports whether the command has a flag of that name (set or not).
+func hasFlag(c *cli.Context, name string) bool {
+	return slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) })
 }
 
 // onUsageError gives usage errors from flag parsing status 2, like the go

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -637,6 +638,41 @@ func TestTrainMixedLengths(t *testing.T) {
 	}
 	mentions(t, args, stderr, "training on the 2 poems of 2 lines; 1 poem of other lengths left out",
 		"training on 1 poem from mixed.txt, validating on 1;")
+}
+
+// TestModelGivenAsCorpus: a model where a corpus belongs is named as one,
+// with the command that was likely meant, not read as text with its every
+// line rejected; a gzip corpus trains like its text.
+func TestModelGivenAsCorpus(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--resume", m}, []string{m + " is a poetvae model, not a corpus", "train --resume --out " + m + " CORPUS"}},
+		{[]string{"eval", "--model", m, m}, []string{m + " is a poetvae model, not a corpus", "a model goes to --model"}},
+		{[]string{"corpus", "stats", m}, []string{m + " is a poetvae model, not a corpus"}},
+	} {
+		code, stdout, stderr := poetvae(t, tt.args...)
+		failed(t, tt.args, code, stdout, stderr, 1, tt.want...)
+		if strings.Contains(stderr, "malformed") || strings.Contains(stderr, "non-Han") {
+			t.Errorf("poetvae %s read the model as text:\n%s", strings.Join(tt.args, " "), stderr)
+		}
+	}
+
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(jingYeSi + "\n" + dengGuanQ + "\n" + chunXiao + "\n"))
+	zw.Close()
+	writeFile(t, "poems.txt.gz", gz.String())
+	args := []string{"train", "--epochs", "1", "--embed", "8", "--enc-hidden", "8", "--dec-hidden", "8",
+		"--latent", "2", "--no-keywords", "--out", "gz.ckpt", "poems.txt.gz"}
+	code, _, stderr := poetvae(t, args...)
+	if code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	mentions(t, args, stderr, "training on 2 poems from poems.txt.gz, validating on 1;")
 }
 
 // TestTrainKeepsAnEarlierRun: a new run refuses to start over an earlier

@@ -19,7 +19,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"poetvae/corpus"
 	"poetvae/model"
 	"poetvae/poetry"
 )
@@ -162,7 +161,7 @@ func readMapCorpus(c *cli.Context, files []string) ([]corpusPoem, error) {
 	seen := map[string]bool{}
 	rejected := 0
 	for _, file := range files {
-		ps, rep, err := corpus.Read(file)
+		ps, rep, err := readCorpus(c, file)
 		if err != nil {
 			return nil, err
 		}

@@ -106,7 +106,7 @@ func readTraining(c *cli.Context) ([]poetry.Poem, string, error) {
 	if c.NArg() == 0 {
 		return nil, "", usageError("train needs corpus files (one poem per line), or --sample for the built-in sample")
 	}
-	poems, rep, err := corpus.Read(c.Args().Slice()...)
+	poems, rep, err := readCorpus(c, c.Args().Slice()...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -227,7 +227,7 @@ func train(c *cli.Context) error {
 	var trainPoems, validPoems []poetry.Poem
 	if files := c.StringSlice("valid"); len(files) > 0 {
 		trainPoems = poems
-		v, _, err := corpus.Read(files...)
+		v, _, err := readCorpus(c, files...)
 		if err != nil {
 			return fmt.Errorf("validation corpus: %w", err)
 		}
