@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unicode/utf8"
 
 	"gorgonia.org/tensor"
 
@@ -287,9 +288,26 @@ func IsCheckpointStart(start []byte) bool {
 	return bytes.HasPrefix(start, []byte(ckptMagic))
 }
 
+// looksLikeText reports whether data starts as UTF-8 text does: no NUL
+// byte and no invalid sequence in its first bytes (a character the cut
+// splits excepted).
+func looksLikeText(data []byte) bool {
+	start := data[:min(len(data), 512)]
+	for range utf8.UTFMax - 1 {
+		if utf8.Valid(start) || len(start) == 0 {
+			break
+		}
+		start = start[:len(start)-1]
+	}
+	return len(start) > 0 && utf8.Valid(start) && bytes.IndexByte(start, 0) < 0
+}
+
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	const head = len(ckptMagic) + 4 + 8
 	if !IsCheckpointStart(data) {
+		if looksLikeText(data) {
+			return nil, errors.New("not a poetvae checkpoint but text (a corpus?): models are the files poetvae train writes")
+		}
 		return nil, errors.New("not a poetvae checkpoint")
 	}
 	if len(data) < head {

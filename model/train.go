@@ -333,9 +333,14 @@ func (t *Trainer) save(path string) error {
 // when the epoch improved (the best epoch's file is for decoding, and
 // without Adam's two float64 moments a parameter it is a fifth of the
 // size), and the state to resume from, both from one snapshot of the
-// weights, so that the next epoch trains while they are written. It
-// returns an earlier write's failure.
+// weights, so that the next epoch trains while they are written. It first
+// waits for the previous epoch's (on disk long since: an epoch takes far
+// longer than a write), so that no epoch is reported done after an earlier
+// one failed to save, and returns that failure.
 func (t *Trainer) saveEpoch(improved bool) error {
+	if err := t.writer.flush(); err != nil {
+		return err
+	}
 	m, st := snapshot(t.Model, t.State)
 	if improved && t.BestPath != "" {
 		if err := t.writer.write(t.BestPath, &Checkpoint{Model: m}); err != nil {

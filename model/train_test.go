@@ -188,6 +188,7 @@ func TestCheckpointDamage(t *testing.T) {
 	}{
 		{"empty", "not a poetvae checkpoint", nil},
 		{"foreign", "not a poetvae checkpoint", []byte("PK\x03\x04 a zip file, say")},
+		{"a corpus", "not a poetvae checkpoint but text (a corpus?)", []byte(strings.Repeat("床前明月光，疑是地上霜。\n", 30))},
 		{"truncated", "truncated", data[:len(data)-100]},
 		{"header only", "truncated", data[:14]},
 		{"bit flip", "checksum", flipped},
