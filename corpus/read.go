@@ -67,8 +67,9 @@ func (r *Report) Rejected() int { return len(r.Rejects) }
 // A file compressed with gzip is read decompressed. Malformed lines are
 // skipped and listed in the report; they are not errors. Read fails when a
 // file cannot be read, when it is not UTF-8 text (a [*NotTextError]), or
-// when no file holds a single valid poem. Whenever it got as far as reading, the report is returned with the
-// error, so that the caller can show what was wrong with the lines.
+// when no file holds a single valid poem. Whenever it got as far as
+// reading, the report is returned with the error, so that the caller can
+// show what was wrong with the lines.
 func Read(paths ...string) ([]poetry.Poem, *Report, error) {
 	if len(paths) == 0 {
 		return nil, nil, errors.New("corpus: no corpus file given")
