@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"poetvae/corpus"
 	"poetvae/poetry"
@@ -345,7 +346,24 @@ func TestUnwritableCheckpointStopsTheRunOnEachDevice(t *testing.T) {
 			tr.Device = device
 			tr.LastPath = filepath.Join(t.TempDir(), "missing", "last.ckpt")
 			var done int
-			tr.OnEpoch = func(EpochInfo) { done++ }
+			// The first epoch's write is held back until the second epoch
+			// is reported done, or for a second: a run that let the second
+			// epoch end without waiting for the first's files shows here
+			// every time, not only when the write happens to lose the race.
+			secondDone := make(chan struct{}, 1)
+			if epochs == 2 {
+				tr.beforeWrite = func() {
+					select {
+					case <-secondDone:
+					case <-time.After(time.Second):
+					}
+				}
+			}
+			tr.OnEpoch = func(EpochInfo) {
+				if done++; done == 2 {
+					secondDone <- struct{}{}
+				}
+			}
 			err := tr.Run(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tr.LastPath) {
 				t.Errorf("%s, %d epochs: Run returned %v, want an error naming %s", device, epochs, err, tr.LastPath)
