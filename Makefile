@@ -134,16 +134,19 @@ gpu-lint:
 
 # The GPU tests on the emulated device: the kernels compiled as C++, each
 # GPU thread a fiber on the CPU. No GPU or CUDA toolkit needed.
+# The emulated device runs each GPU thread as a fiber: minutes on a busy
+# two-core machine, so go test's ten-minute limit is raised for it.
+EMU_TEST := $(GO) test -timeout 30m -tags 'gpu emu'
 gpu-emu-test:
-	$(GO) test -tags 'gpu emu' ./cuda
-	$(GO) test -tags 'gpu emu' -run 'GPU|Device' ./model ./cmd/poetvae
+	$(EMU_TEST) ./cuda
+	$(EMU_TEST) -run 'GPU|Device' ./model ./cmd/poetvae
 
 # The emulated kernels under AddressSanitizer, where each device buffer is
 # an allocation of its own: a kernel or a launch that reaches past a buffer
 # stops with the access, as compute-sanitizer's memcheck would on a GPU.
 # The kernel tests (once, in order) and whole training steps of the small
 # models (the default size takes minutes under the sanitizer). CI runs it.
-ASAN := CGO_CXXFLAGS='-fsanitize=address -O2' $(GO) test -count=1 -asan -tags 'gpu emu'
+ASAN := CGO_CXXFLAGS='-fsanitize=address -O2' $(GO) test -timeout 30m -count=1 -asan -tags 'gpu emu'
 gpu-asan-test:
 	$(ASAN) -skip KernelsInAnyOrder ./cuda
 	$(ASAN) -run 'TestGPUStepMatchesGorgonia/(vae|no-highway|lm|wide-vocab)$$|TestGPUEncode|TestGPUDecoding|TestGPUEvaluate|TestGPUValidation|TestGPUCheckpoint' ./model
