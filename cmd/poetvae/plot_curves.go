@@ -72,7 +72,12 @@ func readRunCurves(path string) (*runCurves, error) {
 		}
 		var rec metricsRecord
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: not a metrics record: %v", path, n, err)
+			err = fmt.Errorf("%s:%d: not a metrics record: %v", path, n, err)
+			if len(steps)+len(epochs) == 0 {
+				// Likely not a log at all: a corpus or a model given instead.
+				err = fmt.Errorf("%w (plot curves reads the NAME.metrics.jsonl that poetvae train writes)", err)
+			}
+			return nil, err
 		}
 		switch rec.Kind {
 		case "step":

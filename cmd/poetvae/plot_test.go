@@ -137,6 +137,7 @@ func TestPlotCurvesErrors(t *testing.T) {
 	}{
 		{"malformed line", "{\"kind\":\"step\",\"step\":10}\n{\"kind\":\"step\",\"step\":20}\n{\"kind\":\"step\",\n", nil, 1, []string{"run.jsonl:3:"}},
 		{"not an object", "[1, 2]\n", nil, 1, []string{"run.jsonl:1:"}},
+		{"a corpus", "\n床前明月光，疑是地上霜。\n", nil, 1, []string{"run.jsonl:2: not a metrics record", "NAME.metrics.jsonl that poetvae train writes"}},
 		{"record without kind", "{\"kind\":\"step\",\"step\":10}\n\n{\"step\":20}\n", nil, 1, []string{"run.jsonl:3:", "kind"}},
 		{"step record without step", "{\"kind\":\"step\",\"loss\":1}\n", nil, 1, []string{"run.jsonl:1:", "step"}},
 		{"no records", "\n", nil, 1, []string{"run.jsonl", "no step or epoch records"}},
