@@ -288,9 +288,9 @@ func IsCheckpointStart(start []byte) bool {
 	return bytes.HasPrefix(start, []byte(ckptMagic))
 }
 
-// looksLikeText reports whether data starts as UTF-8 text does: no NUL
-// byte and no invalid sequence in its first bytes (a character the cut
-// splits excepted).
+// looksLikeText reports whether data starts as UTF-8 text does: no control
+// byte but tab and line ends, and no invalid sequence in its first bytes (a
+// character the cut splits excepted).
 func looksLikeText(data []byte) bool {
 	start := data[:min(len(data), 512)]
 	for range utf8.UTFMax - 1 {
@@ -299,7 +299,8 @@ func looksLikeText(data []byte) bool {
 		}
 		start = start[:len(start)-1]
 	}
-	return len(start) > 0 && utf8.Valid(start) && bytes.IndexByte(start, 0) < 0
+	control := func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }
+	return len(start) > 0 && utf8.Valid(start) && bytes.IndexFunc(start, control) < 0
 }
 
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
