@@ -128,15 +128,12 @@ const sniffBytes = 8 << 10
 // than rejecting its every "line" one by one.
 type NotTextError struct {
 	File   string
-	Reason string // "UTF-16 text", "a NUL byte at byte 9"
+	Reason string // what the file is, and what to do: "is UTF-16 text (little-endian): save it as UTF-8"
 	Head   []byte // up to 64 of the file's first bytes (decompressed), for callers that can name the format
 }
 
 func (e *NotTextError) Error() string {
-	if strings.HasPrefix(e.Reason, "UTF-16") {
-		return fmt.Sprintf("corpus: %s is %s: save it as UTF-8 (a corpus is UTF-8 text, one poem per line)", e.File, e.Reason)
-	}
-	return fmt.Sprintf("corpus: %s is not a text file (%s): a corpus is UTF-8 text, one poem per line", e.File, e.Reason)
+	return fmt.Sprintf("corpus: %s %s (a corpus is UTF-8 text, one poem per line)", e.File, e.Reason)
 }
 
 // checkText tells text from what is not, by the start of a file: UTF-16
@@ -145,12 +142,12 @@ func (e *NotTextError) Error() string {
 func checkText(name string, head []byte) error {
 	switch {
 	case bytes.HasPrefix(head, []byte{0xff, 0xfe}):
-		return &NotTextError{File: name, Reason: "UTF-16 text (little-endian)", Head: start(head)}
+		return &NotTextError{File: name, Reason: "is UTF-16 text (little-endian): save it as UTF-8", Head: start(head)}
 	case bytes.HasPrefix(head, []byte{0xfe, 0xff}):
-		return &NotTextError{File: name, Reason: "UTF-16 text (big-endian)", Head: start(head)}
+		return &NotTextError{File: name, Reason: "is UTF-16 text (big-endian): save it as UTF-8", Head: start(head)}
 	}
 	if i := bytes.IndexByte(head, 0); i >= 0 {
-		return &NotTextError{File: name, Reason: fmt.Sprintf("a NUL byte at byte %d", i+1), Head: start(head)}
+		return &NotTextError{File: name, Reason: fmt.Sprintf("is not a text file: a NUL byte at byte %d", i+1), Head: start(head)}
 	}
 	return nil
 }
