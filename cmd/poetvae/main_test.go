@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -219,6 +220,26 @@ func TestHelp(t *testing.T) {
 				strings.Join(args, " "), code, stdout[:min(len(stdout), 60)], stderr)
 		}
 	}
+
+	// Every command's help, each flag's default said once: a Usage that
+	// names its own default needs DefaultText, or cli adds "(default: 0)".
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			if cmd.Name == "help" {
+				continue
+			}
+			args := append(append([]string{}, path...), cmd.Name)
+			walk(args, cmd.Subcommands)
+			_, stdout, _ := poetvae(t, append(args, "--help")...)
+			for _, line := range strings.Split(stdout, "\n") {
+				if strings.Count(line, "(default:") > 1 {
+					t.Errorf("poetvae %s --help gives a default twice:\n%s", strings.Join(args, " "), line)
+				}
+			}
+		}
+	}
+	walk(nil, newApp(io.Discard, io.Discard).Commands)
 }
 
 // corpusFixture is a corpus with every kind of line; the comments on the

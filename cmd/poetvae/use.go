@@ -54,7 +54,7 @@ func loadModel(c *cli.Context) (*model.Model, error) {
 }
 
 func seedFlag() cli.Flag {
-	return &cli.Uint64Flag{Name: "seed", Usage: "seed for sampling: same seed, same poems (default: a new one each run)"}
+	return &cli.Uint64Flag{Name: "seed", DefaultText: "a new one each run", Usage: "seed for sampling: same seed, same poems"}
 }
 
 func rngFor(c *cli.Context) (*rand.Rand, uint64) {
