@@ -1039,8 +1039,8 @@ func TestPoemArgumentErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"interpolate", jingYeSi, "床前明月光，疑是地上霜。"}, []string{"poem 2", "2 lines", "4-line"}},
-		{[]string{"interpolate", "床前明月，疑是地上霜。举头望明月，低头思故乡。", dengGuanQ}, []string{"poem 1", "line 1"}},
+		{[]string{"interpolate", jingYeSi, "床前明月光，疑是地上霜。"}, []string{"poem B", "2 lines", "4-line"}},
+		{[]string{"interpolate", "床前明月，疑是地上霜。举头望明月，低头思故乡。", dengGuanQ}, []string{"poem A", "line 1"}},
 		{[]string{"reconstruct", "abc"}, []string{"the poem:", "non-Han"}},
 	}
 	for _, tt := range tests {

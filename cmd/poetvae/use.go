@@ -262,12 +262,13 @@ func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, e
 }
 
 // argumentName names the i-th of n poem arguments in messages: "the poem"
-// when it is the only one, "poem 2" among several.
+// when it is the only one; the two ends of a walk are "poem A" and "poem B",
+// as interpolate's usage and its notes call them.
 func argumentName(i, n int) string {
 	if n == 1 {
 		return "the poem"
 	}
-	return fmt.Sprintf("poem %d", i+1)
+	return fmt.Sprintf("poem %c", 'A'+i)
 }
 
 // matchScript reads the characters of what (a poem, or a template) that
