@@ -11,7 +11,7 @@ DEMO    ?= demo.ckpt
 # for poetvae plot.
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
 
-.PHONY: all build test test-short lint demo deps install bench clean
+.PHONY: all build test test-short lint demo deps install bench torch-check clean
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
@@ -77,6 +77,18 @@ bench:
 	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" > bench/results.txt
 	$(GO) test ./model -run '^$$' -bench 'TrainStep|Generate|DecodeConstrained|ImportanceNLL' -benchtime 3x -count 5 | tee -a bench/results.txt
 	@(echo "medians:"; awk -f bench/median.awk bench/results.txt | sort) | tee -a bench/results.txt
+
+# bench/torch_vae.py, the PyTorch model the GPU engine is timed against, is
+# poetvae's model: with poetvae's weights, batch, noise and dropout masks it
+# computes the same loss and every gradient (model TestTorchModel, float64,
+# on the CPU). Installs Debian's python3-torch, into the system Python.
+TORCH_PYTHON ?= /usr/bin/python3
+torch-check:
+	@$(TORCH_PYTHON) -c 'import torch' 2> /dev/null || { \
+		echo "installing python3-torch"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-torch > /dev/null; }
+	POETVAE_PYTHON=$(TORCH_PYTHON) POETVAE_REQUIRE_TORCH=1 $(GO) test ./model -run '^TestTorchModel$$' -count=1 -v
 
 clean:
 	rm -f $(BIN) *.ckpt *.last.ckpt *.metrics.jsonl

@@ -156,6 +156,11 @@ if want bench; then
 		"$dir/cuda.test" -test.run '^$' -test.bench 'Gemm' -test.benchtime 0.2s -test.count 5
 	} 2>&1 | tee "$table" | tee -a "$report"
 	if command -v python3 > /dev/null && python3 -c 'import torch' 2> /dev/null; then
+		# Like against like: with poetvae's weights and batch, the PyTorch
+		# model computes poetvae's loss and gradients, here with cuDNN's LSTM.
+		check "bench/torch_vae.py is poetvae's model (loss and gradients in float64, cuDNN's LSTM)" \
+			env POETVAE_PYTHON=python3 POETVAE_TORCH_DEVICE=cuda POETVAE_REQUIRE_TORCH=1 \
+			"$dir/model.test" -test.count=1 -test.v -test.run '^TestTorchModel$'
 		# --vocab: the size of the Go benchmark's vocabulary; FP32, then
 		# TF32 beside the engine's --tf32
 		python3 bench/torch_vae.py --vocab 5984 2>&1 | tee -a "$table" | tee -a "$report"

@@ -13,6 +13,12 @@ poetvae's own CUDA engine can be compared with PyTorch+cuDNN:
 The data are random character ids made on the GPU once per batch size, so
 the timed loop holds training steps only: forward, backward, gradient
 clipping by global norm and an Adam update.
+
+With --check FIXTURE it times nothing: it loads poetvae's weights, batches,
+noise and dropout masks from FIXTURE (written by poetvae's TestTorchModel,
+model/torch_test.go; make torch-check) and holds its loss and every
+gradient, in float64, to poetvae's, so that the benchmark is known to
+compare the same model.
 """
 
 import argparse
@@ -45,31 +51,175 @@ class PoetVAE(nn.Module):
         self.decoder = nn.LSTM(embed + latent, dec_hidden)
         self.out = nn.Linear(dec_hidden, vocab)
 
-    def encode(self, enc_ids):
+    def dropout(self, x, mask):
+        """Dropout, or the given inverted-dropout mask (--check)."""
+        return self.drop(x) if mask is None else x * mask
+
+    def encode(self, enc_ids, mask=None):
         x = self.embed(enc_ids)
         for lin, gate in zip(self.hw, self.hw_gate):
             t = torch.sigmoid(gate(x))
             x = x + t * (F.relu(lin(x)) - x)
-        _, (h, _) = self.encoder(self.drop(x))
+        _, (h, _) = self.encoder(self.dropout(x, mask))
         h = torch.cat([h[0], h[1]], dim=1)
         return self.mu(h), self.logvar(h)
 
-    def decode(self, dec_ids, z):
+    def decode(self, dec_ids, z, mask=None):
         x = self.embed(dec_ids)
         zs = z.unsqueeze(0).expand(x.size(0), -1, -1)
         h0 = torch.tanh(self.dec_init(z)).unsqueeze(0)
         out, _ = self.decoder(torch.cat([x, zs], dim=2), (h0, torch.zeros_like(h0)))
-        return self.out(self.drop(out))
+        return self.out(self.dropout(out, mask))
 
-    def forward(self, enc_ids, dec_ids, targets, beta, free_bits):
-        mu, logvar = self.encode(enc_ids)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    def forward(self, enc_ids, dec_ids, targets, beta, free_bits,
+                eps=None, enc_mask=None, dec_mask=None):
+        """The loss, its NLL and its KL (before the free-bits floor), each a
+        batch mean; eps and the masks are drawn here unless given."""
+        mu, logvar = self.encode(enc_ids, enc_mask)
+        if eps is None:
+            eps = torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * eps
         kl_dim = (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).mean(dim=0)
         kl_loss = torch.clamp(kl_dim, min=free_bits).sum()
-        logits = self.decode(dec_ids, z)
+        logits = self.decode(dec_ids, z, dec_mask)
         nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
                               reduction="sum") / enc_ids.size(1)
-        return nll + beta * kl_loss
+        return nll + beta * kl_loss, nll, kl_dim.sum()
+
+
+def poetvae_views(model, highway):
+    """Yields (name, view) for each of poetvae's parameters (model/params.go):
+    view(t) is the part of t, a PyTorch parameter or its gradient, that holds
+    it, shaped as poetvae stores it (rows x columns, used as x.W). poetvae
+    keeps one weight per LSTM gate (i, f, g, o, PyTorch's order too) and one
+    bias, so PyTorch's second LSTM bias (bias_hh) stays zero."""
+    def T(get):
+        return lambda t: get(t).t()
+
+    def row(get):
+        return lambda t: get(t).unsqueeze(0)
+
+    yield "embed", lambda m: m.embed.weight
+    for l in range(highway):
+        yield f"highway{l}.W", T(lambda m, l=l: m.hw[l].weight)
+        yield f"highway{l}.b", row(lambda m, l=l: m.hw[l].bias)
+        yield f"highway{l}.Wgate", T(lambda m, l=l: m.hw_gate[l].weight)
+        yield f"highway{l}.bgate", row(lambda m, l=l: m.hw_gate[l].bias)
+
+    def lstm(prefix, lstm_of, suffix, inputs, with_z):
+        # inputs: the width of the embedding part of the LSTM's input; the
+        # decoder's input is [embedding; z], so its Wz is the rest.
+        for k, gate in enumerate("ifgo"):
+            def gate_rows(t, k=k):
+                H = t.size(0) // 4
+                return t[k * H:(k + 1) * H]
+            yield f"{prefix}Wx.{gate}", T(lambda m, g=gate_rows: g(getattr(lstm_of(m), "weight_ih_l0" + suffix))[:, :inputs])
+            if with_z:
+                yield f"{prefix}Wz.{gate}", T(lambda m, g=gate_rows: g(getattr(lstm_of(m), "weight_ih_l0" + suffix))[:, inputs:])
+            yield f"{prefix}Wh.{gate}", T(lambda m, g=gate_rows: g(getattr(lstm_of(m), "weight_hh_l0" + suffix)))
+            yield f"{prefix}b.{gate}", row(lambda m, g=gate_rows: g(getattr(lstm_of(m), "bias_ih_l0" + suffix)))
+
+    E = model.embed.weight.size(1)
+    yield from lstm("enc_fwd.", lambda m: m.encoder, "", E, False)
+    yield from lstm("enc_bwd.", lambda m: m.encoder, "_reverse", E, False)
+    He = model.encoder.hidden_size
+    for head in ("mu", "logvar"):
+        yield f"{head}.Wf", T(lambda m, h=head: getattr(m, h).weight[:, :He])
+        yield f"{head}.Wb", T(lambda m, h=head: getattr(m, h).weight[:, He:])
+        yield f"{head}.b", row(lambda m, h=head: getattr(m, h).bias)
+    yield "dec_init.W", T(lambda m: m.dec_init.weight)
+    yield "dec_init.b", row(lambda m: m.dec_init.bias)
+    yield from lstm("dec.", lambda m: m.decoder, "", E, True)
+    yield "out.W", T(lambda m: m.out.weight)
+    yield "out.b", row(lambda m: m.out.bias)
+
+
+class Grads:
+    """Reads a module's gradients through the same attribute paths as its
+    parameters, so that one view serves both."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __getattr__(self, name):
+        value = getattr(self.module, name)
+        if isinstance(value, nn.Parameter):
+            return value.grad
+        if isinstance(value, nn.ModuleList):
+            return [Grads(m) for m in value]
+        if isinstance(value, nn.Module):
+            return Grads(value)
+        return value
+
+
+def check(path, device):
+    """Loads a fixture written by poetvae's tests (model TestTorchModel):
+    poetvae's weights, batches with their noise and dropout masks, and the
+    loss and gradients poetvae computed on each in float64; computes them with
+    PyTorch's modules (cuDNN's LSTM on a GPU) and compares. Exit status 1
+    when they differ by more than the fixture's tolerance."""
+    with open(path) as f:
+        fx = json.load(f)
+    c = fx["config"]
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    model = PoetVAE(c["vocab"], c["embed"], c["highway"], c["enc_hidden"], c["dec_hidden"],
+                    c["latent"], c["dropout"]).double().to(device)
+    params = {p["name"]: p for p in fx["params"]}
+    views = list(poetvae_views(model, c["highway"]))
+    if sorted(n for n, _ in views) != sorted(params):
+        sys.exit(f"torch_vae.py: {path}: parameters {sorted(params)}, want {sorted(n for n, _ in views)}")
+    with torch.no_grad():
+        for lstm in (model.encoder, model.decoder):
+            for name, p in lstm.named_parameters():
+                if name.startswith("bias_hh"):
+                    p.zero_()
+        for name, view in views:
+            v = view(model)
+            want = tuple(params[name]["shape"])
+            if tuple(v.shape) != want:
+                sys.exit(f"torch_vae.py: {path}: {name} is {tuple(v.shape)} here, {want} in poetvae")
+            v.copy_(torch.tensor(params[name]["values"], dtype=torch.float64).reshape(want))
+
+    T, Td = 5 * c["lines"], 5 * c["lines"] + 1
+    tol, worst = fx["tolerance"], 0.0
+    for case in fx["cases"]:
+        B = case["batch"]
+
+        def ids(key, steps):
+            return torch.tensor(case[key], dtype=torch.long, device=device).reshape(steps, B)
+
+        def floats(key, *shape):
+            return torch.tensor(case[key], dtype=torch.float64, device=device).reshape(*shape)
+
+        model.zero_grad(set_to_none=True)
+        model.train()
+        loss, nll, kl = model(ids("enc_ids", T), ids("dec_ids", Td), ids("targets", Td),
+                              case["beta"], case["free_bits"], eps=floats("eps", B, c["latent"]),
+                              enc_mask=floats("enc_mask", T, B, c["embed"]),
+                              dec_mask=floats("dec_mask", Td, B, c["dec_hidden"]))
+        loss.backward()
+        rows = [("loss", rel(loss.item(), case["loss"])), ("NLL", rel(nll.item(), case["nll"])),
+                ("KL", rel(kl.item(), case["kl"]))]
+        grads = Grads(model)
+        for name, view in views:
+            rows.append((f"d/d {name}", rel(view(grads).detach().cpu().reshape(-1), case["grads"][name])))
+        print(f"{case['name']}:")
+        for what, err in rows:
+            worst = max(worst, err)
+            flag = "" if err <= tol else "   <- differs"
+            print(f"  {what:24s} relative error {err:.2e}{flag}")
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    verdict = "the same model" if worst <= tol else "NOT the same model"
+    print(f"torch_vae.py --check: PyTorch {torch.__version__} on {device_name}: {verdict} "
+          f"(worst relative error {worst:.2e}, tolerance {tol:.0e})")
+    return worst <= tol
+
+
+def rel(a, b):
+    """The relative error of a against b, poetvae's, in the 2-norm."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    return float((a - b).norm() / max(float(b.norm()), 1e-300))
 
 
 def parse_args():
@@ -94,6 +244,9 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions")
     p.add_argument("--json", action="store_true", help="one JSON object per batch size")
+    p.add_argument("--check", metavar="FIXTURE",
+                   help="compare this model's loss and gradients with poetvae's on FIXTURE, "
+                        "written by poetvae's tests, instead of timing it")
     p.add_argument("--device", default="cuda",
                    help="cuda, or cpu to check the script on a machine without a GPU (its timings mean nothing)")
     args = p.parse_args()
@@ -151,8 +304,8 @@ def build(args, device):
 
 def train_step(model, opt, data, args):
     enc_ids, dec_in, targets = data
-    loss = model(enc_ids, word_dropout(dec_in, args.word_dropout), targets,
-                 args.beta, args.free_bits)
+    loss, _, _ = model(enc_ids, word_dropout(dec_in, args.word_dropout), targets,
+                       args.beta, args.free_bits)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -197,6 +350,8 @@ def report(args, batch, rates, dev):
 def main():
     args = parse_args()
     device = setup(args.device, args.tf32)
+    if args.check:
+        sys.exit(0 if check(args.check, device) else 1)
     for batch in args.batches:
         report(args, batch, measure(args, batch, device), device)
 
