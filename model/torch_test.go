@@ -20,15 +20,17 @@ import (
 // script loads the weights into its PyTorch modules, computes the same, and
 // fails where anything differs by more than the tolerance.
 
-// The test's settings, from the environment: the Python that has PyTorch
-// (Debian's python3-torch is in the system Python: make torch-check), the
-// device the script computes on (cuda on a GPU machine: gpu-check), and
-// whether a Python without PyTorch fails the test rather than skipping it.
-var (
-	torchPython  = cmp.Or(os.Getenv("POETVAE_PYTHON"), "python3")
-	torchDevice  = cmp.Or(os.Getenv("POETVAE_TORCH_DEVICE"), "cpu")
-	torchRequire = os.Getenv("POETVAE_REQUIRE_TORCH") != ""
-)
+// torchEnv is the test's settings, from the environment: the Python that
+// has PyTorch (Debian's python3-torch is in the system Python: make
+// torch-check), the device the script computes on (cuda on a GPU machine:
+// gpu-check), and whether a Python without PyTorch fails the test rather
+// than skipping it. Read in the test, not at start-up, so that go test's
+// cache sees them.
+func torchEnv() (python, device string, require bool) {
+	return cmp.Or(os.Getenv("POETVAE_PYTHON"), "python3"),
+		cmp.Or(os.Getenv("POETVAE_TORCH_DEVICE"), "cpu"),
+		os.Getenv("POETVAE_REQUIRE_TORCH") != ""
+}
 
 // torchScript finds bench/torch_vae.py from the model package (go test) or
 // from the top of the tree (a test binary run by bench/gpu-check.sh).
@@ -90,19 +92,20 @@ type torchCase struct {
 }
 
 func TestTorchModel(t *testing.T) {
-	if out, err := exec.Command(torchPython, "-c", "import torch").CombinedOutput(); err != nil {
-		if torchRequire {
-			t.Fatalf("%s has no PyTorch (%v): %s", torchPython, err, out)
+	py, device, require := torchEnv()
+	if out, err := exec.Command(py, "-c", "import torch").CombinedOutput(); err != nil {
+		if require {
+			t.Fatalf("%s has no PyTorch (%v): %s", py, err, out)
 		}
-		t.Skipf("%s has no PyTorch, so bench/torch_vae.py's model is not checked (make torch-check installs it)", torchPython)
+		t.Skipf("%s has no PyTorch, so bench/torch_vae.py's model is not checked (make torch-check installs it)", py)
 	}
 	script := torchScript(t)
 	fixture := filepath.Join(t.TempDir(), "fixture.json")
 	writeTorchFixture(t, fixture)
-	out, err := exec.Command(torchPython, script, "--device", torchDevice, "--check", fixture).CombinedOutput()
+	out, err := exec.Command(py, script, "--device", device, "--check", fixture).CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
-		t.Fatalf("bench/torch_vae.py --check %s: %v (its output is above)", torchDevice, err)
+		t.Fatalf("bench/torch_vae.py --check %s: %v (its output is above)", device, err)
 	}
 }
 
