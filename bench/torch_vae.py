@@ -248,7 +248,7 @@ def parse_args():
                    help="compare this model's loss and gradients with poetvae's on FIXTURE, "
                         "written by poetvae's tests, instead of timing it")
     p.add_argument("--device", default="cuda",
-                   help="cuda, or cpu to check the script on a machine without a GPU (its timings mean nothing)")
+                   help="cuda, or cpu: the same model on the CPU, beside poetvae's CPU engine")
     args = p.parse_args()
     try:
         args.batches = [int(b) for b in args.batches.split(",") if b.strip()]
