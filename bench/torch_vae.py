@@ -87,7 +87,7 @@ class PoetVAE(nn.Module):
         return nll + beta * kl_loss, nll, kl_dim.sum()
 
 
-def poetvae_views(model, highway):
+def poetvae_views(model):
     """Yields (name, view) for each of poetvae's parameters (model/params.go):
     view(t) is the part of t, a PyTorch parameter or its gradient, that holds
     it, shaped as poetvae stores it (rows x columns, used as x.W). poetvae
@@ -100,7 +100,7 @@ def poetvae_views(model, highway):
         return lambda t: get(t).unsqueeze(0)
 
     yield "embed", lambda m: m.embed.weight
-    for l in range(highway):
+    for l in range(len(model.hw)):
         yield f"highway{l}.W", T(lambda m, l=l: m.hw[l].weight)
         yield f"highway{l}.b", row(lambda m, l=l: m.hw[l].bias)
         yield f"highway{l}.Wgate", T(lambda m, l=l: m.hw_gate[l].weight)
@@ -166,7 +166,7 @@ def check(path, device):
     model = PoetVAE(c["vocab"], c["embed"], c["highway"], c["enc_hidden"], c["dec_hidden"],
                     c["latent"], c["dropout"]).double().to(device)
     params = {p["name"]: p for p in fx["params"]}
-    views = list(poetvae_views(model, c["highway"]))
+    views = list(poetvae_views(model))
     if sorted(n for n, _ in views) != sorted(params):
         sys.exit(f"torch_vae.py: {path}: parameters {sorted(params)}, want {sorted(n for n, _ in views)}")
     with torch.no_grad():

@@ -51,21 +51,10 @@ func torchScript(t *testing.T) string {
 }
 
 type torchFixture struct {
-	Config    torchConfig  `json:"config"`
+	Config    Config       `json:"config"` // its JSON is the checkpoint's
 	Tolerance float64      `json:"tolerance"`
 	Params    []torchParam `json:"params"`
 	Cases     []torchCase  `json:"cases"`
-}
-
-type torchConfig struct {
-	Vocab     int     `json:"vocab"`
-	Lines     int     `json:"lines"`
-	Embed     int     `json:"embed"`
-	Highway   int     `json:"highway"`
-	EncHidden int     `json:"enc_hidden"`
-	DecHidden int     `json:"dec_hidden"`
-	Latent    int     `json:"latent"`
-	Dropout   float64 `json:"dropout"`
 }
 
 type torchParam struct {
@@ -120,7 +109,7 @@ func writeTorchFixture(t *testing.T, path string) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	fx := torchFixture{
-		Config: torchConfig{c.Vocab, c.Lines, c.Embed, c.Highway, c.EncHidden, c.DecHidden, c.Latent, c.Dropout},
+		Config: c,
 		// float64 on both sides: only the order of the sums differs.
 		Tolerance: 1e-9,
 	}
@@ -140,15 +129,10 @@ func writeTorchFixture(t *testing.T, path string) {
 	withMasks := randomFeed(c, B, 8, true)
 	withMasks.FreeBits = 0
 	floored := randomFeed(c, B, 9, false)
-	ones := func(n int) []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = 1
-		}
-		return v
-	}
-	floored.EncMask = ones(c.EncSteps() * B * c.Embed)
-	floored.DecMask = ones(c.DecSteps() * B * c.DecHidden)
+	floored.EncMask = make([]float64, c.EncSteps()*B*c.Embed)
+	floored.DecMask = make([]float64, c.DecSteps()*B*c.DecHidden)
+	fill(floored.EncMask, 1)
+	fill(floored.DecMask, 1)
 	for _, f := range []*Feed{withMasks, floored} {
 		// PyTorch's loss is a plain batch mean: no padding rows.
 		for b := range f.Weight {
