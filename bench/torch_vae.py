@@ -181,10 +181,11 @@ def check(path, device):
                 sys.exit(f"torch_vae.py: {path}: {name} is {tuple(v.shape)} here, {want} in poetvae")
             v.copy_(torch.tensor(params[name]["values"], dtype=torch.float64).reshape(want))
 
-    T, Td = 5 * c["lines"], 5 * c["lines"] + 1
     tol, worst = fx["tolerance"], 0.0
     for case in fx["cases"]:
+        # The steps of each sequence, as poetvae laid the batch out (time-major).
         B = case["batch"]
+        T, Td = len(case["enc_ids"]) // B, len(case["dec_ids"]) // B
 
         def ids(key, steps):
             return torch.tensor(case[key], dtype=torch.long, device=device).reshape(steps, B)
