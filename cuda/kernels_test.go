@@ -173,6 +173,61 @@ func tf32(x float32) float32 {
 	return math.Float32frombits(u)
 }
 
+// bf16 rounds x to bfloat16's 7-bit mantissa, to nearest even, as
+// __float2bfloat16_rn does.
+func bf16(x float32) float32 {
+	u := math.Float32bits(x)
+	if u&0x7f800000 != 0x7f800000 {
+		u = (u + 0x7fff + (u>>16)&1) &^ 0xffff
+	}
+	return math.Float32frombits(u)
+}
+
+// TestTensorCoreFormat is why the tensor-core products take TF32 and not
+// BF16 inputs: at the sizes of the model's products (K from the latent
+// size to the decoder's input, the embedding plus z), rounding the inputs
+// to TF32 keeps the product within tf32Tol of the exact one, with room to
+// spare, while BF16's three fewer mantissa bits put it past the bound.
+func TestTensorCoreFormat(t *testing.T) {
+	for _, c := range []struct{ x, want float32 }{
+		{1 + 0x1p-8, 1},                    // halfway, to the even neighbour below
+		{1 + 3*0x1p-8, 1 + 0x1p-6},         // halfway, to the even neighbour above
+		{1 + 0x1p-8 + 0x1p-20, 1 + 0x1p-7}, // past halfway
+		{-(1 + 0x1p-8 + 0x1p-20), -(1 + 0x1p-7)},
+	} {
+		if got := bf16(c.x); got != c.want {
+			t.Fatalf("bf16(%g) = %g, want %g", c.x, got, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	const M, N = 64, 256
+	for _, K := range []int{32, 128, 160, 256, 512} {
+		a, b := random(rng, M*K, 1), random(rng, K*N, 1)
+		product := func(round func(float32) float32) []float64 {
+			c := make([]float64, M*N)
+			for i := 0; i < M; i++ {
+				for j := 0; j < N; j++ {
+					var s float64
+					for k := 0; k < K; k++ {
+						s += float64(round(a[i*K+k])) * float64(round(b[k*N+j]))
+					}
+					c[i*N+j] = s
+				}
+			}
+			return c
+		}
+		exact := product(func(x float32) float32 { return x })
+		tf, bf := MaxRelErr(product(tf32), exact), MaxRelErr(product(bf16), exact)
+		t.Logf("K=%d: relative error with TF32 inputs %.2g, with BF16 inputs %.2g", K, tf, bf)
+		if !(tf <= tf32Tol/2) {
+			t.Errorf("K=%d: TF32 inputs: relative error %.3g, want within half of %.0e", K, tf, tf32Tol)
+		}
+		if !(bf > tf32Tol) {
+			t.Errorf("K=%d: BF16 inputs: relative error %.3g within %.0e: BF16 would keep the bound", K, bf, tf32Tol)
+		}
+	}
+}
+
 // newProduct makes C = op(A)·op(B) + bias + beta·C, A stored K×M when ta,
 // B N×K when tb, a bias for each column when withBias; C is poisoned when
 // beta is 0.
