@@ -393,6 +393,13 @@ func sample(row, probs, scratch []float64, temperature float64, topK int, rng *r
 	return last
 }
 
+// SampleLatent draws n latent codes from the distribution generation
+// samples from: the mixture fitted to the training poems' posteriors when
+// the model has one (see FitMixture), else the prior N(0, I).
+func (m *Model) SampleLatent(n int, rng *rand.Rand) [][]float64 {
+	return m.SamplePrior(n, rng)
+}
+
 // SamplePrior draws n latent codes from N(0, I).
 func (m *Model) SamplePrior(n int, rng *rand.Rand) [][]float64 {
 	z := make([][]float64, n)

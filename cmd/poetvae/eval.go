@@ -157,7 +157,7 @@ func evaluate(c *cli.Context) error {
 	rep.TestForm = measureForm(pros, test)
 	if n := c.Int("samples"); n > 0 {
 		rng := rand.New(rand.NewPCG(seed, 0x73616d70))
-		gen, err := m.Decode(m.SamplePrior(n, rng), model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature")}, rng)
+		gen, err := m.Decode(m.SampleLatent(n, rng), model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature")}, rng)
 		if err != nil {
 			return err
 		}

@@ -110,11 +110,11 @@ func themeLatents(c *cli.Context, m *model.Model, n int, rng *rand.Rand) (z [][]
 	stderr := c.App.ErrWriter
 	if len(keywords) == 0 {
 		fmt.Fprintf(stderr, "theme %s: no keyword to look up; sampling from the prior\n", theme)
-		return m.SamplePrior(n, rng), nil, tj, nil
+		return m.SampleLatent(n, rng), nil, tj, nil
 	}
 	if len(hits) == 0 {
 		fmt.Fprintf(stderr, "theme %s: no poem of the training corpus contains %s; sampling from the prior\n", theme, orList(keywords))
-		return m.SamplePrior(n, rng), nil, tj, nil
+		return m.SampleLatent(n, rng), nil, tj, nil
 	}
 
 	// Keep the poems with the most keywords, in a seeded order among

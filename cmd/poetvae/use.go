@@ -196,7 +196,7 @@ func generate(c *cli.Context) error {
 		}
 		z = m.SampleAround(mu[0], logvar[0], c.Int("count"), c.Float64("spread"), rng)
 	} else {
-		z = m.SamplePrior(c.Int("count"), rng)
+		z = m.SampleLatent(c.Int("count"), rng)
 	}
 	results, err := m.DecodeResults(z, opt, rng)
 	if err != nil {
