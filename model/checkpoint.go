@@ -58,6 +58,9 @@ type ckptHeader struct {
 	Config Config      `json:"config"`
 	Params []paramInfo `json:"params"`
 	Train  *TrainState `json:"train,omitempty"`
+	// Sampler is the distribution generation draws codes from (absent in
+	// files written before it existed, which sample from the prior).
+	Sampler *Mixture `json:"sampler,omitempty"`
 }
 
 type paramInfo struct {
@@ -106,7 +109,7 @@ func (ck *Checkpoint) Save(path string) error {
 
 func (ck *Checkpoint) encode() ([]byte, error) {
 	m := ck.Model
-	h := ckptHeader{Config: m.Config, Train: ck.Train}
+	h := ckptHeader{Config: m.Config, Train: ck.Train, Sampler: m.Sampler}
 	for i, n := range m.Params.Names {
 		s := m.Params.Values[i].Shape()
 		h.Params = append(h.Params, paramInfo{Name: n, Shape: [2]int{s[0], s[1]}})
@@ -341,6 +344,11 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err := h.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint configuration: %w", err)
 	}
+	if h.Sampler != nil {
+		if err := h.Sampler.Validate(h.Config.Latent); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	vocBytes, err := getBlock(r)
 	if err != nil {
 		return nil, err
@@ -391,7 +399,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	for i, w := range weights {
 		p.set(i, w)
 	}
-	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems}, Train: h.Train}
+	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems, Sampler: h.Sampler}, Train: h.Train}
 	if h.Train != nil {
 		if ck.Train.adamM, err = read(8); err != nil {
 			return nil, err

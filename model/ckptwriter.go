@@ -97,7 +97,7 @@ func (w *checkpointWriter) flush() error {
 // The vocabulary and the keyword index do not change in training and are
 // shared.
 func snapshot(m *Model, st *TrainState) (*Model, *TrainState) {
-	mc := &Model{Config: m.Config, Vocab: m.Vocab, Keywords: m.Keywords, Poems: m.Poems, Params: m.Params.clone()}
+	mc := &Model{Config: m.Config, Vocab: m.Vocab, Keywords: m.Keywords, Poems: m.Poems, Sampler: m.Sampler, Params: m.Params.clone()}
 	sc := *st
 	sc.adamM, sc.adamV = cloneAll(st.adamM), cloneAll(st.adamV)
 	return mc, &sc

@@ -397,6 +397,9 @@ func sample(row, probs, scratch []float64, temperature float64, topK int, rng *r
 // samples from: the mixture fitted to the training poems' posteriors when
 // the model has one (see FitMixture), else the prior N(0, I).
 func (m *Model) SampleLatent(n int, rng *rand.Rand) [][]float64 {
+	if m.Sampler != nil {
+		return m.Sampler.Sample(n, rng)
+	}
 	return m.SamplePrior(n, rng)
 }
 

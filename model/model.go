@@ -22,7 +22,10 @@ type Model struct {
 	// Poems are the training poems that Keywords refers to, kept as text
 	// so that they can be encoded with whatever the weights are.
 	Poems []poetry.Poem
-	net   *Net // forward pass over a copy of Params; rebuilt by Refresh
+	// Sampler, when not nil, is what generation draws codes from instead
+	// of the prior (see Mixture and SampleLatent).
+	Sampler *Mixture
+	net     *Net // forward pass over a copy of Params; rebuilt by Refresh
 	// gpu encodes and decodes on a GPU after UseDevice; nil runs on the CPU.
 	gpu gpuInference
 	// tabs caches what the last Prosody used for constrained decoding says

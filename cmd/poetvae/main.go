@@ -79,6 +79,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			evalCommand(),
 			corpusCommand(),
 			plotCommand(),
+			priorCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/urfave/cli/v2"
+
+	"poetvae/model"
+	"poetvae/poetry"
+)
+
+func priorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "prior",
+		Usage:     "fit the distribution generate samples codes from to a corpus",
+		ArgsUsage: "CORPUS...",
+		Description: `Encodes the poems of the corpus (the training poems, as train does at
+its end), draws one code from each poem's posterior and fits a Gaussian
+mixture to them; the model file then samples from that mixture instead of
+the prior N(0, I). A latent code that carries many nats fills only part of
+the prior, and codes drawn from the rest decode to strings of characters
+rather than poems: the mixture keeps generation where the poems are.
+With --valid, it reports how much more likely the validation poems' codes
+are under the mixture than under the prior (nats per code).
+
+Examples:
+   poetvae prior --model poetvae.ckpt train.txt
+   poetvae prior --components 64 --valid valid.txt train.txt
+   poetvae prior --none                          # sample from N(0, I) again`,
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.IntFlag{Name: "components", Value: model.DefaultMixtureComponents, Usage: "Gaussians in the mixture"},
+			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable): report the codes' log-density"},
+			&cli.BoolFlag{Name: "none", Usage: "remove the fitted distribution: generate samples from N(0, I)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the codes drawn and of the fit"},
+		},
+		Action: fitPrior,
+	}
+}
+
+func fitPrior(c *cli.Context) error {
+	path := modelPath(c)
+	if c.Bool("none") && c.NArg() > 0 {
+		return usageError("--none removes the fitted distribution: give no corpus with it")
+	}
+	if !c.Bool("none") && c.NArg() == 0 {
+		return usageError("prior needs the corpus files to fit to (the training poems), or --none")
+	}
+	if k := c.Int("components"); k < 1 || k > 4096 {
+		return usageError("--components must be between 1 and 4096, not %d", k)
+	}
+	ck, err := model.Load(path)
+	if err != nil {
+		return err
+	}
+	m := ck.Model
+	if m.Config.LM {
+		return fmt.Errorf("%s is a language model: it has no latent code to sample", path)
+	}
+	if c.Bool("none") {
+		m.Sampler = nil
+		if err := ck.Save(path); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "%s now samples codes from N(0, I)\n", path)
+		return nil
+	}
+	poems, _, err := readCorpus(c, c.Args().Slice()...)
+	if err != nil {
+		return err
+	}
+	poems = ofLines(poems, m.Config.Lines)
+	var valid []poetry.Poem
+	if files := c.StringSlice("valid"); len(files) > 0 {
+		v, _, err := readCorpus(c, files...)
+		if err != nil {
+			return fmt.Errorf("validation corpus: %w", err)
+		}
+		valid = ofLines(v, m.Config.Lines)
+	}
+	if err := fitSampler(c.App.ErrWriter, m, poems, valid, c.Int("components"), c.Uint64("seed")); err != nil {
+		return err
+	}
+	if err := ck.Save(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s now samples codes from a mixture of %d Gaussians fitted to %s\n",
+		path, len(m.Sampler.Weights), count(len(poems), "poem"))
+	return nil
+}
+
+// fitSampler fits the model's sampling mixture to the poems' posteriors
+// and, given validation poems, says on w how their codes score under it
+// and under the prior.
+func fitSampler(w io.Writer, m *model.Model, poems, valid []poetry.Poem, k int, seed uint64) error {
+	if len(poems) == 0 {
+		return fmt.Errorf("no %d-line poems to fit the sampling distribution to", m.Config.Lines)
+	}
+	if _, err := model.FitSampler(m, poems, k, seed); err != nil {
+		return fmt.Errorf("fitting the sampling distribution: %w", err)
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	codes, err := model.PosteriorSamples(m, valid, rand.New(rand.NewPCG(seed, 0x76616c)))
+	if err != nil {
+		return err
+	}
+	var mix float64
+	for _, z := range codes {
+		mix += m.Sampler.LogDensity(z) / float64(len(codes))
+	}
+	prior := model.PriorLogDensity(codes)
+	fmt.Fprintf(w, "codes of the %s: log-density %.2f nats under the mixture, %.2f under N(0, I) (%+.2f)\n",
+		count(len(valid), "validation poem"), mix, prior, mix-prior)
+	if math.IsNaN(mix) {
+		return fmt.Errorf("the fitted mixture gives the validation codes no density")
+	}
+	return nil
+}
+
+// ofLines keeps the poems of n lines.
+func ofLines(poems []poetry.Poem, n int) []poetry.Poem {
+	var out []poetry.Poem
+	for _, p := range poems {
+		if p.NumLines() == n {
+			out = append(out, p)
+		}
+	}
+	return out
+}
