@@ -312,6 +312,21 @@ func (p Poem) Line(i int) []rune {
 	return p.chars[lo:hi:hi]
 }
 
+// Halves returns the two halves of a poem of 4 or 8 lines, as poems of
+// half as many lines: first holds lines 1 to n/2, second the rest. An
+// eight-line poem (律诗) halves into two quatrains, a quatrain into two
+// couplets. ok is false, and both halves are zero, for a couplet (its
+// halves would be single lines, which are not poems) and for the zero Poem.
+// The halves share the poem's storage, as poems may.
+func (p Poem) Halves() (first, second Poem, ok bool) {
+	n := p.NumLines()
+	if n < 4 {
+		return Poem{}, Poem{}, false
+	}
+	mid := n / 2 * LineLen
+	return Poem{chars: p.chars[:mid:mid]}, Poem{chars: p.chars[mid:len(p.chars):len(p.chars)]}, true
+}
+
 // Chars returns the characters of the poem, line after line. The result
 // shares the poem's storage: callers must not modify it.
 func (p Poem) Chars() []rune { return p.chars[:len(p.chars):len(p.chars)] }

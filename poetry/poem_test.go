@@ -217,6 +217,54 @@ func TestPoemAccessors(t *testing.T) {
 	}
 }
 
+func TestPoemHalves(t *testing.T) {
+	tests := []struct {
+		name          string
+		in            Poem
+		first, second string // "" where ok is false
+	}{
+		{"eight lines", mustParse(t, chunWang), "国破山河在，城春草木深。感时花溅泪，恨别鸟惊心。", "烽火连三月，家书抵万金。白头搔更短，浑欲不胜簪。"},
+		{"quatrain", mustParse(t, jingYeSi), "床前明月光，疑是地上霜。", "举头望明月，低头思故乡。"},
+		{"couplet", mustParse(t, "床前明月光，疑是地上霜。"), "", ""},
+		{"zero", Poem{}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, second, ok := tt.in.Halves()
+			if wantOK := tt.first != ""; ok != wantOK {
+				t.Fatalf("%q.Halves(): ok = %v, want %v", tt.in, ok, wantOK)
+			}
+			if !ok {
+				if !first.IsZero() || !second.IsZero() {
+					t.Errorf("%q.Halves() = %q, %q, false; want zero poems", tt.in, first, second)
+				}
+				return
+			}
+			if first.String() != tt.first || second.String() != tt.second {
+				t.Errorf("%q.Halves() = %q, %q; want %q, %q", tt.in, first, second, tt.first, tt.second)
+			}
+			if n := tt.in.NumLines() / 2; first.NumLines() != n || second.NumLines() != n {
+				t.Errorf("%q.Halves(): %d and %d lines, want %d each", tt.in, first.NumLines(), second.NumLines(), n)
+			}
+			// The halves share the poem's storage: appending to the first
+			// must not write over the second.
+			_ = append(first.Chars(), 'x')
+			if second.String() != tt.second || tt.in.Text() != first.Text()+second.Text() {
+				t.Errorf("appending to the first half changed the poem to %q", tt.in)
+			}
+		})
+	}
+}
+
+func mustParse(t *testing.T, s string) Poem {
+	t.Helper()
+	p, err := Parse(s)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", s, err)
+	}
+	return p
+}
+
 func TestPoemEqual(t *testing.T) {
 	a, _ := Parse(jingYeSi)
 	b, _ := Parse(jingYeSiText)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,12 +37,14 @@ does not replace an existing --out or NAME.last.ckpt without --force.
 Examples:
    poetvae train --sample --epochs 30           # the built-in sample corpus
    poetvae train --valid valid.txt train.txt
+   poetvae train --halves tang_train.txt tang_lvshi_train.txt   # quatrains and the halves of 律诗
    poetvae train --resume train.txt             # after Ctrl-C
    poetvae train --device cuda train.txt        # on a GPU (make cuda)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "poetvae.ckpt", Usage: "model file to write"},
 			&cli.BoolFlag{Name: "sample", Usage: "train on the built-in sample corpus of well-known quatrains"},
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable); default: hold out --valid-split of the training poems"},
+			&cli.BoolFlag{Name: "halves", Usage: "read each eight-line poem as two quatrains (lines 1–4 and 5–8), so that quatrain and eight-line files train one quatrain model"},
 			&cli.Float64Flag{Name: "valid-split", Value: 0.05, Usage: "share of the training poems held out for validation when no --valid is given"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt"},
 			&cli.BoolFlag{Name: "force", Usage: "start a new run even where --out already holds a model, replacing it"},
@@ -146,6 +149,95 @@ func splitByLines(poems []poetry.Poem) (kept []poetry.Poem, lines, dropped int) 
 	return kept, lines, len(poems) - len(kept)
 }
 
+// otherShape says, for the message on the poems left out, how --halves would
+// keep them: it is for a corpus of quatrains and eight-line poems, where
+// one of the two was left out for the other.
+func otherShape(all []poetry.Poem, lines int) string {
+	other := map[int]int{4: 8, 8: 4}[lines]
+	if other == 0 || !slices.ContainsFunc(all, func(p poetry.Poem) bool { return p.NumLines() == other }) {
+		return ""
+	}
+	return " (--halves reads each eight-line poem as two quatrains, to train one quatrain model on both)"
+}
+
+// halvedLines is the line count a poem is read with under --halves: an
+// eight-line poem is read as its two quatrains.
+func halvedLines(p poetry.Poem) int {
+	if p.NumLines() == 8 {
+		return 4
+	}
+	return p.NumLines()
+}
+
+// splitForHalves is splitByLines for --halves: it chooses the line count by
+// the poems as --halves reads them (an eight-line poem as two quatrains,
+// and counted as two), and keeps the whole poems that read as poems of that
+// count, so that a validation share can be held out of them before they are
+// halved. dropped counts poems as they are read, halves as two.
+func splitForHalves(poems []poetry.Poem) (kept []poetry.Poem, lines, dropped int) {
+	halved, _ := halve(poems, nil)
+	_, lines, dropped = splitByLines(halved)
+	for _, p := range poems {
+		if halvedLines(p) == lines {
+			kept = append(kept, p)
+		}
+	}
+	return kept, lines, dropped
+}
+
+// halve returns the poems with each eight-line poem replaced by its two
+// quatrains ([poetry.Poem.Halves]), in the order read. Where seen is not
+// nil, a poem already in it is left out (as the corpus reader leaves out a
+// poem read before: the halves of two poems can repeat each other or a
+// quatrain), and the rest are added to it; repeats counts those left out.
+func halve(poems []poetry.Poem, seen map[string]bool) (out []poetry.Poem, repeats int) {
+	out = make([]poetry.Poem, 0, len(poems))
+	add := func(p poetry.Poem) {
+		if seen != nil {
+			if seen[p.Text()] {
+				repeats++
+				return
+			}
+			seen[p.Text()] = true
+		}
+		out = append(out, p)
+	}
+	for _, p := range poems {
+		if p.NumLines() == 8 {
+			first, second, _ := p.Halves()
+			add(first)
+			add(second)
+		} else {
+			add(p)
+		}
+	}
+	return out, repeats
+}
+
+// countLines counts the poems of n lines.
+func countLines(poems []poetry.Poem, n int) int {
+	k := 0
+	for _, p := range poems {
+		if p.NumLines() == n {
+			k++
+		}
+	}
+	return k
+}
+
+// holdOutHalves is holdOut for --halves: it holds out whole poems, then
+// halves the eight-line poems on each side, so that the two halves of a
+// poem are never one in training and the other in validation. A poem that
+// repeats one before it is left out, on the validation side also where it
+// repeats a training poem; repeats counts them.
+func holdOutHalves(poems []poetry.Poem, share float64, seed uint64) (train, valid []poetry.Poem, repeats int) {
+	wholeTrain, wholeValid := holdOut(poems, share, seed)
+	seen := map[string]bool{}
+	train, r := halve(wholeTrain, seen)
+	valid, repeats = halve(wholeValid, seen)
+	return train, valid, r + repeats
+}
+
 // holdOut moves a deterministic, seeded share of poems to a validation set.
 func holdOut(poems []poetry.Poem, share float64, seed uint64) (train, valid []poetry.Poem) {
 	if share <= 0 || len(poems) < 2 {
@@ -196,9 +288,31 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	poems, lines, dropped := splitByLines(all)
+	halves := c.Bool("halves")
+	sayRepeats := func(n int) {
+		if n > 0 {
+			say("left out %s repeating a poem read before (--halves)\n", count(n, "quatrain"))
+		}
+	}
+	var poems []poetry.Poem
+	var lines, dropped, kept int
+	if halves {
+		poems, lines, dropped = splitForHalves(all)
+		n := countLines(poems, 8)
+		kept = len(poems) + n // each eight-line poem is read as two quatrains
+		if n > 0 {
+			say("read %s as %s (--halves)\n", count(n, "eight-line poem"), count(2*n, "quatrain"))
+		}
+	} else {
+		poems, lines, dropped = splitByLines(all)
+		kept = len(poems)
+	}
 	if dropped > 0 {
-		say("training on the %s of %d lines; %s of other lengths left out\n", count(len(poems), "poem"), lines, count(dropped, "poem"))
+		hint := ""
+		if !halves {
+			hint = otherShape(all, lines)
+		}
+		say("training on the %s of %d lines; %s of other lengths left out%s\n", count(kept, "poem"), lines, count(dropped, "poem"), hint)
 	}
 	var m *model.Model
 	var st *model.TrainState
@@ -227,9 +341,18 @@ func train(c *cli.Context) error {
 	var trainPoems, validPoems []poetry.Poem
 	if files := c.StringSlice("valid"); len(files) > 0 {
 		trainPoems = poems
+		if halves {
+			var repeats int
+			trainPoems, repeats = halve(poems, map[string]bool{})
+			sayRepeats(repeats)
+		}
 		v, _, err := readCorpus(c, files...)
 		if err != nil {
 			return fmt.Errorf("validation corpus: %w", err)
+		}
+		if n := countLines(v, 8); halves && n > 0 {
+			v, _ = halve(v, map[string]bool{})
+			say("validation: read %s as %s (--halves)\n", count(n, "eight-line poem"), count(2*n, "quatrain"))
 		}
 		for _, p := range v {
 			if p.NumLines() == lines {
@@ -241,7 +364,13 @@ func train(c *cli.Context) error {
 		if s < 0 || s >= 1 {
 			return usageError("--valid-split must be in [0, 1), not %g", s)
 		}
-		trainPoems, validPoems = holdOut(poems, s, holdOutSeed)
+		if halves {
+			var repeats int
+			trainPoems, validPoems, repeats = holdOutHalves(poems, s, holdOutSeed)
+			sayRepeats(repeats)
+		} else {
+			trainPoems, validPoems = holdOut(poems, s, holdOutSeed)
+		}
 	}
 
 	if m == nil {
@@ -346,7 +475,7 @@ func resumeArgs(c *cli.Context) string {
 			parts = append(parts, "--"+name+" "+shellQuote(c.String(name)))
 		}
 	}
-	for _, name := range []string{"sample", "tf32", "no-keywords"} {
+	for _, name := range []string{"sample", "halves", "tf32", "no-keywords"} {
 		if c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
