@@ -353,6 +353,22 @@ type Report struct {
 	CharsRecovered float64 `json:"chars_recovered"` // share of characters in place
 	LinesRecovered float64 `json:"lines_recovered"` // share of lines recovered whole
 	ReconBLEU      float64 `json:"recon_bleu"`      // corpus BLEU-4 of the reconstructions against the poems
+
+	// ShuffledCharsRecovered is the control of CharsRecovered: the same
+	// share, with each poem's reconstruction decoded greedily from another
+	// poem's posterior mean, the poems paired by a fixed derangement drawn
+	// from the seed (see derangement). It is what the decoder recovers
+	// from the language alone, common characters in common places, rather
+	// than from the code: CharsRecovered well above it says the code
+	// carries the poem. A decoder that ignores z, as a language model's
+	// does, gets CharsRecovered itself. It is nil (null in JSON) for a
+	// single poem, which has no other poem to take a code from.
+	ShuffledCharsRecovered *float64 `json:"shuffled_chars_recovered"`
+
+	// Reconstructions holds the greedy reconstructions from the posterior
+	// means, in the order of the poems, for figures that need more than
+	// the model knows, such as rhyme. It is not part of the JSON report.
+	Reconstructions []poetry.Poem `json:"-"`
 }
 
 // Evaluation noise streams: each measurement draws from a generator of its
@@ -362,7 +378,59 @@ const (
 	streamIS   = 0x69735f6e6c6c // "is_nll"
 	streamELBO = 0x656c626f     // "elbo"
 	streamMI   = 0x6d69         // "mi"
+	// streamShuffle draws the derangement of the shuffled-code control.
+	streamShuffle = 0x73687566 // "shuf"
 )
+
+// derangement returns a permutation p of 0, …, n−1 with no fixed point,
+// p[i] ≠ i for every i, drawn from rng by Sattolo's algorithm: a single
+// cycle through all n indices, so that it is a derangement for every draw
+// (though not a uniform one among all derangements). Two indices give
+// [1 0]; fewer than two have no derangement, and give nil.
+func derangement(n int, rng *rand.Rand) []int {
+	if n < 2 {
+		return nil
+	}
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := rng.IntN(i) // j < i: i never stays in place
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
+}
+
+// greedyDecode decodes each row of mu greedily into a poem of the model's
+// number of lines, evalRows rows a pass.
+func greedyDecode(m *Model, mu [][]float64) ([]poetry.Poem, error) {
+	out := make([]poetry.Poem, 0, len(mu))
+	for start := 0; start < len(mu); start += evalRows {
+		part, err := m.Decode(mu[start:min(start+evalRows, len(mu))], DecodeOptions{Lines: m.Config.Lines, Greedy: true}, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+// charsRecovered is the share of the characters of poems that recon, poem
+// for poem, has in the same place.
+func charsRecovered(poems, recon []poetry.Poem) float64 {
+	var chars, same int
+	for i, p := range poems {
+		a, b := p.Chars(), recon[i].Chars()
+		for j := range a {
+			if a[j] == b[j] {
+				same++
+			}
+		}
+		chars += len(a)
+	}
+	return float64(same) / float64(chars)
+}
 
 // Evaluate measures the model on poems with k importance samples per poem,
 // drawing all noise from generators seeded by seed, so that the same model,
@@ -372,7 +440,9 @@ const (
 // they estimate the likelihood itself (lower is better), and ISPPL is
 // comparable with a language model's perplexity. ELBO says how much of the
 // likelihood the training objective accounts for, and MI, ActiveUnits and
-// the reconstruction shares how much of a poem the latent code keeps.
+// the reconstruction shares how much of a poem the latent code keeps: the
+// characters recovered read against ShuffledCharsRecovered, what a code
+// of another poem gets.
 // K of 100 or more is usual for reporting (Burda et al. use 5000); the
 // cost, almost all of it in ImportanceNLL, grows linearly with K.
 // progress, when not nil, is told how many poems the importance sampling
@@ -411,25 +481,14 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 	r.ISPPL = math.Exp(r.ISNLL / float64(r.Tokens))
 	r.ELBOPPL = math.Exp(r.ELBO / float64(r.Tokens))
 
-	recon := make([]poetry.Poem, 0, len(poems))
-	for start := 0; start < len(mu); start += evalRows {
-		part, err := m.Decode(mu[start:min(start+evalRows, len(mu))], DecodeOptions{Lines: c.Lines, Greedy: true}, nil)
-		if err != nil {
-			return Report{}, err
-		}
-		recon = append(recon, part...)
+	recon, err := greedyDecode(m, mu)
+	if err != nil {
+		return Report{}, err
 	}
-	var chars, sameChars, lines, sameLines int
+	var lines, sameLines int
 	refs := make([][]poetry.Poem, len(poems))
 	for i, p := range poems {
 		refs[i] = poems[i : i+1]
-		a, b := p.Chars(), recon[i].Chars()
-		for j := range a {
-			if a[j] == b[j] {
-				sameChars++
-			}
-		}
-		chars += len(a)
 		for l := 0; l < p.NumLines(); l++ {
 			if slices.Equal(p.Line(l), recon[i].Line(l)) {
 				sameLines++
@@ -437,8 +496,21 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 		}
 		lines += p.NumLines()
 	}
-	r.CharsRecovered = float64(sameChars) / float64(chars)
+	r.CharsRecovered = charsRecovered(poems, recon)
 	r.LinesRecovered = float64(sameLines) / float64(lines)
+	r.Reconstructions = recon
+	if perm := derangement(len(poems), rand.New(rand.NewPCG(seed, streamShuffle))); perm != nil {
+		other := make([][]float64, len(mu))
+		for i, j := range perm {
+			other[i] = mu[j]
+		}
+		shuffled, err := greedyDecode(m, other)
+		if err != nil {
+			return Report{}, err
+		}
+		share := charsRecovered(poems, shuffled)
+		r.ShuffledCharsRecovered = &share
+	}
 	r.ReconBLEU = poetry.CorpusBLEU(recon, refs, bleuOrder)
 	return r, nil
 }

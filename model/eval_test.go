@@ -1,9 +1,12 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 
 	"poetvae/corpus"
@@ -194,7 +197,7 @@ func TestEvaluateProgress(t *testing.T) {
 			t.Fatalf("progress calls %v: call %d does not count up towards %d", calls, i, len(poems))
 		}
 	}
-	if quiet, _ := Evaluate(m, poems, 50, 1, nil); quiet != r {
+	if quiet, _ := Evaluate(m, poems, 50, 1, nil); !reflect.DeepEqual(quiet, r) {
 		t.Errorf("the report changed with a progress callback:\n%+v\n%+v", r, quiet)
 	}
 }
@@ -207,7 +210,9 @@ func TestEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v", r)
+	brief := r
+	brief.Reconstructions, brief.ShuffledCharsRecovered = nil, nil
+	t.Logf("%+v, control %.4g", brief, *r.ShuffledCharsRecovered)
 	if r.Poems != len(poems) || r.Samples != 5 || r.Tokens != 21 || r.Latent != 4 {
 		t.Errorf("counts: %+v", r)
 	}
@@ -215,7 +220,7 @@ func TestEvaluate(t *testing.T) {
 		!close(r.ELBOPPL, math.Exp(r.ELBO/21), 1e-12) {
 		t.Errorf("derived figures do not add up: %+v", r)
 	}
-	if again, _ := Evaluate(m, poems, 5, 1, nil); again != r {
+	if again, _ := Evaluate(m, poems, 5, 1, nil); !reflect.DeepEqual(again, r) {
 		t.Errorf("same seed, different report:\n%+v\n%+v", again, r)
 	}
 	if other, _ := Evaluate(m, poems, 5, 2, nil); other.ISNLL == r.ISNLL {
@@ -231,6 +236,12 @@ func TestEvaluate(t *testing.T) {
 	for i := range poems {
 		share += Recovered(poems[i], recon[i])
 		refs[i] = poems[i : i+1]
+		if !r.Reconstructions[i].Equal(recon[i]) {
+			t.Errorf("poem %d: the report's reconstruction %s, Reconstruct's %s", i, r.Reconstructions[i], recon[i])
+		}
+	}
+	if len(r.Reconstructions) != len(poems) {
+		t.Errorf("%d reconstructions of %d poems", len(r.Reconstructions), len(poems))
 	}
 	if want := share / float64(len(poems)); !close(r.CharsRecovered, want, 1e-12) {
 		t.Errorf("characters recovered %g, Recovered says %g", r.CharsRecovered, want)
@@ -246,8 +257,147 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Report
-	if err := json.Unmarshal(b, &back); err != nil || back != r {
+	want := r
+	want.Reconstructions = nil // not in the JSON
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, want) {
 		t.Errorf("JSON round trip: %s gave %+v, %v", b, back, err)
+	}
+}
+
+func TestDerangement(t *testing.T) {
+	for _, n := range []int{0, 1} {
+		if p := derangement(n, rand.New(rand.NewPCG(1, streamShuffle))); p != nil {
+			t.Errorf("derangement of %d: %v, want nil", n, p)
+		}
+	}
+	if p := derangement(2, rand.New(rand.NewPCG(1, streamShuffle))); !slices.Equal(p, []int{1, 0}) {
+		t.Errorf("derangement of 2: %v, want [1 0]", p)
+	}
+	for _, n := range []int{2, 3, 4, 7, 100} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			p := derangement(n, rand.New(rand.NewPCG(seed, streamShuffle)))
+			seen := make([]bool, n)
+			for i, j := range p {
+				if j == i {
+					t.Fatalf("n = %d, seed %d: %v maps %d to itself", n, seed, p, i)
+				}
+				if j < 0 || j >= n || seen[j] {
+					t.Fatalf("n = %d, seed %d: %v is not a permutation", n, seed, p)
+				}
+				seen[j] = true
+			}
+			if len(p) != n {
+				t.Fatalf("n = %d, seed %d: %v has %d indices", n, seed, p, len(p))
+			}
+			if again := derangement(n, rand.New(rand.NewPCG(seed, streamShuffle))); !slices.Equal(again, p) {
+				t.Fatalf("n = %d, seed %d: %v, then %v", n, seed, p, again)
+			}
+		}
+	}
+	a := derangement(100, rand.New(rand.NewPCG(1, streamShuffle)))
+	if b := derangement(100, rand.New(rand.NewPCG(2, streamShuffle))); slices.Equal(a, b) {
+		t.Error("two seeds gave the same derangement of 100")
+	}
+}
+
+// ignoreLatent makes the decoder ignore z: its initial state and its
+// gates no longer read it.
+func ignoreLatent(m *Model) {
+	names := []string{"dec_init.W"}
+	for _, g := range gateNames {
+		names = append(names, "dec.Wz."+g)
+	}
+	setParamValues(m, func() float64 { return 0 }, names...)
+}
+
+// TestShuffledControl: the shuffled-code control is the share of
+// characters recovered from the posterior mean of the poem the seed's
+// derangement pairs each poem with; a decoder that ignores z, a language
+// model's among them, gets exactly the characters recovered; one poem has
+// no control, two have one.
+func TestShuffledControl(t *testing.T) {
+	poems := samplePoems(t, 24)
+	m := evalModel(t, poems, false)
+	spreadPosterior(m, 5)
+	const seed = 3
+	r, err := Evaluate(m, poems, 2, seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ShuffledCharsRecovered == nil {
+		t.Fatal("no control for 24 poems")
+	}
+	mu, _, err := m.Encode(poems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := derangement(len(poems), rand.New(rand.NewPCG(seed, streamShuffle)))
+	other := make([][]float64, len(mu))
+	for i, j := range perm {
+		other[i] = mu[j]
+	}
+	shuffled, err := m.Decode(other, DecodeOptions{Lines: 4, Greedy: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var share float64
+	for i := range poems {
+		share += Recovered(poems[i], shuffled[i])
+	}
+	if want := share / float64(len(poems)); !close(*r.ShuffledCharsRecovered, want, 1e-12) {
+		t.Errorf("control %g, decoding the deranged means gives %g", *r.ShuffledCharsRecovered, want)
+	}
+	t.Logf("random encoder: characters recovered %.3f, control %.3f", r.CharsRecovered, *r.ShuffledCharsRecovered)
+
+	blind := evalModel(t, poems, false)
+	spreadPosterior(blind, 5)
+	ignoreLatent(blind)
+	for name, m := range map[string]*Model{"decoder ignoring z": blind, "language model": evalModel(t, poems, true)} {
+		r, err := Evaluate(m, poems, 2, seed, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ShuffledCharsRecovered == nil || *r.ShuffledCharsRecovered != r.CharsRecovered {
+			t.Errorf("%s: control %v, characters recovered %g; want them equal", name, r.ShuffledCharsRecovered, r.CharsRecovered)
+		}
+	}
+
+	if r, err := Evaluate(m, poems[:1], 2, seed, nil); err != nil || r.ShuffledCharsRecovered != nil {
+		t.Errorf("one poem: control %v, %v; want none", r.ShuffledCharsRecovered, err)
+	}
+	r, err = Evaluate(m, poems[:2], 2, seed, nil)
+	if err != nil || r.ShuffledCharsRecovered == nil {
+		t.Fatalf("two poems: control %v, %v", r.ShuffledCharsRecovered, err)
+	}
+	// Each of two poems is decoded from the other's code.
+	swapped, err := m.Decode([][]float64{mu[1], mu[0]}, DecodeOptions{Lines: 4, Greedy: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Recovered(poems[0], swapped[0]) + Recovered(poems[1], swapped[1])) / 2; !close(*r.ShuffledCharsRecovered, want, 1e-12) {
+		t.Errorf("two poems: control %g, want %g", *r.ShuffledCharsRecovered, want)
+	}
+}
+
+// TestShuffledControlTrained: a model trained to reconstruct eight poems
+// recovers all their characters from their own codes and few from each
+// other's.
+func TestShuffledControlTrained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	poems := samplePoems(t, 8)
+	tr := smallSetup(t, poems, overfitConfig())
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Evaluate(tr.Model, poems, 2, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("characters recovered %.3f, control %.3f", r.CharsRecovered, *r.ShuffledCharsRecovered)
+	if r.CharsRecovered != 1 || *r.ShuffledCharsRecovered > 0.25 {
+		t.Errorf("characters recovered %g, control %g; want 1 and at most 0.25", r.CharsRecovered, *r.ShuffledCharsRecovered)
 	}
 }
 

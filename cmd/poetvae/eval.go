@@ -20,9 +20,11 @@ func evalCommand() *cli.Command {
 		Description: `On the test poems: the importance-sampled NLL (K samples from q(z|x)) and
 its perplexity, the ELBO and its terms, the mutual information I(x; z), the
 active units, and how much of each poem a round trip through its posterior
-mean recovers. On --samples poems drawn from the prior: the share that is
-well formed, rhymes and keeps the tonal rules (beside the test corpus's own
-rates), distinct-1/2, self-BLEU and, with --train, how many lines and
+mean recovers: its characters, beside a control that decodes each poem
+from another poem's posterior mean (what the decoder gets from the
+language alone), and the rhyme groups of its even lines. On --samples
+poems drawn from the prior: the share that is well formed, rhymes and
+keeps the tonal rules (beside the test corpus's own rates), distinct-1/2, self-BLEU and, with --train, how many lines and
 poems are copied from the training corpus. A language model (train --lm)
 gets the likelihood figures only.
 
@@ -82,6 +84,45 @@ func measureForm(pros *poetry.Prosody, poems []poetry.Poem) formRates {
 	return r
 }
 
+// rhymeRecovered measures whether reconstructions keep the rhyme of their
+// poems. A poem's reconstruction keeps it when, for every even line (lines 2
+// and 4 of a quatrain, 2, 4, 6 and 8 of eight lines), the last character of
+// the reconstructed line shares a rhyme group with the last character of
+// the poem's line, as pros.Rhymes compares them: a group of the rhyme
+// table, or a final of their Mandarin readings where the table lacks
+// either. The reconstruction need not use the same characters, nor even
+// rhyme across its lines by any other measure; a character of several
+// groups keeps the rhyme with any of them.
+//
+// Only the poems whose even lines all end in a character pros can place in
+// a group (one with [poetry.Prosody.RhymeGroups]) are counted: counted says how many, and share is the part of
+// them whose reconstruction keeps the rhyme, 0 when none is counted.
+func rhymeRecovered(pros *poetry.Prosody, poems, recon []poetry.Poem) (share float64, counted int) {
+	kept := 0
+	for i, p := range poems {
+		known, same := true, true
+		for l := 1; l < p.NumLines(); l += 2 {
+			end := p.Line(l)[poetry.LineLen-1]
+			if pros.RhymeGroups(end) == nil {
+				known = false
+				break
+			}
+			same = same && pros.Rhymes(end, recon[i].Line(l)[poetry.LineLen-1])
+		}
+		if !known {
+			continue
+		}
+		counted++
+		if same {
+			kept++
+		}
+	}
+	if counted == 0 {
+		return 0, 0
+	}
+	return float64(kept) / float64(counted), counted
+}
+
 type sampleReport struct {
 	Count       int             `json:"count"`
 	Temperature float64         `json:"temperature"`
@@ -103,6 +144,12 @@ type evalReport struct {
 	Samples   *sampleReport `json:"samples,omitempty"`
 	JudgedBy  string        `json:"judged_by"`
 	Skipped   int           `json:"test_poems_skipped"`
+
+	// RhymeRecovered is rhymeRecovered's share for the reconstructions of
+	// the test poems (Test.Reconstructions), nil (null) when it counts no
+	// poem; RhymePoems is how many it counts.
+	RhymeRecovered *float64 `json:"recon_rhyme_recovered"`
+	RhymePoems     int      `json:"recon_rhyme_poems"`
 }
 
 func evaluate(c *cli.Context) error {
@@ -153,6 +200,9 @@ func evaluate(c *cli.Context) error {
 	clearBar()
 	if err != nil {
 		return err
+	}
+	if share, n := rhymeRecovered(pros, test, rep.Test.Reconstructions); n > 0 {
+		rep.RhymeRecovered, rep.RhymePoems = &share, n
 	}
 	rep.TestForm = measureForm(pros, test)
 	if n := c.Int("samples"); n > 0 {
@@ -244,6 +294,22 @@ func printEval(c *cli.Context, r evalReport) {
 		fmt.Fprintf(w, "  %s %5d of %d\n", label("active units"), t.ActiveUnits, t.Latent)
 		fmt.Fprintf(w, "reconstruction from the posterior mean (greedy)\n")
 		fmt.Fprintf(w, "  characters %.1f%%   whole lines %.1f%%   BLEU-4 %.3f\n", 100*t.CharsRecovered, 100*t.LinesRecovered, t.ReconBLEU)
+		if t.ShuffledCharsRecovered != nil {
+			share := *t.ShuffledCharsRecovered
+			fmt.Fprintf(w, "  characters from another poem's code %.1f%% (a control: the language alone)\n", 100*share)
+		} else {
+			fmt.Fprintf(w, "  characters from another poem's code n/a (a control: needs two test poems)\n")
+		}
+		if r.RhymeRecovered != nil {
+			share := *r.RhymeRecovered
+			fmt.Fprintf(w, "  rhyme group of the even lines %.1f%%", 100*share)
+			if r.RhymePoems < t.Poems {
+				fmt.Fprintf(w, " (of the %s whose even lines end in known groups)", count(r.RhymePoems, "poem"))
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintf(w, "  rhyme group of the even lines n/a (no test poem's even lines all end in known groups)\n")
+		}
 	}
 	if s := r.Samples; s != nil {
 		fmt.Fprintf(w, "\n%s from the prior (temperature %.2g)   generated   test corpus\n", count(s.Count, "poem"), s.Temperature)

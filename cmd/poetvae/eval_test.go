@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"poetvae/corpus"
+	"poetvae/poetry"
 )
 
 // TestEval runs eval on the tiny model: the table, the JSON report and its
@@ -33,7 +35,10 @@ func TestEval(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status %d: %s", code, errs)
 	}
-	for _, want := range []string{"NLL (IS, K=4)", "mutual information", "active units", "well formed", "100.0%", "self-BLEU", "copied from the training corpus"} {
+	for _, want := range []string{"NLL (IS, K=4)", "mutual information", "active units", "well formed", "100.0%", "self-BLEU", "copied from the training corpus",
+		"reconstruction from the posterior mean (greedy)\n  characters ",
+		"\n  characters from another poem's code ", "% (a control: the language alone)\n",
+		"\n  rhyme group of the even lines "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("eval output lacks %q:\n%s", want, out)
 		}
@@ -64,6 +69,17 @@ func TestEval(t *testing.T) {
 	}
 	if rep.Test.Poems != 12 || rep.Samples == nil || rep.Samples.Count != 40 || rep.Samples.Form.WellFormed != 1 {
 		t.Errorf("report %+v: want 12 test poems, 40 samples, all well formed", rep)
+	}
+	if c := rep.Test.ShuffledCharsRecovered; c == nil || *c < 0 || *c > 1 {
+		t.Errorf("shuffled-code control %v, want a share", c)
+	}
+	if r := rep.RhymeRecovered; r == nil || *r < 0 || *r > 1 || rep.RhymePoems != 12 {
+		t.Errorf("rhyme recovered %v of %d poems, want a share of all 12", r, rep.RhymePoems)
+	}
+	for _, key := range []string{`"shuffled_chars_recovered": `, `"recon_rhyme_recovered": `, `"recon_rhyme_poems": 12`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("eval --json lacks %s", key)
+		}
 	}
 	if rep.Test.ISNLL <= 0 || rep.Test.ISNLL > rep.Test.ELBO+5 {
 		t.Errorf("IS-NLL %g against −ELBO %g: the bound should hold within noise", rep.Test.ISNLL, rep.Test.ELBO)
@@ -120,7 +136,112 @@ func TestEvalOtherScript(t *testing.T) {
 		t.Errorf("characters read in the model's script %d and %d, unknown %d and %d; want 0 and 9, none unknown",
 			s.Rewritten, tr.Rewritten, s.Unknown, tr.Unknown)
 	}
-	if s.Test != tr.Test {
+	if !reflect.DeepEqual(s.Test, tr.Test) || !reflect.DeepEqual(s.RhymeRecovered, tr.RhymeRecovered) {
 		t.Errorf("the traditional poems scored %+v, their simplified forms %+v", tr.Test, s.Test)
+	}
+}
+
+// One test poem has no other poem's code to decode from: the control is
+// n/a, and null in JSON.
+func TestEvalOnePoem(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	writeFile(t, "one.txt", jingYeSi+"\n")
+	code, out, errs := poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "2", "one.txt")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, errs)
+	}
+	for _, want := range []string{"characters from another poem's code n/a", "rhyme group of the even lines "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval of one poem lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errs = poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "2", "--json", "one.txt")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `"shuffled_chars_recovered": null`) {
+		t.Errorf("eval --json of one poem: the control is not null:\n%s", out)
+	}
+}
+
+// rhymeTable is a rhyme table of a few characters: 光, 霜 and 乡 in 七陽,
+// 东 and 中 in 一東, and 看 in both 寒 and 翰, with 汉 in 翰.
+const rhymeTable = "char\ttone\tgroup\n" +
+	"光\t平\t下平聲七陽\n霜\t平\t下平聲七陽\n乡\t平\t下平聲七陽\n" +
+	"东\t平\t上平聲一東\n中\t平\t上平聲一東\n" +
+	"看\t平\t上平聲十四寒\n看\t仄\t去聲十五翰\n汉\t仄\t去聲十五翰\n"
+
+// endings returns a poem whose lines end in the characters of ends, one a
+// line, after the same four characters.
+func endings(t *testing.T, ends string) poetry.Poem {
+	t.Helper()
+	var chars []rune
+	for _, r := range ends {
+		chars = append(chars, []rune("春风吹绿")...)
+		chars = append(chars, r)
+	}
+	p, err := poetry.New(chars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRhymeRecovered(t *testing.T) {
+	table, err := poetry.ReadRhymeTable(strings.NewReader(rhymeTable), "rhymes.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pros := poetry.NewTableProsody(table)
+	tests := []struct {
+		name, poem, recon string
+		counted, kept     bool
+	}{
+		{"the same poem", "月光山霜", "月光山霜", true, true},
+		{"other characters of the groups", "月光山霜", "山乡月光", true, true},
+		{"only the odd lines differ", "东光中霜", "山光月霜", true, true},
+		{"line 4 leaves the group", "月光山霜", "月乡山东", true, false},
+		{"line 2 leaves the group", "月光山霜", "月东山霜", true, false},
+		{"a rhyme of their own, not the poem's", "月光山霜", "月东山中", true, false},
+		{"line 4 ends in an unknown character", "月光山霜", "月光山月", true, false},
+		{"a character of two groups", "月看山看", "月看山汉", true, true},
+		{"the poem's line 4 unknown", "月光山月", "月光山光", false, false},
+		{"the poem's line 2 unknown", "月山山霜", "月山山霜", false, false},
+		{"eight lines, line 6 leaves the group", "月光山霜月光山霜", "月光山霜月东山霜", true, false},
+		{"eight lines, all kept", "月光山霜月光山霜", "东乡中光山霜月乡", true, true},
+	}
+	for _, tt := range tests {
+		share, counted := rhymeRecovered(pros, []poetry.Poem{endings(t, tt.poem)}, []poetry.Poem{endings(t, tt.recon)})
+		want, wantCounted := 0.0, 0
+		if tt.counted {
+			wantCounted = 1
+		}
+		if tt.kept {
+			want = 1
+		}
+		if share != want || counted != wantCounted {
+			t.Errorf("%s: share %g of %d poems, want %g of %d", tt.name, share, counted, want, wantCounted)
+		}
+	}
+
+	// Together: the share is of the poems counted.
+	var poems, recon []poetry.Poem
+	for _, tt := range tests[:10] {
+		poems, recon = append(poems, endings(t, tt.poem)), append(recon, endings(t, tt.recon))
+	}
+	if share, counted := rhymeRecovered(pros, poems, recon); share != 4.0/8 || counted != 8 {
+		t.Errorf("ten quatrains: share %g of %d poems, want 4 of 8", share, counted)
+	}
+	if share, counted := rhymeRecovered(pros, nil, nil); share != 0 || counted != 0 {
+		t.Errorf("no poems: share %g of %d", share, counted)
+	}
+
+	// Without a table, Mandarin finals decide: 光 guāng and 霜 shuāng
+	// rhyme on ang, 东 dōng does not.
+	mandarin := poetry.NewProsody()
+	if share, counted := rhymeRecovered(mandarin, []poetry.Poem{endings(t, "月光山霜"), endings(t, "月光山霜")},
+		[]poetry.Poem{endings(t, "月霜山光"), endings(t, "月霜山东")}); share != 0.5 || counted != 2 {
+		t.Errorf("Mandarin finals: share %g of %d poems, want 0.5 of 2", share, counted)
 	}
 }
