@@ -100,13 +100,13 @@ func (e *cpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 	if cfg.Clip > 0 && norm > cfg.Clip {
 		scale = cfg.Clip / norm
 	}
-	step := st.Step + 1
+	step := st.AdamStep()
 	for i, p := range e.m.Params.Values {
 		switch w := p.Data().(type) {
 		case []float32:
-			adamStep(w, e.graph.Grad(i).Float32s(), st.adamM[i], st.adamV[i], scale, cfg.LR, step)
+			adamStep(w, e.graph.Grad(i).Float32s(), st.adamM[i], st.adamV[i], scale, st.LR(), step)
 		case []float64:
-			adamStep(w, e.graph.Grad(i).Float64s(), st.adamM[i], st.adamV[i], scale, cfg.LR, step)
+			adamStep(w, e.graph.Grad(i).Float64s(), st.adamM[i], st.adamV[i], scale, st.LR(), step)
 		}
 	}
 	return stats, norm, nil

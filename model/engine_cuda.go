@@ -121,7 +121,7 @@ func (e *gpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 func (e *gpuEngine) stepParams(b *corpus.Batch, st *TrainState, beta float64) cuda.StepParams {
 	cfg := st.Config
 	return cuda.StepParams{Noise: noise.New(cfg.Seed, st.Step), Rows: b.Rows, Dropout: e.cfg.Dropout,
-		WordDropout: cfg.WordDropout, Beta: beta, FreeBits: cfg.FreeBits, Clip: cfg.Clip, LR: cfg.LR, Step: st.Step + 1}
+		WordDropout: cfg.WordDropout, Beta: beta, FreeBits: cfg.FreeBits, Clip: cfg.Clip, LR: st.LR(), Step: st.AdamStep()}
 }
 
 // layIDs writes a batch's ids time-major: encoder characters, decoder

@@ -557,3 +557,41 @@ func TestGPUResumeAcrossEngines(t *testing.T) {
 		t.Fatalf("after resuming on the GPU: step %d, want %d", ck.Train.Step, 3*perEpoch)
 	}
 }
+
+// TestGPUPretrainingAndDecay: the schedule around the steps (autoencoder
+// pretraining, the decoder's reset and Adam's fresh start between phases,
+// the learning rate halved on a plateau) runs the same on the GPU as on
+// the CPU: step for step, the losses agree.
+func TestGPUPretrainingAndDecay(t *testing.T) {
+	poems := samplePoems(t, 28)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs, tc.PretrainEpochs, tc.AnnealSteps, tc.LRDecay = 8, 3, 1, 4, 0.5
+	run := func(device string) ([]float64, *Trainer) {
+		tr := validatedSetup(t, poems, 24, tc, device)
+		var losses []float64
+		tr.OnStep = func(s StepInfo) { losses = append(losses, s.Loss) }
+		tr.OnEpoch = func(e EpochInfo) {
+			if e.Epoch == 2 { // a plateau from here: the third epoch trains at half the rate
+				tr.State.BestELBO = -1
+			}
+		}
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return losses, tr
+	}
+	cpu, ct := run("cpu")
+	gpu, gt := run(testGPUName())
+	if len(cpu) != len(gpu) || len(cpu) != 9 {
+		t.Fatalf("%d steps on the CPU, %d on the GPU; want 9", len(cpu), len(gpu))
+	}
+	for i := range cpu {
+		if e := relTo(gpu[i], cpu[i]); !(e <= 1e-3) {
+			t.Errorf("step %d: loss %.6f on the GPU, %.6f on the CPU", i+1, gpu[i], cpu[i])
+		}
+	}
+	if ct.State.PhaseStart != 3 || gt.State.PhaseStart != 3 || gt.State.LR() != tc.LR/2 || ct.State.LR() != tc.LR/2 {
+		t.Errorf("phase starts %d and %d, rates %v and %v; want 3 and half of %v",
+			ct.State.PhaseStart, gt.State.PhaseStart, ct.State.LR(), gt.State.LR(), tc.LR)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"gorgonia.org/tensor"
@@ -32,6 +33,16 @@ type TrainConfig struct {
 	WordDropout float64 `json:"word_dropout"`    // share of decoder inputs replaced by UNK
 	Patience    int     `json:"patience"`        // epochs without a better validation ELBO before stopping; 0 never stops early
 	LogEvery    int     `json:"log_every"`       // steps between metrics lines
+	// LRDecay multiplies the learning rate after each epoch whose
+	// validation ELBO is no better than the best: a schedule that slows
+	// down where the run stops improving. 0 or 1 keeps the rate constant.
+	LRDecay float64 `json:"lr_decay,omitempty"`
+	// PretrainEpochs are epochs of plain autoencoding (β = 0) before the
+	// VAE, after which the decoder is reset to its initial weights and the
+	// optimiser starts afresh (Li et al. 2019): the encoder learns codes
+	// that say something about the poem before the KL term pulls them in,
+	// and the new decoder learns to read them rather than to ignore them.
+	PretrainEpochs int `json:"pretrain_epochs,omitempty"`
 }
 
 // DefaultTrainConfig returns the settings measured to train without
@@ -66,6 +77,12 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("word dropout %g outside [0, 1)", c.WordDropout)
 	case c.Patience < 0:
 		return errors.New("patience cannot be negative")
+	case c.LRDecay < 0 || c.LRDecay > 1 || math.IsNaN(c.LRDecay):
+		return fmt.Errorf("learning-rate decay %g outside [0, 1]", c.LRDecay)
+	case c.PretrainEpochs < 0:
+		return errors.New("pretraining epochs cannot be negative")
+	case c.PretrainEpochs >= c.Epochs:
+		return fmt.Errorf("%d pretraining epochs leave none of the %d for the VAE", c.PretrainEpochs, c.Epochs)
 	}
 	_, err := Beta(c.Anneal, c.AnnealSteps, 0)
 	return err
@@ -83,8 +100,39 @@ type TrainState struct {
 	BestEpoch int         `json:"best_epoch"` // 0 until an epoch has been validated
 	BadEpochs int         `json:"bad_epochs"`
 	Done      bool        `json:"done"`
+	// LRScale is what LRDecay has made of the learning rate so far, as a
+	// factor of Config.LR; 0 (a state saved before the schedule) means 1.
+	LRScale float64 `json:"lr_scale,omitempty"`
+	// PhaseStart is the step the VAE began at: 0, or the end of the
+	// autoencoder pretraining. β's ramp and Adam's bias correction count
+	// from it.
+	PhaseStart int `json:"phase_start,omitempty"`
 
 	adamM, adamV [][]float64
+}
+
+// LR is the learning rate of the next step.
+func (st *TrainState) LR() float64 {
+	if st.LRScale == 0 {
+		return st.Config.LR
+	}
+	return st.Config.LR * st.LRScale
+}
+
+// AdamStep is the next step's number for Adam's bias correction: it counts
+// from the start of the phase, whose moments started at zero.
+func (st *TrainState) AdamStep() int { return st.Step + 1 - st.PhaseStart }
+
+// Pretraining reports whether the current epoch autoencodes (β = 0).
+func (st *TrainState) Pretraining() bool { return st.Epoch < st.Config.PretrainEpochs }
+
+// Beta is the weight of the KL term at the next step.
+func (st *TrainState) Beta() float64 {
+	if st.Pretraining() {
+		return 0
+	}
+	b, _ := Beta(st.Config.Anneal, st.Config.AnnealSteps, st.Step-st.PhaseStart)
+	return b
 }
 
 // Fingerprint identifies a list of poems, to check that a resumed run
@@ -125,7 +173,11 @@ type EpochInfo struct {
 	Beta      float64
 	Valid     ValidStats
 	Improved  bool
-	Elapsed   time.Duration
+	// Pretraining marks an epoch of autoencoder pretraining.
+	Pretraining bool
+	// LR is the learning rate the next epoch trains at.
+	LR      float64
+	Elapsed time.Duration
 }
 
 // ErrInterrupted is returned by Run when its context is cancelled; the
@@ -155,7 +207,10 @@ type Trainer struct {
 	OnEngine func(name string)
 
 	engine engine
-	writer *checkpointWriter // the epochs' checkpoints, written in the background
+	// engineInference is set while the model encodes and decodes on the
+	// engine's device (m.gpu), which goes when the engine closes.
+	engineInference bool
+	writer          *checkpointWriter // the epochs' checkpoints, written in the background
 	// beforeWrite, when set, runs before each checkpoint the writer
 	// writes: tests hold writes back with it.
 	beforeWrite func()
@@ -174,6 +229,13 @@ func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
 	if v.Size() != c.Vocab {
 		return nil, fmt.Errorf("vocabulary of %d entries for a model of %d", v.Size(), c.Vocab)
 	}
+	p.set(p.index["out.b"], unigramBias(c, v))
+	return &Model{Config: c, Vocab: v, Params: p}, nil
+}
+
+// unigramBias is the output bias that makes the first prediction the
+// unigram distribution of the training poems' tokens (see NewModel).
+func unigramBias(c Config, v *corpus.Vocab) []float64 {
 	bias := make([]float64, c.Vocab)
 	var chars float64
 	for id := corpus.NumSpecial; id < c.Vocab; id++ {
@@ -188,8 +250,36 @@ func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
 		}
 		bias[id] = math.Log((n + 1) / total) // add-one: unseen ids stay finite
 	}
-	p.set(p.index["out.b"], bias)
-	return &Model{Config: c, Vocab: v, Params: p}, nil
+	return bias
+}
+
+// decoderParam reports whether a parameter belongs to the decoder alone:
+// what ResetDecoder resets. The embedding is shared with the encoder.
+func decoderParam(name string) bool {
+	return strings.HasPrefix(name, "dec.") || strings.HasPrefix(name, "dec_init.") || strings.HasPrefix(name, "out.")
+}
+
+// ResetDecoder gives the decoder's parameters (its LSTM, the map from z
+// to its first state, the output layer) the initial values a new model of
+// the same seed has, the output bias the unigram log-frequencies; the
+// encoder, the embedding and the posterior heads are left as they are.
+func ResetDecoder(m *Model, seed uint64) error {
+	fresh, err := NewParams(m.Config, tensor.Float64, seed)
+	if err != nil {
+		return err
+	}
+	p := m.Params
+	for i, name := range p.Names {
+		if !decoderParam(name) {
+			continue
+		}
+		if name == "out.b" {
+			p.set(i, unigramBias(m.Config, m.Vocab))
+			continue
+		}
+		p.set(i, fresh.Float64s(i))
+	}
+	return nil
 }
 
 // NewTrainState starts a run.
@@ -232,7 +322,12 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			return err
 		}
 		t.engine = e
-		defer func() { t.engine.close(); t.engine = nil }()
+		defer func() {
+			if t.engine != nil { // nil when reopening it after pretraining failed
+				t.engine.close()
+				t.engine = nil
+			}
+		}()
 		if t.OnEngine != nil {
 			t.OnEngine(e.name())
 		}
@@ -240,8 +335,8 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 	// Validation runs where training does: on a GPU, an epoch of steps can
 	// take less time than validating on the CPU would.
 	if g := t.engine.inference(); g != nil && m.gpu == nil {
-		m.gpu = g
-		defer func() { m.gpu.close(); m.gpu = nil }()
+		m.gpu, t.engineInference = g, true
+		defer func() { m.gpu.close(); m.gpu, t.engineInference = nil, false }()
 	}
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()
@@ -296,18 +391,31 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 		if n > 0 {
 			ep.TrainLoss, ep.TrainNLL, ep.TrainKL = sum.Loss/float64(n), sum.NLL/float64(n), sum.KL/float64(n)
 		}
-		if valid.Poems == 0 || st.BestEpoch == 0 || valid.ELBO < st.BestELBO {
+		switch {
+		case st.Pretraining():
+			// An autoencoder's ELBO is no measure of the VAE to come: no
+			// epoch of it is kept as the best, none counts against patience.
+		case valid.Poems == 0 || st.BestEpoch == 0 || valid.ELBO < st.BestELBO:
 			ep.Improved = true
 			st.BestELBO, st.BestEpoch, st.BadEpochs = valid.ELBO, st.Epoch+1, 0
-		} else {
+		default:
 			st.BadEpochs++
 			if st.Config.Patience > 0 && st.BadEpochs >= st.Config.Patience {
 				st.Done = true
 			}
+			if d := st.Config.LRDecay; d > 0 && d < 1 {
+				st.LRScale = st.LR() / st.Config.LR * d
+			}
+		}
+		ep.Pretraining, ep.LR = st.Pretraining(), st.LR()
+		if st.Epoch+1 == st.Config.PretrainEpochs {
+			if err := t.endPretraining(); err != nil {
+				return err
+			}
 		}
 		t.log(map[string]any{"kind": "epoch", "epoch": ep.Epoch, "step": ep.Step, "train_loss": ep.TrainLoss,
 			"train_nll": ep.TrainNLL, "train_kl": ep.TrainKL, "beta": ep.Beta, "valid": valid,
-			"improved": ep.Improved, "seconds": ep.Elapsed.Seconds()})
+			"improved": ep.Improved, "pretraining": ep.Pretraining, "lr": ep.LR, "seconds": ep.Elapsed.Seconds()})
 		// The saved state is that of the next epoch, so a resume starts there.
 		st.Epoch++
 		if err := t.saveEpoch(ep.Improved); err != nil {
@@ -317,6 +425,42 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 		if t.OnEpoch != nil {
 			t.OnEpoch(ep)
 		}
+	}
+	return nil
+}
+
+// endPretraining turns the autoencoder into the VAE's starting point: the
+// decoder's weights go back to a fresh initialisation, every moment of
+// Adam to zero and its step count to the start of the new phase, and the
+// engine is opened again on the new weights (a GPU holds them and the
+// moments on the device). The encoder and the shared embedding keep what
+// they learnt.
+func (t *Trainer) endPretraining() error {
+	m, st := t.Model, t.State
+	if err := t.engine.pull(m, st); err != nil {
+		return err
+	}
+	if err := ResetDecoder(m, st.Config.Seed); err != nil {
+		return err
+	}
+	for i := range st.adamM {
+		clear(st.adamM[i])
+		clear(st.adamV[i])
+	}
+	st.PhaseStart = st.Step
+	if t.engineInference {
+		m.gpu.close()
+	}
+	m.Refresh()
+	t.engine.close()
+	e, err := openEngine(t.Device, t.TF32, m, st)
+	if err != nil {
+		t.engine = nil
+		return err
+	}
+	t.engine = e
+	if t.engineInference {
+		m.gpu = e.inference()
 	}
 	return nil
 }
@@ -368,7 +512,7 @@ func (t *Trainer) log(rec map[string]any) {
 // step trains on one batch and counts the step.
 func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
 	st := t.State
-	beta, _ := Beta(st.Config.Anneal, st.Config.AnnealSteps, st.Step)
+	beta := st.Beta()
 	stats, norm, err := t.engine.step(b, st, beta)
 	if err != nil {
 		return StepInfo{}, err

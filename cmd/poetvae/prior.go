@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"math"
 	"math/rand/v2"
 
 	"github.com/urfave/cli/v2"
@@ -81,11 +79,16 @@ func fitPrior(c *cli.Context) error {
 		}
 		valid = ofLines(v, m.Config.Lines)
 	}
-	if err := fitSampler(c.App.ErrWriter, m, poems, valid, c.Int("components"), c.Uint64("seed")); err != nil {
+	say := func(format string, args ...any) { fmt.Fprintf(c.App.ErrWriter, format, args...) }
+	if err := fitSampler(say, m, poems, valid, c.Int("components"), c.Uint64("seed")); err != nil {
 		return err
 	}
 	if err := ck.Save(path); err != nil {
 		return err
+	}
+	if m.Sampler == nil {
+		fmt.Fprintf(c.App.Writer, "%s samples codes from N(0, I)\n", path)
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "%s now samples codes from a mixture of %d Gaussians fitted to %s\n",
 		path, len(m.Sampler.Weights), count(len(poems), "poem"))
@@ -93,11 +96,15 @@ func fitPrior(c *cli.Context) error {
 }
 
 // fitSampler fits the model's sampling mixture to the poems' posteriors
-// and, given validation poems, says on w how their codes score under it
-// and under the prior.
-func fitSampler(w io.Writer, m *model.Model, poems, valid []poetry.Poem, k int, seed uint64) error {
-	if len(poems) == 0 {
-		return fmt.Errorf("no %d-line poems to fit the sampling distribution to", m.Config.Lines)
+// (at most one component for every minCodesPerComponent poems) and, given
+// validation poems, scores their codes under it and under the prior: a
+// mixture that explains held-out codes worse than N(0, I) does (too few
+// poems for its components) is dropped, and generation keeps the prior.
+func fitSampler(say func(string, ...any), m *model.Model, poems, valid []poetry.Poem, k int, seed uint64) error {
+	k = min(k, len(poems)/minCodesPerComponent)
+	if k < 1 {
+		say("sampling distribution: %s are too few to fit one; generate samples from N(0, I)\n", count(len(poems), "poem"))
+		return nil
 	}
 	if _, err := model.FitSampler(m, poems, k, seed); err != nil {
 		return fmt.Errorf("fitting the sampling distribution: %w", err)
@@ -114,13 +121,18 @@ func fitSampler(w io.Writer, m *model.Model, poems, valid []poetry.Poem, k int, 
 		mix += m.Sampler.LogDensity(z) / float64(len(codes))
 	}
 	prior := model.PriorLogDensity(codes)
-	fmt.Fprintf(w, "codes of the %s: log-density %.2f nats under the mixture, %.2f under N(0, I) (%+.2f)\n",
-		count(len(valid), "validation poem"), mix, prior, mix-prior)
-	if math.IsNaN(mix) {
-		return fmt.Errorf("the fitted mixture gives the validation codes no density")
+	say("codes of the %s: log-density %.2f nats under a mixture of %d Gaussians, %.2f under N(0, I)\n",
+		count(len(valid), "validation poem"), mix, k, prior)
+	if !(mix > prior) {
+		m.Sampler = nil
+		say("sampling distribution: the mixture explains held-out codes no better than N(0, I); generate samples from N(0, I)\n")
 	}
 	return nil
 }
+
+// minCodesPerComponent is the fewest poems per Gaussian a mixture is
+// fitted with: fewer pin a component's 2×latent figures down too loosely.
+const minCodesPerComponent = 20
 
 // ofLines keeps the poems of n lines.
 func ofLines(poems []poetry.Poem, n int) []poetry.Poem {

@@ -57,7 +57,10 @@ Examples:
 			&cli.IntFlag{Name: "kl-anneal-steps", Value: d.AnnealSteps, Usage: "length of the β ramp in steps (of each cycle, for cyclical)"},
 			&cli.Float64Flag{Name: "free-bits", Value: d.FreeBits, Usage: "floor on the KL of each latent dimension, in nats"},
 			&cli.Float64Flag{Name: "word-dropout", Value: d.WordDropout, Usage: "share of decoder inputs replaced by UNK"},
-			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation ELBO (0: never)"},
+			&cli.IntFlag{Name: "patience", Value: d.Patience, Usage: "stop after this many epochs without a better validation ELBO (0: never)"},
+			&cli.Float64Flag{Name: "lr-decay", Value: d.LRDecay, Usage: "multiply the learning rate by this after an epoch without a better validation ELBO (1: constant)"},
+			&cli.IntFlag{Name: "pretrain-epochs", Value: d.PretrainEpochs, Usage: "epochs of plain autoencoding (β = 0) first, then the decoder is reset: codes that say something before the KL pulls them in"},
+			&cli.IntFlag{Name: "sampler", Value: model.DefaultMixtureComponents, Usage: "Gaussians fitted to the training codes for generate to sample from, so that it stays where poems are (0: the prior N(0, I))"},
 			&cli.IntFlag{Name: "min-count", Value: 1, Usage: "characters seen fewer times are read as UNK"},
 			&cli.IntFlag{Name: "embed", Value: m.Embed, Usage: "character embedding size"},
 			&cli.IntFlag{Name: "highway", Value: m.Highway, Usage: "highway layers"},
@@ -274,6 +277,9 @@ func train(c *cli.Context) error {
 	if gpu, _ := model.ParseDevice(device); c.Bool("tf32") && gpu < 0 {
 		return usageError("--tf32 is for a GPU: add --device cuda")
 	}
+	if k := c.Int("sampler"); k < 0 || k > 4096 {
+		return usageError("--sampler must be between 0 and 4096 components, not %d", k)
+	}
 	out := c.String("out")
 	lastPath, metricsPath := runPaths(out)
 	if c.Bool("resume") && c.Bool("force") {
@@ -378,6 +384,7 @@ func train(c *cli.Context) error {
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch"), LR: c.Float64("lr"), Clip: c.Float64("clip"),
 			Seed: c.Uint64("seed"), Anneal: c.String("kl-anneal"), AnnealSteps: c.Int("kl-anneal-steps"),
 			FreeBits: c.Float64("free-bits"), WordDropout: c.Float64("word-dropout"), Patience: c.Int("patience"),
+			LRDecay: c.Float64("lr-decay"), PretrainEpochs: c.Int("pretrain-epochs"),
 			LogEvery: 10,
 		}
 		if err := tc.Validate(); err != nil {
@@ -431,11 +438,19 @@ func train(c *cli.Context) error {
 	tr.OnStep = func(s model.StepInfo) {
 		bar.step(s, st.Config.Epochs)
 	}
+	lr := st.LR()
 	tr.OnEpoch = func(e model.EpochInfo) {
 		bar.clear()
 		mark := ""
-		if e.Improved {
+		switch {
+		case e.Pretraining:
+			mark = "  (autoencoder pretraining)"
+		case e.Improved:
 			mark = "  saved"
+		}
+		if e.LR != lr {
+			mark += fmt.Sprintf("  learning rate now %.3g", e.LR)
+			lr = e.LR
 		}
 		v := e.Valid
 		valid := "no validation poems"
@@ -456,6 +471,9 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := fitTrainedSampler(c, out, st.Config.Seed, trainPoems, validPoems, say); err != nil {
+		return err
+	}
 	if len(validPoems) == 0 {
 		fmt.Fprintf(c.App.Writer, "trained %s (no validation poems: the last epoch is kept); model written to %s\n", count(st.Epoch, "epoch"), out)
 		return nil
@@ -465,12 +483,41 @@ func train(c *cli.Context) error {
 	return nil
 }
 
+// fitTrainedSampler fits the sampling mixture of the model the run kept
+// (--sampler components; none for 0 or a language model) and writes the
+// model again with it.
+func fitTrainedSampler(c *cli.Context, out string, seed uint64, train, valid []poetry.Poem, say func(string, ...any)) error {
+	k := c.Int("sampler")
+	if k == 0 {
+		return nil
+	}
+	ck, err := model.Load(out)
+	if err != nil {
+		return fmt.Errorf("reading the trained model back: %w", err)
+	}
+	if ck.Model.Config.LM {
+		return nil
+	}
+	start := time.Now()
+	if err := fitSampler(say, ck.Model, train, valid, k, seed); err != nil {
+		return err
+	}
+	if ck.Model.Sampler == nil {
+		return nil
+	}
+	if err := ck.Save(out); err != nil {
+		return err
+	}
+	say("sampling distribution: %d Gaussians fitted to the training poems' codes (%s)\n", len(ck.Model.Sampler.Weights), time.Since(start).Round(time.Second))
+	return nil
+}
+
 // resumeArgs is what train --resume needs to go on as the stopped run
 // would have: the same files, the same validation poems, the same device.
 // The model's and the training's settings are in the saved state.
 func resumeArgs(c *cli.Context) string {
 	var parts []string
-	for _, name := range []string{"out", "valid-split", "device", "jieba-dict"} {
+	for _, name := range []string{"out", "valid-split", "device", "jieba-dict", "sampler"} {
 		if c.IsSet(name) {
 			parts = append(parts, "--"+name+" "+shellQuote(c.String(name)))
 		}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"poetvae/corpus"
+	"poetvae/model"
+)
+
+// writeSample writes the built-in sample corpus to a file and returns its name.
+func writeSample(t *testing.T, name string) string {
+	t.Helper()
+	poems, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, p := range poems {
+		b.WriteString(p.String() + "\n")
+	}
+	writeFile(t, name, b.String())
+	return name
+}
+
+// TestPrior fits a sampling mixture to a copy of the shared model, checks
+// that the file then holds it and generate draws from it, and removes it.
+func TestPrior(t *testing.T) {
+	dir := inTempDir(t)
+	data, err := os.ReadFile(sharedModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "m.ckpt")
+	writeFile(t, path, string(data))
+	corpusFile := writeSample(t, "sample.txt")
+
+	// With validation poems it says how their codes score, and keeps the
+	// mixture only if it beats the prior (this barely trained model's
+	// codes are close to N(0, I): it may not).
+	code, _, stderr := poetvae(t, "prior", "--model", path, "--components", "3", "--valid", corpusFile, corpusFile)
+	if code != 0 {
+		t.Fatalf("prior --valid: status %d: %s", code, stderr)
+	}
+	mentions(t, []string{"prior", "--valid"}, stderr, "under a mixture of 3 Gaussians", "under N(0, I)")
+	code, stdout, stderr := poetvae(t, "prior", "--model", path, "--components", "3", corpusFile)
+	if code != 0 {
+		t.Fatalf("prior: status %d: %s", code, stderr)
+	}
+	mentions(t, []string{"prior"}, stdout, "mixture of 3 Gaussians")
+	ck, err := model.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Model.Sampler == nil || len(ck.Model.Sampler.Weights) != 3 {
+		t.Fatalf("the model holds sampler %+v, want 3 components", ck.Model.Sampler)
+	}
+	// generate's codes come from the mixture: --json shows them.
+	code, stdout, _ = poetvae(t, "generate", "--model", path, "--count", "2", "--seed", "4", "--json")
+	if code != 0 || !strings.Contains(stdout, `"z"`) {
+		t.Fatalf("generate with a sampler: status %d, %s", code, stdout)
+	}
+
+	code, stdout, stderr = poetvae(t, "prior", "--model", path, "--none")
+	if code != 0 || !strings.Contains(stdout, "N(0, I)") {
+		t.Fatalf("prior --none: status %d: %s%s", code, stdout, stderr)
+	}
+	if ck, err = model.Load(path); err != nil || ck.Model.Sampler != nil {
+		t.Fatalf("after --none the model still holds a sampler (%v)", err)
+	}
+}
+
+func TestPriorErrors(t *testing.T) {
+	inTempDir(t)
+	m := sharedModel(t)
+	corpusFile := writeSample(t, "sample.txt")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"prior", "--model", m}, 2, "corpus files"},
+		{[]string{"prior", "--model", m, "--none", corpusFile}, 2, "no corpus"},
+		{[]string{"prior", "--model", m, "--components", "0", corpusFile}, 2, "--components"},
+		{[]string{"prior", "--model", "missing.ckpt", corpusFile}, 1, "missing.ckpt"},
+	} {
+		code, stdout, stderr := poetvae(t, tc.args...)
+		failed(t, tc.args, code, stdout, stderr, tc.code, tc.want)
+	}
+}
+
+// A run on a corpus too small for the mixture's components fits fewer,
+// and one whose mixture explains held-out codes worse than the prior
+// keeps the prior: either way train says which it did.
+func TestTrainFitsOrDeclinesASampler(t *testing.T) {
+	inTempDir(t)
+	args := slices.Concat(slices.DeleteFunc(slices.Clone(tinyTrain), func(a string) bool { return a == "--quiet" }), []string{"--out", "m.ckpt"})
+	code, _, stderr := poetvae(t, args...)
+	if code != 0 {
+		t.Fatalf("train: status %d: %s", code, stderr)
+	}
+	ck, err := model.Load("m.ckpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case ck.Model.Sampler == nil:
+		mentions(t, args, stderr, "generate samples from N(0, I)")
+	default:
+		mentions(t, args, stderr, "Gaussians fitted to the training poems' codes")
+	}
+}
