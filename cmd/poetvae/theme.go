@@ -80,6 +80,16 @@ type themeJSON struct {
 // mean can lie where no poem does. A poem containing more of the keywords
 // is chosen more often.
 func themeLatents(c *cli.Context, m *model.Model, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
+	// The dictionaries take half a second and much memory to load, which
+	// is why only --theme creates a segmenter.
+	seg := corpus.NewSegmenter(c.String("jieba-dict"))
+	defer seg.Close()
+	return themeLatentsWith(c, m, seg, n, rng)
+}
+
+// themeLatentsWith is themeLatents with the segmenter given, so that a
+// server can load the dictionaries once for all its requests.
+func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
 	theme := c.String("theme")
 	if m.Config.LM {
 		return nil, nil, nil, fmt.Errorf("--theme: %s is a plain language model (trained with --lm): it has no latent space to steer", modelPath(c))
@@ -87,10 +97,6 @@ func themeLatents(c *cli.Context, m *model.Model, n int, rng *rand.Rand) (z [][]
 	if m.Keywords == nil {
 		return nil, nil, nil, fmt.Errorf("--theme: %s was trained without a keyword index; train it again with the jieba dictionaries at hand (train --jieba-dict DIR, or $%s) and without --no-keywords", modelPath(c), corpus.DictEnv)
 	}
-	// The dictionaries take half a second and much memory to load, which
-	// is why only --theme creates a segmenter.
-	seg := corpus.NewSegmenter(c.String("jieba-dict"))
-	defer seg.Close()
 	keywords, err := seg.Extract(theme, c.Int("theme-k"))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--theme: %w", err)
