@@ -30,17 +30,20 @@ gets the likelihood figures only.
 
 Example:
    poetvae eval --model poetvae.ckpt --train train.txt --rhyme-table pingshui.tsv test.txt`,
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "samples", Value: 1000, Usage: "poems to generate from the prior"},
 			&cli.IntFlag{Name: "is-k", Value: 100, Usage: "importance samples per test poem"},
-			&cli.Float64Flag{Name: "temperature", Value: 1, Usage: "sampling temperature of the generated poems"},
+			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: defaultTemperature, Usage: "sampling temperature of the generated poems (generate's default)"},
+			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
 			&cli.StringSliceFlag{Name: "train", Usage: "training corpus `FILE` for the novelty figures (repeatable)"},
-			rhymeTableFlag(),
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice: same seed, same report"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			deviceFlag("where the decoder runs (the importance samples, reconstructions and samples; encoding stays on the CPU)"),
 		},
+			// The generated poems are drawn as generate draws them, with the
+			// same flags and defaults: the figures are those of what users get.
+			formFlags(true)),
 		Action: evaluate,
 	}
 }
@@ -207,7 +210,11 @@ func evaluate(c *cli.Context) error {
 	rep.TestForm = measureForm(pros, test)
 	if n := c.Int("samples"); n > 0 {
 		rng := rand.New(rand.NewPCG(seed, 0x73616d70))
-		gen, err := m.Decode(m.SampleLatent(n, rng), model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature")}, rng)
+		opt := model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature"), TopK: c.Int("top-k")}
+		if err := formOptions(c, &opt, true); err != nil {
+			return err
+		}
+		gen, err := m.Decode(m.SampleLatent(n, rng), opt, rng)
 		if err != nil {
 			return err
 		}

@@ -65,6 +65,11 @@ func rngFor(c *cli.Context) (*rand.Rand, uint64) {
 	return rand.New(rand.NewPCG(seed, 0x67656e)), seed
 }
 
+// defaultTemperature is generate's sampling temperature, and eval's for
+// the poems it judges: a little under 1 keeps the rarest characters, which
+// the model has learnt least well, from most lines.
+const defaultTemperature = 0.8
+
 func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "generate",
@@ -101,7 +106,7 @@ more keywords more often); when none holds any, from the prior.`,
 			deviceFlag("where to decode"),
 			&cli.IntFlag{Name: "lines", Value: 4, Usage: "lines per poem: 2 or 4 (8 with a model of 8-line poems)"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1, Usage: "poems to write"},
-			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: 0.8, Usage: "sampling temperature: lower is safer, higher is wilder"},
+			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: defaultTemperature, Usage: "sampling temperature: lower is safer, higher is wilder"},
 			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
 			&cli.BoolFlag{Name: "greedy", Usage: "take the most likely character at every step"},
 			&cli.StringFlag{Name: "like", Usage: "write poems like `POEM`: draw z from its posterior N(mu, σ²) instead of the prior"},
