@@ -24,6 +24,12 @@ type Config struct {
 	// LM makes the model a plain LSTM language model: no encoder, z fixed
 	// at 0, no KL; the baseline a VAE is compared with (Bowman et al.).
 	LM bool `json:"lm,omitempty"`
+	// BagOfChars adds a training loss that predicts, from z alone, every
+	// character of the poem regardless of place (Zhao et al. 2017): it
+	// rewards codes that say which characters a poem holds, which the
+	// decoder can then read. Its weights (bow.W, bow.b) serve training
+	// only.
+	BagOfChars bool `json:"bag_of_chars,omitempty"`
 }
 
 // DefaultConfig returns the sizes measured to train well on a few thousand
@@ -54,6 +60,8 @@ func (c Config) Validate() error {
 		return errors.New("highway layers cannot be negative")
 	case c.Dropout < 0 || c.Dropout >= 1:
 		return fmt.Errorf("dropout %g outside [0, 1)", c.Dropout)
+	case c.BagOfChars && c.LM:
+		return errors.New("a language model has no code for the bag-of-characters loss to predict from")
 	}
 	return nil
 }

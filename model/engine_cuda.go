@@ -3,6 +3,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -26,6 +27,9 @@ type gpuEngine struct {
 }
 
 func openGPU(index int, tf32 bool, m *Model, st *TrainState) (engine, error) {
+	if m.Config.BagOfChars {
+		return nil, errors.New("the GPU engine does not train the bag-of-characters loss yet: train this model on the CPU")
+	}
 	dev, err := cuda.Open(index)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,9 @@ type Graph struct {
 	encIDs, decIDs, targets *tensor.Dense
 	tokW, klW, eps, encMask *tensor.Dense
 	decMask, freeBits       *tensor.Dense
+	bagRows, bagW           *tensor.Dense // the bag-of-characters loss's row map and weights
 	beta                    *G.Node
+	encIDsNode              *G.Node
 	// reads receives the scalars G.Read copies out of each run. It is an
 	// object of its own: Read keeps a pointer to its target, and a pointer
 	// into Graph would close a cycle from Gorgonia's tape machine back to
@@ -45,13 +47,14 @@ type Graph struct {
 }
 
 // graphReads are the values a run of the graph reports.
-type graphReads struct{ loss, nll, kl G.Value }
+type graphReads struct{ loss, nll, kl, bag G.Value }
 
 // Stats are what one run of the graph measured, averaged over real poems.
 type Stats struct {
 	Loss float64 // the objective: NLL + β·KL (with the free-bits floor)
 	NLL  float64 // reconstruction: −log p(x|z), summed over steps
 	KL   float64 // KL(q(z|x) ‖ N(0, I)), summed over dimensions
+	Bag  float64 // the bag-of-characters loss, when the model has one (see Config.BagOfChars)
 }
 
 // NewGraph builds the forward pass, the loss and its gradient for batches of
@@ -86,8 +89,9 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	b := &builder{}
 	var z, klTotal, klLoss *G.Node
 	if !c.LM {
+		gr.encIDsNode = input("enc_ids", &gr.encIDs, tensor.Int, T*B)
 		enc := encoderInputs{
-			ids:      input("enc_ids", &gr.encIDs, tensor.Int, T*B),
+			ids:      gr.encIDsNode,
 			mask:     input("enc_mask", &gr.encMask, dt, T*B, E),
 			eps:      input("eps", &gr.eps, dt, B, Z),
 			klWeight: input("kl_weight", &gr.klW, dt, B, Z),
@@ -122,6 +126,23 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		gr.beta = G.NewScalar(g, dt, G.WithName("beta"))
 		loss = b.do(G.Add(nll, b.do(G.Mul(gr.beta, klLoss))))
 	}
+	var bag *G.Node
+	if c.BagOfChars {
+		// −Σₜ log softmax(z·W + b)[xₜ]: the logits of each poem, taken once
+		// for each of its characters (rows laid out as the encoder's ids,
+		// time-major), through the decoder's own softmax cross-entropy.
+		rows := input("bag_rows", &gr.bagRows, tensor.Int, T*B)
+		for t := 0; t < T; t++ {
+			for r := 0; r < B; r++ {
+				gr.bagRows.Ints()[t*B+r] = r
+			}
+		}
+		bagW := input("bag_weight", &gr.bagW, dt, T*B)
+		logits := b.do(gatherRows(b.do(G.Mul(z, node["bow.W"])), rows))
+		bagTok := b.do(softmaxXent(logits, node["bow.b"], gr.encIDsNode))
+		bag = b.do(G.Sum(b.do(G.HadamardProd(bagTok, bagW))))
+		loss = b.do(G.Add(loss, bag))
+	}
 	if b.err != nil {
 		return nil, fmt.Errorf("building the training graph: %w", b.err)
 	}
@@ -131,6 +152,9 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	G.Read(nll, &gr.reads.nll)
 	if klTotal != nil {
 		G.Read(klTotal, &gr.reads.kl)
+	}
+	if bag != nil {
+		G.Read(bag, &gr.reads.bag)
 	}
 	grads, err := G.Grad(loss, gr.params...)
 	if err != nil {
@@ -209,6 +233,9 @@ func (gr *Graph) Run(f *Feed) (Stats, error) {
 	if gr.reads.kl != nil {
 		st.KL = scalarOf(gr.reads.kl)
 	}
+	if gr.reads.bag != nil {
+		st.Bag = scalarOf(gr.reads.bag)
+	}
 	return st, nil
 }
 
@@ -253,6 +280,13 @@ func (gr *Graph) bind(f *Feed) error {
 		fill(klW[r*Z:(r+1)*Z], f.Weight[r])
 	}
 	setFloats(gr.klW, klW)
+	if gr.bagW != nil {
+		bagW := make([]float64, T*B)
+		for t := 0; t < T; t++ {
+			copy(bagW[t*B:(t+1)*B], f.Weight)
+		}
+		setFloats(gr.bagW, bagW)
+	}
 	setFloats(gr.eps, f.Eps)
 	setMask(gr.encMask, f.EncMask)
 	var beta G.Value = G.NewF64(f.Beta)

@@ -132,8 +132,56 @@ func close(a, b, tol float64) bool {
 // TestGradientCheck compares Gorgonia's gradient of every parameter tensor
 // with central finite differences, in float64, with dropout masks, padding,
 // the free-bits floor and β all in play.
-func TestGradientCheck(t *testing.T) {
+func TestGradientCheck(t *testing.T) { checkGradients(t, tinyConfig()) }
+
+// TestGradientCheckBagOfChars: the same with the bag-of-characters loss,
+// whose weights must get gradients too and whose value is that of the
+// plain formula −Σₜ log softmax(z·W + b)[xₜ] on the batch's z.
+func TestGradientCheckBagOfChars(t *testing.T) {
 	c := tinyConfig()
+	c.BagOfChars = true
+	checkGradients(t, c)
+
+	p, err := NewParams(c, tensor.Float64, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 3
+	f := randomFeed(c, B, 5, false)
+	st := runGraph(t, testGraph(t, p, B), f)
+	T, Z, V := c.EncSteps(), c.Latent, c.Vocab
+	enc := make([]int, B*T)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			enc[b*T+t] = f.EncIDs[t*B+b]
+		}
+	}
+	mu, logvar := NewNet(p).Encode(enc, B)
+	W, bias := p.Get("bow.W").Float64s(), p.Get("bow.b").Float64s()
+	var want float64
+	for b := 0; b < B; b++ {
+		logits := make([]float64, V)
+		for v := range logits {
+			logits[v] = bias[v]
+			for d := 0; d < Z; d++ {
+				z := mu[b*Z+d] + math.Exp(0.5*logvar[b*Z+d])*f.Eps[b*Z+d]
+				logits[v] += z * W[d*V+v]
+			}
+		}
+		lse := logSumExp(logits)
+		for t := 0; t < T; t++ {
+			want += f.Weight[b] * (lse - logits[enc[b*T+t]])
+		}
+	}
+	if !close(st.Bag, want, 1e-10) {
+		t.Errorf("bag-of-characters loss %.12g, want %.12g", st.Bag, want)
+	}
+	if !(want > 0) {
+		t.Errorf("the loss is %v: the check compares nothing", want)
+	}
+}
+
+func checkGradients(t *testing.T, c Config) {
 	p, err := NewParams(c, tensor.Float64, 11)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,10 @@ func layout(c Config) (names []string, shapes [][2]int) {
 	lstm("dec.", E, Hd, true)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
+	if c.BagOfChars {
+		add("bow.W", Z, V)
+		add("bow.b", 1, V)
+	}
 	return names, shapes
 }
 

@@ -150,6 +150,7 @@ func Fingerprint(poems []poetry.Poem) string {
 type StepInfo struct {
 	Step, Epoch, Batch, Batches int
 	Loss, NLL, KL, Beta         float64 // per poem
+	Bag                         float64 // the bag-of-characters loss, per poem (0 without one)
 	GradNorm                    float64
 }
 
@@ -230,6 +231,9 @@ func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
 		return nil, fmt.Errorf("vocabulary of %d entries for a model of %d", v.Size(), c.Vocab)
 	}
 	p.set(p.index["out.b"], unigramBias(c, v))
+	if c.BagOfChars { // the bag's first guess is the unigram distribution too
+		p.set(p.index["bow.b"], unigramBias(c, v))
+	}
 	return &Model{Config: c, Vocab: v, Params: p}, nil
 }
 
@@ -375,7 +379,7 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			}
 			if st.Config.LogEvery > 0 && st.Step%st.Config.LogEvery == 0 {
 				t.log(map[string]any{"kind": "step", "step": st.Step, "epoch": st.Epoch + 1,
-					"loss": info.Loss, "nll": info.NLL, "kl": info.KL, "beta": info.Beta, "grad_norm": info.GradNorm})
+					"loss": info.Loss, "nll": info.NLL, "kl": info.KL, "bag": info.Bag, "beta": info.Beta, "grad_norm": info.GradNorm})
 			}
 		}
 		st.Pos = 0
@@ -519,7 +523,7 @@ func (t *Trainer) step(b *corpus.Batch) (StepInfo, error) {
 	}
 	st.Step++
 	return StepInfo{Step: st.Step, Epoch: st.Epoch + 1, Batch: st.Pos + 1,
-		Loss: stats.Loss, NLL: stats.NLL, KL: stats.KL, Beta: beta, GradNorm: norm}, nil
+		Loss: stats.Loss, NLL: stats.NLL, KL: stats.KL, Bag: stats.Bag, Beta: beta, GradNorm: norm}, nil
 }
 
 // NewFeed lays a batch out for the graph, taking the noise ε, the dropout

@@ -68,6 +68,7 @@ Examples:
 			&cli.IntFlag{Name: "dec-hidden", Value: m.DecHidden, Usage: "decoder LSTM size"},
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
+			&cli.BoolFlag{Name: "bag-of-chars", Usage: "also train z to predict the poem's characters regardless of place (Zhao et al. 2017): codes that say which characters a poem holds"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
@@ -396,7 +397,7 @@ func train(c *cli.Context) error {
 		vocab := corpus.BuildVocab(trainPoems, c.Int("min-count"))
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
 			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
-			LM: c.Bool("lm")}
+			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars")}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
