@@ -80,6 +80,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			corpusCommand(),
 			plotCommand(),
 			priorCommand(),
+			serveCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
