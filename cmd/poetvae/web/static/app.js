@@ -174,7 +174,7 @@ function formFields(form) {
     const name = input.name;
     if (input.type === "checkbox") {
       if (input.checked) body[name] = true;
-    } else if (input.type === "number") {
+    } else if (input.type === "number" || "number" in input.dataset) {
       if (input.value !== "") body[name] = Number(input.value);
     } else if (input.value.trim() !== "") {
       body[name] = input.value.trim();
@@ -481,7 +481,7 @@ const mapView = {
     if (i < 0) { tip.hidden = true; return; }
     const col = mapView.data.colorings[mapView.coloring];
     tip.replaceChildren(el("div", {lang: "zh", class: "poem-text"}, mapView.data.poems[i]),
-      col && col.of[i] >= 0 ? el("div", {class: "facts"}, col.groups[col.of[i]].name) : null);
+      col && col.of[i] >= 0 ? el("div", {class: "facts"}, `${col.title}: ${col.groups[col.of[i]].name}`) : null);
     tip.style.left = `${x + 14}px`;
     tip.style.top = `${y + 14}px`;
     tip.hidden = false;
