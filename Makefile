@@ -7,9 +7,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO    ?= demo.ckpt
 
 # Debian packages the build needs: OpenBLAS for the matrix products (cgo),
-# a C++ compiler for gojieba's segmenter, and a font with Chinese characters
-# for poetvae plot.
-DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback
+# a C++ compiler for gojieba's segmenter, a font with Chinese characters
+# for poetvae plot, and Chromium for the test of poetvae serve's page.
+DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback chromium
 
 .PHONY: all build test test-short lint demo deps install bench torch-check clean
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
