@@ -314,8 +314,8 @@ func (d *Device) xent(rows, V, B, count int, targets, logits, loss ptr) {
 	d.launch("xent", [3]int{rows, 1, 1}, block1, rows, V, B, count, targets, logits, loss)
 }
 
-func (d *Device) finishLoss(rows int, rowLoss ptr, Z int, klDim ptr, beta, freeBits float32, scalars ptr) {
-	d.launch("finish_loss", [3]int{1, 1, 1}, block1, rows, rowLoss, Z, klDim, beta, freeBits, scalars)
+func (d *Device) finishLoss(rows int, rowLoss ptr, bagRows int, bagLoss ptr, Z int, klDim ptr, beta, freeBits float32, scalars ptr) {
+	d.launch("finish_loss", [3]int{1, 1, 1}, block1, rows, rowLoss, bagRows, bagLoss, Z, klDim, beta, freeBits, scalars)
 }
 
 // normParts is the number of partial sums of the gradient norm.

@@ -658,9 +658,18 @@ func TestLatent(t *testing.T) {
 		klFloor += math.Max(v, free)
 	}
 	sc := poisoned(t, 8)
-	testDevice.finishLoss(len(rowLoss), dev(t, rowLoss).p, Z, db.p, beta, free, sc.p)
+	testDevice.finishLoss(len(rowLoss), dev(t, rowLoss).p, 0, 0, Z, db.p, beta, free, sc.p)
 	got := fetch(t, sc)
 	check(t, "finish_loss", got[:4], []float64{nll + beta*klFloor, nll, kl, klFloor}, elementTol)
+	// With the bag-of-characters rows: they join the loss, not the NLL.
+	bagLoss := random(rng, 300, 1)
+	var bag float64
+	for _, v := range bagLoss {
+		bag += float64(v)
+	}
+	testDevice.finishLoss(len(rowLoss), dev(t, rowLoss).p, len(bagLoss), dev(t, bagLoss).p, Z, db.p, beta, free, sc.p)
+	got = fetch(t, sc)
+	check(t, "finish_loss with a bag", append(got[:4:4], got[6]), []float64{nll + bag + beta*klFloor, nll, kl, klFloor, bag}, elementTol)
 }
 
 func TestXent(t *testing.T) {

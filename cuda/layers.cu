@@ -396,14 +396,19 @@ KERNEL(xent, int rows, int V, int B, int count, const int* __restrict__ targets,
 }
 
 // finish_loss sums the row losses and the KL terms into the step's
-// scalars: [0] loss, [1] NLL, [2] KL, [3] KL with the free-bits floor.
+// scalars: [0] loss, [1] NLL, [2] KL, [3] KL with the free-bits floor, [6]
+// the bag-of-characters loss (bagRows rows of bagLoss; none when 0), which
+// joins the loss but not the NLL.
 // Launch: one block of THREADS.
-KERNEL(finish_loss, int rows, const float* __restrict__ rowLoss, int Z, const float* __restrict__ klDim,
-       float beta, float freeBits, float* __restrict__ scalars) {
+KERNEL(finish_loss, int rows, const float* __restrict__ rowLoss, int bagRows, const float* __restrict__ bagLoss, int Z,
+       const float* __restrict__ klDim, float beta, float freeBits, float* __restrict__ scalars) {
     __shared__ float red[THREADS];
     float s = 0.0f;
     for (int i = threadIdx.x; i < rows; i += THREADS) s += rowLoss[i];
     float nll = block_sum(s, red);
+    float b = 0.0f;
+    for (int i = threadIdx.x; i < bagRows; i += THREADS) b += bagLoss[i];
+    float bag = block_sum(b, red);
     float kl = 0.0f, klFloor = 0.0f;
     for (int d = threadIdx.x; d < Z; d += THREADS) {
         kl += klDim[d];
@@ -412,9 +417,10 @@ KERNEL(finish_loss, int rows, const float* __restrict__ rowLoss, int Z, const fl
     kl = block_sum(kl, red);
     klFloor = block_sum(klFloor, red);
     if (threadIdx.x == 0) {
-        scalars[0] = nll + beta * klFloor;
+        scalars[0] = nll + bag + beta * klFloor;
         scalars[1] = nll;
         scalars[2] = kl;
         scalars[3] = klFloor;
+        scalars[6] = bag;
     }
 }

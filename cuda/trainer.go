@@ -16,6 +16,7 @@ type Shape struct {
 	Vocab, Embed, Highway, EncHidden, DecHidden, Latent int
 	EncSteps                                            int // characters a poem; the decoder runs one step more
 	LM                                                  bool
+	BagOfChars                                          bool // the bag-of-characters loss from z (model.Config.BagOfChars)
 }
 
 // DecSteps is the decoder's steps: the characters and EOS.
@@ -63,6 +64,10 @@ func Layout(s Shape) []Tensor {
 	add("dec.b", 1, 4*Hd)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
+	if s.BagOfChars && !s.LM {
+		add("bow.W", Z, V)
+		add("bow.b", 1, V)
+	}
 	return ts
 }
 
@@ -81,7 +86,7 @@ type StepParams struct {
 
 // Stats are a step's figures, per poem, and the gradient norm before clipping.
 type Stats struct {
-	Loss, NLL, KL, GradNorm float64
+	Loss, NLL, KL, Bag, GradNorm float64
 }
 
 // Trainer runs training steps for batches of B poems on a device. It holds
@@ -115,6 +120,9 @@ type Trainer struct {
 	xdec, preDec, cDec, hDec, decMask, hsd Buffer
 	logits, rowLoss, dHsd, dPreDec, dxdec  Buffer
 	dcDec                                  Buffer
+	// bag of characters: z·W + b (then its gradient), the same taken for
+	// each character, the rows' losses, and the row map (int32) that takes them
+	bagZ, bagLogits, bagLoss, bagRows Buffer
 }
 
 // NewTrainer allocates a trainer's buffers; the parameters start at zero
@@ -160,6 +168,19 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.cDec, t.hDec, t.decMask, t.hsd, t.dHsd = buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd)
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
+	if t.bag() {
+		t.bagZ, t.bagLogits, t.bagLoss, t.bagRows = buf(B*V), buf(T*B*V), buf(T*B), buf(T*B)
+		if t.mem.err == nil {
+			rows := make([]int32, T*B) // row t·B + b of the bag's logits is poem b's
+			for i := range rows {
+				rows[i] = int32(i % B)
+			}
+			if err := d.b.toDevice(t.bagRows.p, unsafe.Pointer(&rows[0]), 4*len(rows)); err != nil {
+				t.Close()
+				return nil, err
+			}
+		}
+	}
 	err := t.mem.err
 	if err == nil {
 		err = d.sync()
@@ -170,6 +191,9 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	}
 	return t, nil
 }
+
+// bag reports whether the step trains the bag-of-characters loss.
+func (t *Trainer) bag() bool { return t.s.BagOfChars && !t.s.LM }
 
 // Close frees the device memory.
 func (t *Trainer) Close() {
@@ -258,7 +282,7 @@ func (t *Trainer) stats() (Stats, error) {
 	if err := t.d.download(sc[:], t.scalars, 0); err != nil {
 		return Stats{}, err
 	}
-	return Stats{Loss: float64(sc[0]), NLL: float64(sc[1]), KL: float64(sc[2]), GradNorm: float64(sc[4])}, nil
+	return Stats{Loss: float64(sc[0]), NLL: float64(sc[1]), KL: float64(sc[2]), Bag: float64(sc[6]), GradNorm: float64(sc[4])}, nil
 }
 
 // load checks a step's batch and settings and copies the ids to the device.
@@ -338,6 +362,14 @@ func (t *Trainer) forward(p StepParams) {
 		d.gemmBias(zm, t.wm("dec.Wz"), t.wp("dec.b"), 0, m(t.zIn, 0, B, 4*Hd))
 		d.gemmBias(zm, t.wm("dec_init.W"), t.wp("dec_init.b"), 0, m(t.h0, 0, B, Hd))
 		d.tanhFwd(B*Hd, t.h0.p, t.h0.p)
+		if t.bag() {
+			// The bag of characters: the logits z·W + b of each poem, taken
+			// once for each of its characters (time-major, as the encoder's
+			// ids), through the decoder's softmax cross-entropy.
+			d.gemmBias(zm, t.wm("bow.W"), t.wp("bow.b"), 0, m(t.bagZ, 0, B, s.Vocab))
+			d.gather(s.EncSteps*B, s.Vocab, t.bagRows.p, t.bagZ.p, t.bagLogits.p)
+			d.xent(s.EncSteps*B, s.Vocab, B, p.Rows, t.encIDs(), t.bagLogits.p, t.bagLoss.p)
+		}
 	}
 
 	// Decoder.
@@ -374,7 +406,11 @@ func (t *Trainer) forward(p StepParams) {
 	if s.LM {
 		Zl = 0
 	}
-	d.finishLoss(Td*B, t.rowLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
+	bagRows := 0
+	if t.bag() {
+		bagRows = s.EncSteps * B
+	}
+	d.finishLoss(Td*B, t.rowLoss.p, bagRows, t.bagLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
 }
 
 // unkID is corpus.UNK, the id word dropout substitutes.
@@ -435,6 +471,14 @@ func (t *Trainer) backward(p StepParams) {
 	d.gemm(zm.T(), dh0, 1, t.gm("dec_init.W"))
 	d.colSum(dh0, t.gp("dec_init.b"), t.colParts)
 	d.gemm(dh0, t.wm("dec_init.W").T(), 1, m(t.dz, 0, B, Z))
+	if t.bag() { // the gradient of the bag's logits of each poem, summed over its characters
+		dBag := m(t.bagZ, 0, B, s.Vocab)
+		d.zero(t.bagZ)
+		d.sumBlocks(T, B*s.Vocab, t.bagLogits.p, t.bagZ.p)
+		d.gemm(zm.T(), dBag, 1, t.gm("bow.W"))
+		d.colSum(dBag, t.gp("bow.b"), t.colParts)
+		d.gemm(dBag, t.wm("bow.W").T(), 1, m(t.dz, 0, B, Z))
+	}
 
 	// Latent: reparameterisation and KL, then mu and log σ² layers.
 	d.latentBwd(B, Z, p.Rows, float32(p.Beta), float32(p.FreeBits), t.mu.p, t.logvar.p, t.eps.p, t.klDim.p, t.dz.p, t.dmu.p, t.dlogvar.p)

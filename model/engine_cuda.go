@@ -3,7 +3,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -27,9 +26,6 @@ type gpuEngine struct {
 }
 
 func openGPU(index int, tf32 bool, m *Model, st *TrainState) (engine, error) {
-	if m.Config.BagOfChars {
-		return nil, errors.New("the GPU engine does not train the bag-of-characters loss yet: train this model on the CPU")
-	}
 	dev, err := cuda.Open(index)
 	if err != nil {
 		return nil, err
@@ -60,7 +56,7 @@ func newGPUEngine(dev *cuda.Device, p *Params, B int) (*gpuEngine, error) {
 // GPUShape is the engine's view of a model's sizes.
 func GPUShape(c Config) cuda.Shape {
 	return cuda.Shape{Vocab: c.Vocab, Embed: c.Embed, Highway: c.Highway, EncHidden: c.EncHidden,
-		DecHidden: c.DecHidden, Latent: c.Latent, EncSteps: c.EncSteps(), LM: c.LM}
+		DecHidden: c.DecHidden, Latent: c.Latent, EncSteps: c.EncSteps(), LM: c.LM, BagOfChars: c.BagOfChars}
 }
 
 // push uploads the parameters and, when the state has them, the moments.
@@ -119,7 +115,7 @@ func (e *gpuEngine) step(b *corpus.Batch, st *TrainState, beta float64) (Stats, 
 	if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
 		return Stats{}, 0, fmt.Errorf("loss became %v at step %d; try a lower --lr", s.Loss, st.Step+1)
 	}
-	return Stats{Loss: s.Loss, NLL: s.NLL, KL: s.KL}, s.GradNorm, nil
+	return Stats{Loss: s.Loss, NLL: s.NLL, KL: s.KL, Bag: s.Bag}, s.GradNorm, nil
 }
 
 func (e *gpuEngine) stepParams(b *corpus.Batch, st *TrainState, beta float64) cuda.StepParams {

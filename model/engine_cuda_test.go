@@ -88,6 +88,8 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 		// steps (K = steps × batch ≥ 2,048) are computed in slices of K,
 		// added to the gradients already there.
 		{"long-batch", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 12, DecHidden: 16, Latent: 4, Dropout: 0.3}, 110, false},
+		// The bag-of-characters loss from z.
+		{"bag-of-chars", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, BagOfChars: true}, 5, false},
 	}
 	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},
@@ -138,7 +140,7 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 			for _, x := range []struct {
 				what      string
 				got, want float64
-			}{{"loss", got.Loss, want.Loss}, {"NLL", got.NLL, want.NLL}, {"KL", got.KL, want.KL}} {
+			}{{"loss", got.Loss, want.Loss}, {"NLL", got.NLL, want.NLL}, {"KL", got.KL, want.KL}, {"bag", got.Bag, want.Bag}} {
 				if e := relTo(x.got, x.want); !(e <= tol) {
 					t.Errorf("%s: GPU %.8g, Gorgonia %.8g (relative error %.2g)", x.what, x.got, x.want, e)
 				}
