@@ -11,7 +11,7 @@ DEMO    ?= demo.ckpt
 # for poetvae plot, and Chromium for the test of poetvae serve's page.
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback chromium
 
-.PHONY: all build test test-short lint demo deps install bench torch-check clean
+.PHONY: all build test test-short lint demo deps install bench torch-check clean load screenshots
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
@@ -69,6 +69,26 @@ deps:
 
 install:
 	$(GO) build -o $(DESTDIR)$(PREFIX)/bin/$(BIN) ./cmd/poetvae
+
+# poetvae serve under load: 1, 4 and 16 clients at once on the loopback
+# for LOAD_TIME a row, on a model of the default size; the table (requests
+# a second, p50 and p99 latency, errors) goes into docs/BENCHMARKS.md.
+LOAD_TIME ?= 3s
+load:
+	@grep -q '<!-- serve-load begin -->' docs/BENCHMARKS.md || { echo "docs/BENCHMARKS.md has no serve-load section"; exit 1; }
+	@out=$$(mktemp); \
+	POETVAE_LOAD_TIME=$(LOAD_TIME) POETVAE_LOAD_OUT=$$out $(GO) test ./cmd/poetvae -run '^$$' -bench '^BenchmarkServeLoad$$' -benchtime 1x -count 1 && \
+	awk -v table=$$out 'BEGIN { while ((getline line < table) > 0) t = t line "\n" } \
+		/<!-- serve-load begin -->/ { print; printf "%s", t; skip = 1; next } \
+		/<!-- serve-load end -->/ { skip = 0 } !skip' docs/BENCHMARKS.md > $$out.md && \
+	mv $$out.md docs/BENCHMARKS.md; status=$$?; rm -f $$out; exit $$status
+
+# The screenshots of poetvae serve in README.md, taken by its browser test;
+# SERVE_ARGS gives the page other serve flags, such as a trained model and
+# a corpus for the map.
+SERVE_ARGS ?=
+screenshots:
+	POETVAE_SCREENSHOTS=docs/images POETVAE_SERVE_ARGS="$(SERVE_ARGS)" $(GO) test ./cmd/poetvae -run '^TestServeBrowser$$' -count 1 -v
 
 # Benchmarks: training poems/second and milliseconds per generated poem,
 # five runs each; bench/results.txt gets the raw runs and the medians.
