@@ -11,7 +11,7 @@ DEMO    ?= demo.ckpt
 # for poetvae plot, and Chromium for the test of poetvae serve's page.
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback chromium
 
-.PHONY: all build test test-short lint demo deps install bench torch-check clean load screenshots
+.PHONY: all build test test-short lint demo deps install bench torch-check clean load screenshots serve-race
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
@@ -69,6 +69,10 @@ deps:
 
 install:
 	$(GO) build -o $(DESTDIR)$(PREFIX)/bin/$(BIN) ./cmd/poetvae
+
+# poetvae serve's tests of requests at once, under the race detector (CI).
+serve-race:
+	$(GO) test -race -run '^TestServe(WarmUp|Concurrent|Busy|Shutdown|Command)$$' -count 1 ./cmd/poetvae
 
 # poetvae serve under load: 1, 4 and 16 clients at once on the loopback
 # for LOAD_TIME a row, on a model of the default size; the table (requests
