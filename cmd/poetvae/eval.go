@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -36,6 +37,7 @@ Example:
 			&cli.IntFlag{Name: "is-k", Value: 100, Usage: "importance samples per test poem"},
 			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: defaultTemperature, Usage: "sampling temperature of the generated poems (generate's default)"},
 			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
+			&cli.StringFlag{Name: "baseline", Usage: "a language model `FILE` (train --lm on the same data) whose NLL of the test poems to report beside, with the difference"},
 			&cli.StringSliceFlag{Name: "train", Usage: "training corpus `FILE` for the novelty figures (repeatable)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice: same seed, same report"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
@@ -153,6 +155,18 @@ type evalReport struct {
 	// poem; RhymePoems is how many it counts.
 	RhymeRecovered *float64 `json:"recon_rhyme_recovered"`
 	RhymePoems     int      `json:"recon_rhyme_poems"`
+
+	Baseline *baselineReport `json:"baseline,omitempty"`
+}
+
+// baselineReport is the likelihood of the test poems under another model
+// (--baseline: the language model trained on the same data), beside the
+// evaluated model's: whether the latent code pays for itself.
+type baselineReport struct {
+	Model      string  `json:"model"`
+	LM         bool    `json:"lm"`
+	ISNLL      float64 `json:"is_nll"`
+	Difference float64 `json:"difference"` // the evaluated model's ISNLL minus the baseline's
 }
 
 func evaluate(c *cli.Context) error {
@@ -204,6 +218,12 @@ func evaluate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if path := c.String("baseline"); path != "" {
+		if rep.Baseline, err = evalBaseline(path, test, c.Int("is-k"), seed); err != nil {
+			return err
+		}
+		rep.Baseline.Difference = rep.Test.ISNLL - rep.Baseline.ISNLL
+	}
 	if share, n := rhymeRecovered(pros, test, rep.Test.Reconstructions); n > 0 {
 		rep.RhymeRecovered, rep.RhymePoems = &share, n
 	}
@@ -238,6 +258,28 @@ func evaluate(c *cli.Context) error {
 	}
 	printEval(c, rep)
 	return nil
+}
+
+// evalBaseline measures the importance-sampled NLL of the test poems under
+// the model at path (exact for a language model).
+func evalBaseline(path string, test []poetry.Poem, k int, seed uint64) (*baselineReport, error) {
+	ck, err := model.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("--baseline: %w", err)
+	}
+	b := ck.Model
+	if b.Config.Lines != test[0].NumLines() {
+		return nil, fmt.Errorf("--baseline %s reads %d-line poems, the test poems have %d", path, b.Config.Lines, test[0].NumLines())
+	}
+	nll, err := model.ImportanceNLL(b, test, k, rand.New(rand.NewPCG(seed, 0x62617365)))
+	if err != nil {
+		return nil, fmt.Errorf("--baseline %s: %w", path, err)
+	}
+	r := &baselineReport{Model: path, LM: b.Config.LM}
+	for _, x := range nll {
+		r.ISNLL += x / float64(len(nll))
+	}
+	return r, nil
 }
 
 // readInModelScript reads, in place, the characters of the test poems that
@@ -295,6 +337,14 @@ func printEval(c *cli.Context, r evalReport) {
 	// Labels are padded to one width (K's digits vary), so the numbers align.
 	label := func(s string) string { return padColumns(s, 18) }
 	fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f\n", label(fmt.Sprintf("NLL (IS, K=%d)", t.Samples)), t.ISNLL, t.ISPPL)
+	if b := r.Baseline; b != nil {
+		what := "model"
+		if b.LM {
+			what = "language model"
+		}
+		fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f   (%s %s; this model %+.2f nats)\n", label("baseline NLL"), b.ISNLL,
+			math.Exp(b.ISNLL/float64(t.Tokens)), what, b.Model, b.Difference)
+	}
 	if !r.LM {
 		fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", label("−ELBO"), t.ELBO, t.ELBOPPL, t.NLL, t.KL)
 		fmt.Fprintf(w, "  %s %8.2f nats\n", label("mutual information"), t.MI)

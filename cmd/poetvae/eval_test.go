@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -244,4 +246,53 @@ func TestRhymeRecovered(t *testing.T) {
 		[]poetry.Poem{endings(t, "月霜山光"), endings(t, "月霜山东")}); share != 0.5 || counted != 2 {
 		t.Errorf("Mandarin finals: share %g of %d poems, want 0.5 of 2", share, counted)
 	}
+}
+
+// TestEvalBaseline: --baseline reports the language model's NLL of the
+// same poems, which an LM evaluated on its own gets too, and the
+// difference; a baseline that is not a model is an error naming it.
+func TestEvalBaseline(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	poems, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var test strings.Builder
+	for _, p := range poems[:6] {
+		test.WriteString(p.String() + "\n")
+	}
+	writeFile(t, "test.txt", test.String())
+	if code, _, errs := poetvae(t, slices.Concat(tinyTrain, []string{"--lm", "--out", "lm.ckpt"})...); code != 0 {
+		t.Fatalf("training the LM: status %d: %s", code, errs)
+	}
+	code, out, errs := poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "3", "--baseline", "lm.ckpt", "--json", "test.txt")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, errs)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = poetvae(t, "eval", "--model", "lm.ckpt", "--samples", "0", "--is-k", "3", "--json", "test.txt")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, errs)
+	}
+	var lm evalReport
+	if err := json.Unmarshal([]byte(out), &lm); err != nil {
+		t.Fatal(err)
+	}
+	b := rep.Baseline
+	if b == nil || !b.LM || math.Abs(b.ISNLL-lm.Test.ISNLL) > 1e-9 {
+		t.Fatalf("baseline %+v; the LM's own NLL %v", b, lm.Test.ISNLL)
+	}
+	if d := rep.Test.ISNLL - b.ISNLL; math.Abs(b.Difference-d) > 1e-9 || d == 0 {
+		t.Errorf("difference %v, want %v", b.Difference, d)
+	}
+	code, out, _ = poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "3", "--baseline", "lm.ckpt", "test.txt")
+	if code != 0 || !strings.Contains(out, "baseline NLL") || !strings.Contains(out, "language model lm.ckpt") {
+		t.Errorf("the report lacks the baseline row:\n%s", out)
+	}
+	code, stdout, stderr := poetvae(t, "eval", "--model", m, "--baseline", "test.txt", "test.txt")
+	failed(t, []string{"eval", "--baseline", "test.txt"}, code, stdout, stderr, 1, "--baseline", "text")
 }
