@@ -92,7 +92,7 @@ load:
 # a corpus for the map.
 SERVE_ARGS ?=
 screenshots:
-	POETVAE_SCREENSHOTS=docs/images POETVAE_SERVE_ARGS="$(SERVE_ARGS)" $(GO) test ./cmd/poetvae -run '^TestServeBrowser$$' -count 1 -v
+	POETVAE_SCREENSHOTS=$(CURDIR)/docs/images POETVAE_SERVE_ARGS="$(SERVE_ARGS)" $(GO) test ./cmd/poetvae -run '^TestServeBrowser$$' -count 1 -v
 
 # Benchmarks: training poems/second and milliseconds per generated poem,
 # five runs each; bench/results.txt gets the raw runs and the medians.
