@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -122,13 +123,17 @@ func newServer(c *cli.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Clients see the files by name, not where they lie on the server.
+	if table := c.String("rhyme-table"); table != "" {
+		judge = "rhyme table " + filepath.Base(table)
+	}
 	workers := c.Int("workers")
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	s := &server{
 		m:         m,
-		modelPath: modelPath(c),
+		modelPath: filepath.Base(modelPath(c)),
 		prosody:   pros,
 		judge:     judge,
 		seg:       corpus.NewSegmenter(c.String("jieba-dict")),

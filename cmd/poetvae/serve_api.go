@@ -55,7 +55,7 @@ var serverOnlyFlags = []string{"model", "device", "json", "rhyme-table", "jieba-
 // it is read-only once newServer returns, except the worker slots.
 type server struct {
 	m            *model.Model
-	modelPath    string
+	modelPath    string          // the model's file name, as clients see it
 	prosody      *poetry.Prosody // judges tones and rhymes: the rhyme table's, if any
 	judge        string          // what prosody is, for people
 	seg          *corpus.Segmenter

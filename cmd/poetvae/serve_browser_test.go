@@ -62,7 +62,7 @@ func browserContext(t *testing.T) (context.Context, func() []chromedp.ConsoleMes
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 900),
+		chromedp.WindowSize(1360, 1000),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -150,8 +150,10 @@ func TestServeBrowser(t *testing.T) {
 	ts := httptest.NewServer(s.handler())
 	t.Cleanup(ts.Close)
 
-	// Write: three poems, each well formed, with its tone marks.
-	do(t, ctx, "opening the page", chromedp.Navigate(ts.URL+"/#write"), chromedp.WaitVisible(chromedp.ID("write-submit")))
+	// Write: three rhyming poems, each well formed, with its tone marks
+	// and its rhymes marked.
+	do(t, ctx, "opening the page", chromedp.Navigate(ts.URL+"/#write"), chromedp.WaitVisible(chromedp.ID("write-submit")),
+		chromedp.SendKeys(chromedp.CSS(`#write-form input[name="rhyme"]`), "any"))
 	do(t, ctx, "writing", chromedp.Click(chromedp.ID("write-submit")))
 	waitFor(t, ctx, "three poems", `document.querySelectorAll("#write-results .poem-card").length === 3`)
 	poems := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#write-results .poem-card")).map(c => c.dataset.poem)`)
@@ -163,6 +165,9 @@ func TestServeBrowser(t *testing.T) {
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("#write-results .poem-card .tone").length`); n != 3*5*s.m.Config.Lines {
 		t.Errorf("Write shows %d tone marks for three poems, want %d", n, 3*5*s.m.Config.Lines)
+	}
+	if n := eval[[]int](t, ctx, `Array.from(document.querySelectorAll("#write-results .poem-card")).map(c => c.querySelectorAll(".char.rhyme").length)`); slices.Min(n) < s.m.Config.Lines/2 {
+		t.Errorf("Write marks %v rhyming line ends in its poems, want %d or more in each", n, s.m.Config.Lines/2)
 	}
 	screenshot(t, ctx, "write")
 
@@ -228,9 +233,20 @@ func TestServeBrowser(t *testing.T) {
 		return best;
 	})()`)
 	xy := eval[[]float64](t, ctx, fmt.Sprintf(`(() => {
-		const p = poetvae.mapView.toScreen(%d), r = document.querySelector("#map-canvas").getBoundingClientRect();
+		const c = document.querySelector("#map-canvas");
+		c.scrollIntoView({block: "end"});
+		const p = poetvae.mapView.toScreen(%d), r = c.getBoundingClientRect();
 		return [r.left + p.x, r.top + p.y];
 	})()`, target))
+	// Colour by dynasty where the map can.
+	eval[bool](t, ctx, `(() => {
+		const i = poetvae.mapView.data.colorings.findIndex(c => c.name === "dynasty");
+		if (i < 0) return false;
+		const sel = document.querySelector("#map-color");
+		sel.value = String(i);
+		sel.dispatchEvent(new Event("change"));
+		return true;
+	})()`)
 	do(t, ctx, "hovering a point", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, xy[0]+2, xy[1]+1))
 	waitFor(t, ctx, "the tooltip", `!document.querySelector("#map-tooltip").hidden`)
 	tip := eval[string](t, ctx, `document.querySelector("#map-tooltip .poem-text").textContent`)

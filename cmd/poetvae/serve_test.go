@@ -1106,3 +1106,33 @@ func mustParse(t *testing.T, s string) poetry.Poem {
 	}
 	return p
 }
+
+// TestServePaths: clients see the model and the rhyme table by name, not
+// where they lie on the server.
+func TestServePaths(t *testing.T) {
+	dir := t.TempDir()
+	table := filepath.Join(dir, "table.tsv")
+	if err := os.WriteFile(table, []byte("char\ttone\tgroup\n光\t平\t下平聲七陽\n霜\t平\t下平聲七陽\n月\t仄\t入聲六月\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestServer(t, "--rhyme-table", table)
+	h := s.handler()
+	code, info := call(t, h, "/api/info", map[string]any{})
+	if code != 200 || info["model"] != "serve.ckpt" || info["judged_by"] != "rhyme table table.tsv" {
+		t.Errorf("info: %d, model %v, judged by %v; want serve.ckpt, rhyme table table.tsv", code, info["model"], info["judged_by"])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	for _, d := range []string{dir, filepath.Dir(serveModel(t))} {
+		if strings.Contains(rec.Body.String(), d) {
+			t.Errorf("the page names the folder %s", d)
+		}
+	}
+	var got struct {
+		Poems []apiPoem `json:"poems"`
+	}
+	callOK(t, h, "/api/generate", map[string]any{"seed": 1, "rhyme-char": "光"}, &got)
+	if len(got.Poems) != 1 || !slices.Equal(got.Poems[0].Rhyme, []string{"下平聲七陽"}) {
+		t.Errorf("a poem rhyming with 光 under the table: %+v", got.Poems)
+	}
+}

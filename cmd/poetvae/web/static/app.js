@@ -587,7 +587,9 @@ function buildSliders() {
     });
     box.append(el("label", {class: "slider"}, `PC${k + 1}` + (a.share ? ` (${(100 * a.share).toFixed(0)}%)` : ""), s, out));
   });
-  const groupings = mapData ? mapData.colorings.filter((c) => c.groups.length >= 2 && c.name !== "author") : [];
+  // Dynasty first (Tang to Song), then rhyme; authors are too many.
+  const groupings = mapData ? mapData.colorings.filter((c) => c.groups.length >= 2 && c.name !== "author")
+    .sort((a, b) => (b.name === "dynasty") - (a.name === "dynasty")) : [];
   if (groupings.length) {
     const by = el("select", {id: "explore-by"}, groupings.map((c) => el("option", {value: c.name}, c.name)));
     const from = el("select", {id: "explore-from"});
