@@ -53,7 +53,8 @@ and by dynasty or author with --meta (a TSV as for plot latent).
 Examples:
    poetvae serve
    poetvae serve --model demo.ckpt --addr 127.0.0.1:9000
-   poetvae serve --corpus tang_valid.txt --corpus song_valid.txt --meta tang_meta.tsv --rhyme-table pingshui.tsv`,
+   poetvae serve --corpus tang_valid.txt --corpus song_valid.txt --rhyme-table pingshui.tsv   # dynasties from the file names
+   poetvae serve --corpus tang_valid.txt --meta tang_meta.tsv                                # and authors from the metadata`,
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "`HOST:PORT` to listen on (port 0: any free port); a host other than the loopback lets other machines in"},
