@@ -28,6 +28,12 @@
 // maps its characters to their simplified forms so that poems typed in
 // simplified characters are judged by the table too.
 //
+// Where no rhyme table may be used, [LearnRhymes] learns rhyme classes from
+// a corpus, from the characters that end the even lines of its poems, and
+// [Prosody.WithRhymeClasses] judges and constrains rhyme by them. The
+// classes ([RhymeClasses]) are small and have a JSON form, so a model can
+// carry those of its training corpus.
+//
 // [NewTableProsody] judges by a table alone, as written, with neither
 // simplified forms nor Mandarin readings; it reproduces the statistics
 // published with a table, which count the characters the table lacks as

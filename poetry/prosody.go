@@ -88,8 +88,9 @@ func (s groupSet) ids() []int {
 // that identical records can be shared.
 type charInfo struct {
 	tone Tone
-	// inTable reports whether the rhyme table has the character; then
-	// tone and table come from it.
+	// inTable reports whether the rhyme table, or the learned rhyme
+	// classes, have the character; then table holds its groups (a class
+	// is a group with one bit) and, for a table, tone comes from it.
 	inTable bool
 	table   groupSet
 	// pinyin is the set of rhyme finals (bits indexing pinyinFinals) of
@@ -107,8 +108,9 @@ const (
 )
 
 // Prosody knows the tone class and the rhyme groups of characters. It is
-// made by [NewProsody], [Prosody.WithRhymeTable] or [NewTableProsody], is
-// never changed afterwards, and is safe for concurrent use.
+// made by [NewProsody], [Prosody.WithRhymeTable], [Prosody.WithRhymeClasses]
+// or [NewTableProsody], is never changed afterwards, and is safe for
+// concurrent use.
 //
 // A nil *Prosody behaves as the one returned by NewProsody.
 type Prosody struct {
@@ -120,8 +122,8 @@ type Prosody struct {
 	sparse map[rune]uint32
 	infos  []charInfo
 
-	table *RhymeTable // nil without a table
-	level groupSet    // the table's level groups
+	groups []string // names of the groups of charInfo.table; nil without a table or classes
+	level  groupSet // the level groups among them
 }
 
 // pinyinProsody is the Prosody built from Mandarin readings alone. It is
@@ -197,7 +199,7 @@ func (p *Prosody) RhymeGroups(r rune) []string {
 	var names []string
 	if info.inTable {
 		for _, id := range info.table.ids() {
-			names = append(names, p.table.groups[id])
+			names = append(names, p.groups[id])
 		}
 		return names
 	}

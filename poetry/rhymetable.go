@@ -222,7 +222,7 @@ func (p *Prosody) WithRhymeTable(t *RhymeTable) *Prosody {
 			b.set(c, info)
 		}
 	}
-	b.p.table = t
+	b.p.groups = t.groups
 	b.p.level = t.level
 	return b.p
 }
@@ -243,7 +243,7 @@ func NewTableProsody(t *RhymeTable) *Prosody {
 	for c, set := range t.chars {
 		b.set(c, charInfo{tone: t.tone(set), inTable: true, table: set})
 	}
-	b.p.table = t
+	b.p.groups = t.groups
 	b.p.level = t.level
 	return b.p
 }
