@@ -365,6 +365,19 @@ const mapView = {
     };
   },
 
+  // drawOrder lists the points grey first, so that the coloured groups
+  // lie on top; it is kept for each colouring.
+  drawOrder() {
+    if (this.order && this.order.coloring === this.coloring) return this.order.list;
+    const d = this.data, col = d.colorings[this.coloring];
+    const grey = (i) => !col || col.of[i] < 0 || col.of[i] >= PALETTE.length;
+    const list = [];
+    for (let i = 0; i < d.count; i++) if (grey(i)) list.push(i);
+    for (let i = 0; i < d.count; i++) if (!grey(i)) list.push(i);
+    this.order = {coloring: this.coloring, list};
+    return list;
+  },
+
   colour(i) {
     const col = this.data.colorings[this.coloring];
     if (!col) return PALETTE[0];
@@ -381,12 +394,7 @@ const mapView = {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, c.clientWidth, c.clientHeight);
     const r = d.count > 5000 ? 1.6 : d.count > 1000 ? 2.4 : 3.5;
-    // Grey points first, so that the coloured groups lie on top.
-    const order = [];
-    for (let i = 0; i < d.count; i++) order.push(i);
-    const col = d.colorings[this.coloring];
-    if (col) order.sort((a, b) => (col.of[b] < 0 || col.of[b] >= PALETTE.length) - (col.of[a] < 0 || col.of[a] >= PALETTE.length));
-    for (const i of order) {
+    for (const i of this.drawOrder()) {
       const p = this.toScreen(i);
       const dim = this.found && !this.found.has(i);
       ctx.globalAlpha = dim ? 0.12 : 0.85;
