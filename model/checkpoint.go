@@ -61,6 +61,9 @@ type ckptHeader struct {
 	// Sampler is the distribution generation draws codes from (absent in
 	// files written before it existed, which sample from the prior).
 	Sampler *Mixture `json:"sampler,omitempty"`
+	// Rhymes are the rhyme classes learned from the training poems
+	// (absent in older files: their models rhyme by Mandarin finals).
+	Rhymes *poetry.RhymeClasses `json:"rhymes,omitempty"`
 }
 
 type paramInfo struct {
@@ -109,7 +112,7 @@ func (ck *Checkpoint) Save(path string) error {
 
 func (ck *Checkpoint) encode() ([]byte, error) {
 	m := ck.Model
-	h := ckptHeader{Config: m.Config, Train: ck.Train, Sampler: m.Sampler}
+	h := ckptHeader{Config: m.Config, Train: ck.Train, Sampler: m.Sampler, Rhymes: m.Rhymes}
 	for i, n := range m.Params.Names {
 		s := m.Params.Values[i].Shape()
 		h.Params = append(h.Params, paramInfo{Name: n, Shape: [2]int{s[0], s[1]}})
@@ -400,6 +403,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		p.set(i, w)
 	}
 	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems, Sampler: h.Sampler}, Train: h.Train}
+	ck.Model.SetRhymes(h.Rhymes)
 	if h.Train != nil {
 		if ck.Train.adamM, err = read(8); err != nil {
 			return nil, err

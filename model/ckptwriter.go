@@ -98,6 +98,7 @@ func (w *checkpointWriter) flush() error {
 // shared.
 func snapshot(m *Model, st *TrainState) (*Model, *TrainState) {
 	mc := &Model{Config: m.Config, Vocab: m.Vocab, Keywords: m.Keywords, Poems: m.Poems, Sampler: m.Sampler, Params: m.Params.clone()}
+	mc.SetRhymes(m.Rhymes)
 	sc := *st
 	sc.adamM, sc.adamV = cloneAll(st.adamM), cloneAll(st.adamV)
 	return mc, &sc

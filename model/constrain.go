@@ -152,7 +152,7 @@ type charTables struct {
 // building them on first use.
 func (m *Model) tables(p *poetry.Prosody) (*charTables, error) {
 	if p == nil {
-		p = poetry.NewProsody()
+		p = m.Prosody()
 	}
 	if t := m.tabs; t != nil && t.prosody == p {
 		return t, nil

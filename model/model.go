@@ -25,6 +25,13 @@ type Model struct {
 	// Sampler, when not nil, is what generation draws codes from instead
 	// of the prior (see Mixture and SampleLatent).
 	Sampler *Mixture
+	// Rhymes are the rhyme classes learned from the training poems, which
+	// the decoder's rhyme constraints go by when no rhyme table is given
+	// (see Prosody); nil for a model trained before they were learned.
+	Rhymes *poetry.RhymeClasses
+	// prosody is Prosody's value, made once by SetRhymes: constrained
+	// decoding caches its tables by the prosody's identity.
+	prosody *poetry.Prosody
 	net     *Net // forward pass over a copy of Params; rebuilt by Refresh
 	// gpu encodes and decodes on a GPU after UseDevice; nil runs on the CPU.
 	gpu gpuInference
@@ -32,6 +39,26 @@ type Model struct {
 	// of each character. It survives Refresh: it depends on the vocabulary,
 	// not on the weights.
 	tabs *charTables
+}
+
+// SetRhymes gives the model the rhyme classes of its training poems.
+func (m *Model) SetRhymes(rc *poetry.RhymeClasses) {
+	m.Rhymes, m.prosody = rc, nil
+	if rc != nil && rc.Len() > 0 {
+		m.prosody = poetry.NewProsody().WithRhymeClasses(rc)
+	}
+}
+
+// Prosody is what the model's constrained decoding judges tones and rhymes
+// by when DecodeOptions names none: tones by Mandarin readings, rhymes by
+// the classes learned from the training poems, which agree with classical
+// rhyme far better than Mandarin finals do (docs/RESULTS.md), or by
+// Mandarin finals for a model without them.
+func (m *Model) Prosody() *poetry.Prosody {
+	if m.prosody != nil {
+		return m.prosody
+	}
+	return poetry.NewProsody()
 }
 
 // Forward returns the plain forward pass over the current parameters.

@@ -20,11 +20,20 @@ func formFlags(repeatsOff bool) []cli.Flag {
 	if repeatsOff {
 		repeats = "let a character appear twice in a poem (by default no character repeats)"
 	}
+	rhyme := &cli.StringFlag{Name: "rhyme", Usage: "make lines 2 and 4 (and 6, 8) rhyme in the group `GROUP`: its name (光韵 among a model's learned rhyme classes, 下平聲七陽 with a rhyme table), or a character naming it (光); \"any\" lets the model choose, \"none\" lets lines end as they will"}
+	tones := &cli.StringFlag{Name: "tones", Value: "off", Usage: "tonal `RULE`: strict (one standard pattern at the 2nd, 4th and 5th characters of each line), loose (二四不同, 粘 and 对 at the 2nd and 4th) or off"}
+	if repeatsOff {
+		// generate's poems rhyme and scan unless told otherwise: a quatrain
+		// whose even lines do not rhyme is not one, and the model alone
+		// rhymes and keeps the tonal rules in few (docs/RESULTS.md); the
+		// loose rule leaves the model most of its choices.
+		rhyme.Value, tones.Value = "any", "loose"
+	}
 	return []cli.Flag{
-		&cli.StringFlag{Name: "rhyme", Usage: "make lines 2 and 4 (and 6, 8) rhyme in the group `GROUP`: a name as \"corpus check\" shows them (ang, or 下平聲七陽 with a rhyme table), or a character naming it (阳); \"any\" lets the model choose"},
+		rhyme,
 		&cli.StringFlag{Name: "rhyme-char", Usage: "make the even lines rhyme in the group of the character `CHAR`, e.g. 光"},
 		&cli.BoolFlag{Name: "rhyme-first-line", Usage: "make the first line rhyme too (首句入韵); implies --rhyme any"},
-		&cli.StringFlag{Name: "tones", Value: "off", Usage: "tonal `RULE`: strict (one standard pattern at the 2nd, 4th and 5th characters of each line), loose (二四不同, 粘 and 对 at the 2nd and 4th) or off"},
+		tones,
 		&cli.IntFlag{Name: "beam", Usage: "search with `N` beams for the most likely poem that keeps the constraints (0 or 1: no beam search)"},
 		&cli.BoolFlag{Name: "allow-repeats", Usage: repeats},
 		rhymeTableFlag(),
@@ -41,7 +50,7 @@ func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) erro
 	}
 	opt.Tones = tones
 	switch g := strings.TrimSpace(c.String("rhyme")); g {
-	case "":
+	case "", "none":
 	case "any":
 		opt.Rhyme = true
 	default:
@@ -61,7 +70,9 @@ func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) erro
 	opt.Beam = c.Int("beam")
 	form := opt.Rhyme || opt.RhymeGroup != "" || opt.RhymeChar != 0 || opt.RhymeFirstLine || tones != model.TonesOff
 	opt.NoRepeat = (repeatsOff || form) && !c.Bool("allow-repeats")
-	if form {
+	// Without a rhyme table the model judges by its own prosody (nil here):
+	// the rhyme classes learned from its training poems.
+	if form && c.String("rhyme-table") != "" {
 		if opt.Prosody, _, err = loadProsody(c, false); err != nil {
 			return err
 		}

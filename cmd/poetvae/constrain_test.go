@@ -133,7 +133,7 @@ func TestGenerateConstrained(t *testing.T) {
 func TestGenerateLike(t *testing.T) {
 	model := sharedModel(t)
 	inTempDir(t)
-	_, gen, _ := poetvae(t, "generate", "--model", model, "--like", dengGuanQ, "--spread", "0", "--greedy", "--allow-repeats")
+	_, gen, _ := poetvae(t, "generate", "--model", model, "--like", dengGuanQ, "--spread", "0", "--greedy", "--allow-repeats", "--rhyme", "none", "--tones", "off")
 	_, rec, _ := poetvae(t, "reconstruct", "--model", model, dengGuanQ)
 	if l := lines(rec); len(l) == 0 || strings.TrimSpace(gen) != l[0] {
 		t.Errorf("generate --like --spread 0 --greedy wrote %q; reconstruct %q", gen, rec)
@@ -145,7 +145,7 @@ func TestGenerateLike(t *testing.T) {
 func TestConstraintNotes(t *testing.T) {
 	model := sharedModel(t)
 	inTempDir(t)
-	args := []string{"generate", "--model", model, "--seed", "1", "--rhyme", "any", "--template", "□□□□□，□□□□光。□□□□□，□□□□月。"}
+	args := []string{"generate", "--model", model, "--seed", "1", "--rhyme", "any", "--tones", "off", "--template", "□□□□□，□□□□光。□□□□□，□□□□月。"}
 	code, stdout, stderr := poetvae(t, args...)
 	if code != 0 {
 		t.Fatalf("status %d: %s", code, stderr)

@@ -33,6 +33,7 @@ Examples:
 			&cli.IntFlag{Name: "components", Value: model.DefaultMixtureComponents, Usage: "Gaussians in the mixture"},
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable): report the codes' log-density"},
 			&cli.BoolFlag{Name: "none", Usage: "remove the fitted distribution: generate samples from N(0, I)"},
+			&cli.BoolFlag{Name: "rhymes", Usage: "also learn the corpus's rhyme classes into the model, as train does (for a model trained before it did)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the codes drawn and of the fit"},
 		},
 		Action: fitPrior,
@@ -80,6 +81,9 @@ func fitPrior(c *cli.Context) error {
 		valid = ofLines(v, m.Config.Lines)
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(c.App.ErrWriter, format, args...) }
+	if c.Bool("rhymes") {
+		learnRhymes(m, poems, say)
+	}
 	if err := fitSampler(say, m, poems, valid, c.Int("components"), c.Uint64("seed")); err != nil {
 		return err
 	}
@@ -133,6 +137,25 @@ func fitSampler(say func(string, ...any), m *model.Model, poems, valid []poetry.
 // minCodesPerComponent is the fewest poems per Gaussian a mixture is
 // fitted with: fewer pin a component's 2×latent figures down too loosely.
 const minCodesPerComponent = 20
+
+// learnRhymes learns the rhyme classes of the poems' even lines into the
+// model: what its rhyme constraints go by without a rhyme table.
+func learnRhymes(m *model.Model, poems []poetry.Poem, say func(string, ...any)) {
+	if len(poems) < minRhymePoems {
+		m.SetRhymes(nil)
+		say("rhyme classes: %s are too few to learn them from; the model rhymes by Mandarin finals\n", count(len(poems), "poem"))
+		return
+	}
+	rc := poetry.LearnRhymes(poems, poetry.LearnOptions{})
+	m.SetRhymes(rc)
+	say("rhyme classes: %d learned from the even lines of the training poems\n", rc.Len())
+}
+
+// minRhymePoems is the fewest poems rhyme classes are learned from: each
+// class needs its characters to end even lines together in several poems,
+// and from a few hundred poems most line ends would stay unclassed, unable
+// to end a rhyming line (the 15,079 training quatrains give 58 classes).
+const minRhymePoems = 2000
 
 // ofLines keeps the poems of n lines.
 func ofLines(poems []poetry.Poem, n int) []poetry.Poem {

@@ -9,6 +9,7 @@ import (
 
 	"poetvae/corpus"
 	"poetvae/model"
+	"poetvae/poetry"
 )
 
 // writeSample writes the built-in sample corpus to a file and returns its name.
@@ -112,4 +113,48 @@ func TestTrainFitsOrDeclinesASampler(t *testing.T) {
 	default:
 		mentions(t, args, stderr, "Gaussians fitted to the training poems' codes")
 	}
+}
+
+// TestGenerateRhymesByDefault: generate's poems rhyme and keep the loose
+// tonal rules unless told otherwise; --rhyme none --tones off gives the
+// model's own choices, which differ.
+func TestGenerateRhymesByDefault(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	code, stdout, stderr := poetvae(t, "generate", "--model", m, "--count", "8", "--seed", "3")
+	if code != 0 {
+		t.Fatalf("generate: status %d: %s", code, stderr)
+	}
+	pros := poetry.NewProsody() // the tiny model has no rhyme classes
+	for _, l := range lines(stdout) {
+		p, err := poetry.Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pros.Rhymes(p.Line(1)[4], p.Line(3)[4]) {
+			t.Errorf("%s: the even lines do not rhyme", p)
+		}
+	}
+	_, free, _ := poetvae(t, "generate", "--model", m, "--count", "8", "--seed", "3", "--rhyme", "none", "--tones", "off")
+	if free == stdout {
+		t.Error("--rhyme none --tones off wrote the same poems as the defaults")
+	}
+}
+
+// A corpus too small to learn rhyme classes from leaves the model rhyming
+// by Mandarin finals, and prior --rhymes says so.
+func TestPriorRhymesFromTooFewPoems(t *testing.T) {
+	dir := inTempDir(t)
+	data, err := os.ReadFile(sharedModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "m.ckpt")
+	writeFile(t, path, string(data))
+	corpusFile := writeSample(t, "sample.txt")
+	code, _, stderr := poetvae(t, "prior", "--rhymes", "--model", path, "--components", "2", corpusFile)
+	if code != 0 {
+		t.Fatalf("prior --rhymes: status %d: %s", code, stderr)
+	}
+	mentions(t, []string{"prior", "--rhymes"}, stderr, "too few to learn them from", "Mandarin finals")
 }

@@ -431,6 +431,9 @@ func train(c *cli.Context) error {
 	}
 
 	buildKeywords(c, m, trainPoems, say)
+	if m.Rhymes == nil { // a resumed run has its classes already
+		learnRhymes(m, trainPoems, say)
+	}
 
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
 		BestPath: out, LastPath: lastPath, Metrics: mf, Device: device, TF32: c.Bool("tf32")}
