@@ -18,6 +18,7 @@ import (
 
 	"poetvae/corpus"
 	"poetvae/model"
+	"poetvae/poetry"
 )
 
 // poetvae serve: a local web application over one loaded model. The page
@@ -120,12 +121,13 @@ func newServer(c *cli.Context) (*server, error) {
 	if m.Config.LM {
 		return nil, fmt.Errorf("%s is a plain language model (trained with --lm): it has no latent space to explore", modelPath(c))
 	}
-	pros, judge, err := loadProsody(c, false)
-	if err != nil {
-		return nil, err
-	}
-	// Clients see the files by name, not where they lie on the server.
+	pros, judge := modelProsody(m)
 	if table := c.String("rhyme-table"); table != "" {
+		var err error
+		if pros, _, err = loadProsody(c, false); err != nil {
+			return nil, err
+		}
+		// Clients see the files by name, not where they lie on the server.
 		judge = "rhyme table " + filepath.Base(table)
 	}
 	workers := c.Int("workers")
@@ -146,10 +148,18 @@ func newServer(c *cli.Context) (*server, error) {
 		s.close()
 		return nil, err
 	}
-	if s.atlas, err = buildAtlas(c, m, pros); err != nil {
+	if s.atlas, err = readAtlas(c, m, pros); err != nil {
 		s.close()
 		return nil, err
 	}
+	// The map's codes are computed while the server starts serving.
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopMap = func() {
+		cancel()
+		<-s.atlas.ready
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(c.App.ErrWriter, format, args...) }
+	go s.atlas.encode(ctx, m, say)
 	if err := s.preparePage(); err != nil {
 		s.close()
 		return nil, err
@@ -157,12 +167,26 @@ func newServer(c *cli.Context) (*server, error) {
 	return s, nil
 }
 
+// modelProsody is what the model's constrained decoding judges tones and
+// rhymes by when no rhyme table is given, as the command line's does: the
+// model's own (Model.Prosody, rhyme classes learned from its training
+// poems) where this model package has one, else Mandarin readings.
+func modelProsody(m *model.Model) (*poetry.Prosody, string) {
+	type withProsody interface{ Prosody() *poetry.Prosody }
+	if mp, ok := any(m).(withProsody); ok {
+		if p := mp.Prosody(); p != nil && p != poetry.NewProsody() {
+			return p, "modern pinyin tones and the model's rhyme classes"
+		}
+	}
+	return poetry.NewProsody(), "modern pinyin tones"
+}
+
 // warmUp fills the model's caches before requests share it: the forward
 // pass's copy of the weights and the character tables of the prosody,
 // which the model builds on first use without a lock.
 func (s *server) warmUp() error {
 	z := [][]float64{make([]float64, s.m.Config.Latent)}
-	_, err := s.m.DecodeResults(z, model.DecodeOptions{Lines: s.m.Config.Lines, Greedy: true, Rhyme: true,
+	_, err := s.m.DecodeResults(z, model.DecodeOptions{Lines: s.m.Config.Lines, Greedy: true,
 		Tones: model.TonesLoose, Prosody: s.prosody}, nil)
 	return err
 }

@@ -56,7 +56,7 @@ var serverOnlyFlags = []string{"model", "device", "json", "rhyme-table", "jieba-
 type server struct {
 	m            *model.Model
 	modelPath    string          // the model's file name, as clients see it
-	prosody      *poetry.Prosody // judges tones and rhymes: the rhyme table's, if any
+	prosody      *poetry.Prosody // judges tones and rhymes in decoding and in answers: the rhyme table's, or the model's
 	judge        string          // what prosody is, for people
 	seg          *corpus.Segmenter
 	atlas        *atlas
@@ -65,9 +65,13 @@ type server struct {
 	log          io.Writer
 	loopbackOnly bool // refuse Host headers that do not name the loopback
 	page         *pageAssets
+	stopMap      func() // stops encoding the map and waits for it
 }
 
 func (s *server) close() {
+	if s.stopMap != nil {
+		s.stopMap()
+	}
 	s.seg.Close()
 }
 
@@ -112,6 +116,11 @@ type badRequest struct{ err error }
 
 func (e *badRequest) Error() string { return e.err.Error() }
 func (e *badRequest) Unwrap() error { return e.err }
+
+// internalError is the server's own failure: HTTP 500.
+type internalError struct{ err error }
+
+func (e *internalError) Error() string { return "internal error: " + e.err.Error() }
 
 func badf(format string, args ...any) error {
 	return &badRequest{fmt.Errorf(format, args...)}
@@ -334,9 +343,10 @@ func (s *server) form(rq *request, opt *model.DecodeOptions, repeatsOff bool, n 
 	if err := formOptions(rq.c, opt, repeatsOff); err != nil {
 		return err
 	}
-	if opt.Prosody != nil {
-		opt.Prosody = s.prosody
-	}
+	// One prosody for every request, the one the model's caches were
+	// filled for (warmUp): the server's rhyme table, or the model's own,
+	// loaded once rather than for each request.
+	opt.Prosody = s.prosody
 	if opt.Beam > maxBeam {
 		return badf("--beam %d is more than this server's limit of %d", opt.Beam, maxBeam)
 	}
@@ -390,6 +400,7 @@ func (s *server) info(ctx context.Context, rq *request) (any, error) {
 		"sampler":    sampler,
 		"judged_by":  s.judge,
 		"map":        s.atlas.size(),
+		"map_ready":  mapReady(s.atlas),
 		"fields":     calls,
 		"limits": map[string]int{"body_bytes": maxBody, "text": maxText, "count": maxCount, "steps": maxSteps,
 			"beam": maxBeam, "rows": maxRows, "codes": maxCodes, "neighbors": maxNeighbours, "theme_k": maxThemeK,
@@ -761,7 +772,7 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		defer func() {
 			if p := recover(); p != nil {
 				fmt.Fprintf(s.log, "error: %s: %v\n", r.URL.Path, p)
-				done <- answer{err: fmt.Errorf("internal error: %v", p)}
+				done <- answer{err: &internalError{fmt.Errorf("%v", p)}}
 			}
 		}()
 		v, err := ep.run(s, ctx, rq)
@@ -790,14 +801,19 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, ep endpoint) {
 func (s *server) answerError(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *badRequest
 	var usage *exitError
+	var internal *internalError
+	var notReady *mapNotReady
 	switch {
+	case errors.As(err, &notReady):
+		w.Header().Set("Retry-After", "2")
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("the request took longer than the time limit of %s", s.timeout))
 	case errors.Is(err, context.Canceled):
 		writeJSONError(w, http.StatusServiceUnavailable, "the request was cancelled")
 	case errors.As(err, &bad), errors.As(err, &usage):
 		writeJSONError(w, http.StatusBadRequest, err.Error())
-	case strings.HasPrefix(err.Error(), "internal error"):
+	case errors.As(err, &internal):
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 	default:
 		writeJSONError(w, http.StatusBadRequest, err.Error())

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/mat"
@@ -30,17 +31,99 @@ import (
 // exploreAxes is how many principal directions the map offers to explore.
 const exploreAxes = 8
 
-// atlas is the encoded corpus of the map. It is built once, before the
-// server starts, and only read after.
+// atlas is the encoded corpus of the map. Its poems and colourings are
+// read before the server starts; the codes, which take a while for a large
+// corpus, are computed while it already serves the other views (encode),
+// and read only after ready is closed.
 type atlas struct {
 	source    string
 	poems     []poetry.Poem
-	mu        [][]float64
-	x, y      []float64
-	mean      []float64
-	axes      []pcAxis
 	colorings []coloring
-	body      rawJSON // the answer of /api/map, encoded once
+
+	ready   chan struct{} // closed when the fields below are set
+	started time.Time
+	err     error // of encoding
+	mu      [][]float64
+	x, y    []float64
+	mean    []float64
+	axes    []pcAxis
+	body    rawJSON // the answer of /api/map, encoded once
+}
+
+// mapNotReady is the answer to a call that needs the map while it is being
+// encoded: HTTP 503, to try again shortly.
+type mapNotReady struct {
+	poems   int
+	elapsed time.Duration
+}
+
+func (e *mapNotReady) Error() string {
+	return fmt.Sprintf("the map is still being built (encoding %s, for %s so far): try again in a moment",
+		count(e.poems, "poem"), e.elapsed.Round(time.Second))
+}
+
+// get returns the map once it is encoded, or a mapNotReady error.
+func (a *atlas) get() (*atlas, error) {
+	select {
+	case <-a.ready:
+	default:
+		return nil, &mapNotReady{len(a.poems), time.Since(a.started)}
+	}
+	if a.err != nil {
+		return nil, &internalError{fmt.Errorf("encoding the map: %w", a.err)}
+	}
+	return a, nil
+}
+
+// mapReady reports whether the map is encoded.
+func mapReady(a *atlas) bool {
+	_, err := a.get()
+	return err == nil
+}
+
+// wait waits until the map is encoded or ctx is done.
+func (a *atlas) wait(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return a.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// encodeChunk is how many poems the map encodes between looks at whether
+// the server is stopping.
+const encodeChunk = 512
+
+// encode computes the codes, the axes and the answer of the map, and then
+// closes ready; it gives up between chunks when ctx is done. say reports
+// progress.
+func (a *atlas) encode(ctx context.Context, m *model.Model, say func(string, ...any)) {
+	defer close(a.ready)
+	if len(a.poems) > 2*encodeChunk {
+		say("map: encoding %s; the other views are ready now\n", count(len(a.poems), "poem"))
+		defer func() {
+			if a.err == nil {
+				say("map: ready (%s)\n", time.Since(a.started).Round(100*time.Millisecond))
+			}
+		}()
+	}
+	for start := 0; start < len(a.poems); start += encodeChunk {
+		if err := ctx.Err(); err != nil {
+			a.err = err
+			return
+		}
+		mu, _, err := m.Encode(a.poems[start:min(start+encodeChunk, len(a.poems))])
+		if err != nil {
+			a.err = err
+			return
+		}
+		a.mu = append(a.mu, mu...)
+	}
+	if len(a.mu) > 0 {
+		a.fitAxes()
+	}
+	a.body = mustRawJSON(a.answer())
 }
 
 // pcAxis is a principal direction of the codes.
@@ -70,12 +153,12 @@ func (a *atlas) size() int {
 	return len(a.poems)
 }
 
-// buildAtlas reads and encodes the poems of the map: those of --corpus, or
-// the model's training poems.
-func buildAtlas(c *cli.Context, m *model.Model, pros *poetry.Prosody) (*atlas, error) {
+// readAtlas reads the poems of the map, those of --corpus or the model's
+// training poems, and their colourings; encode computes the rest.
+func readAtlas(c *cli.Context, m *model.Model, pros *poetry.Prosody) (*atlas, error) {
 	files := c.StringSlice("corpus")
 	var all []corpusPoem
-	a := &atlas{}
+	a := &atlas{ready: make(chan struct{}), started: time.Now()}
 	if len(files) > 0 {
 		var err error
 		if all, err = readMapCorpus(c, files); err != nil {
@@ -111,21 +194,12 @@ func buildAtlas(c *cli.Context, m *model.Model, pros *poetry.Prosody) (*atlas, e
 		if len(files) == 0 {
 			fmt.Fprintf(c.App.ErrWriter, "map: %s keeps no training poems (models trained without a keyword index do not): --corpus FILE shows a corpus\n", modelPath(c))
 		}
-		a.body = mustRawJSON(a.answer())
 		return a, nil
 	}
 	a.poems = make([]poetry.Poem, len(poems))
 	for i, p := range poems {
 		a.poems[i] = p.poem
 	}
-	if len(poems) > 2000 {
-		fmt.Fprintf(c.App.ErrWriter, "map: encoding %s\n", count(len(poems), "poem"))
-	}
-	var err error
-	if a.mu, _, err = m.Encode(a.poems); err != nil {
-		return nil, err
-	}
-	a.fitAxes()
 
 	// Colourings: rhyme always; dynasty and author where the files or the
 	// metadata say them.
@@ -148,7 +222,6 @@ func buildAtlas(c *cli.Context, m *model.Model, pros *poetry.Prosody) (*atlas, e
 			}
 		}
 	}
-	a.body = mustRawJSON(a.answer())
 	return a, nil
 }
 
@@ -299,7 +372,11 @@ func (raw rawJSON) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) mapData(ctx context.Context, rq *request) (any, error) {
-	return s.atlas.body, nil
+	a, err := s.atlas.get()
+	if err != nil {
+		return nil, err
+	}
+	return a.body, nil
 }
 
 // neighborJSON is a poem of the map near a query.
@@ -325,9 +402,12 @@ func (s *server) neighbors(ctx context.Context, rq *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := s.atlas
-	if a.size() == 0 {
+	if s.atlas.size() == 0 {
 		return nil, badf("the map of this server is empty: start it with --corpus FILE")
+	}
+	a, err := s.atlas.get()
+	if err != nil {
+		return nil, err
 	}
 	dist := make([]float64, len(a.mu))
 	for i, c := range a.mu {
@@ -376,7 +456,10 @@ func (s *server) direction(ctx context.Context, rq *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := s.atlas
+	a, err := s.atlas.get()
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	for _, col := range a.colorings {
 		names = append(names, col.Name)

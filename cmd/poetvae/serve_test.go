@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"poetvae/corpus"
 	"poetvae/model"
 	"poetvae/poetry"
 )
@@ -97,6 +99,9 @@ func newServerArgs(t testing.TB, args ...string) (*server, string) {
 		t.Fatalf("serve %s: %v", strings.Join(args, " "), err)
 	}
 	t.Cleanup(s.close)
+	if err := s.atlas.wait(context.Background()); err != nil {
+		t.Fatalf("serve %s: encoding the map: %v", strings.Join(args, " "), err)
+	}
 	return s, errb.String()
 }
 
@@ -228,8 +233,8 @@ func TestServeGenerate(t *testing.T) {
 		{"greedy", map[string]any{"greedy": true, "seed": 3}, []string{"--greedy", "--seed", "3"}, 4},
 		{"acrostic and form", map[string]any{"acrostic": "春山白月", "rhyme": "any", "tones": "loose", "count": 2, "seed": 4},
 			[]string{"--acrostic", "春山白月", "--rhyme", "any", "--tones", "loose", "--count", "2", "--seed", "4"}, 4},
-		{"first line, beam", map[string]any{"first-line": "床前明月光", "beam": 3, "rhyme-char": "光", "seed": 5},
-			[]string{"--first-line", "床前明月光", "--beam", "3", "--rhyme-char", "光", "--seed", "5"}, 4},
+		{"first line, beam", map[string]any{"first-line": "床前明月光", "beam": 3, "rhyme": "any", "seed": 5},
+			[]string{"--first-line", "床前明月光", "--beam", "3", "--rhyme", "any", "--seed", "5"}, 4},
 		{"template", map[string]any{"template": "春□□□□，□□□□□。□□□□□，□□□□□。", "tones": "strict", "seed": 6},
 			[]string{"--template", "春□□□□，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--seed", "6"}, 4},
 		{"like", map[string]any{"like": jingYeSi, "spread": 0.5, "count": 2, "seed": 7},
@@ -1134,5 +1139,150 @@ func TestServePaths(t *testing.T) {
 	callOK(t, h, "/api/generate", map[string]any{"seed": 1, "rhyme-char": "光"}, &got)
 	if len(got.Poems) != 1 || !slices.Equal(got.Poems[0].Rhyme, []string{"下平聲七陽"}) {
 		t.Errorf("a poem rhyming with 光 under the table: %+v", got.Poems)
+	}
+}
+
+// TestServeMapNotReady: while the map is being encoded, the calls that
+// need it are answered 503 with a Retry-After, and the others work.
+func TestServeMapNotReady(t *testing.T) {
+	s, _ := newTestServer(t, "--corpus", sampleCorpus)
+	done := s.atlas
+	s.atlas = &atlas{source: done.source, poems: done.poems, colorings: done.colorings, ready: make(chan struct{}), started: time.Now()}
+	h := s.handler()
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/api/map", nil},
+		{"/api/neighbors", map[string]any{"poem": jingYeSi}},
+		{"/api/direction", map[string]any{"by": "rhyme", "from": "a", "to": "b"}},
+	} {
+		b, _ := json.Marshal(c.body)
+		req := httptest.NewRequest(http.MethodPost, c.path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "still being built") {
+			t.Errorf("%s while the map is encoded: %d, Retry-After %q, %s", c.path, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
+	}
+	if code, out := call(t, h, "/api/info", map[string]any{}); code != 200 || out["map_ready"] != false || out["map"] != float64(len(done.poems)) {
+		t.Errorf("info while the map is encoded: %d %v", code, out)
+	}
+	if code, out := call(t, h, "/api/generate", map[string]any{"seed": 1}); code != 200 {
+		t.Errorf("generate while the map is encoded: %d %v", code, out)
+	}
+
+	// Encoding it finishes the map; a cancelled encoding is an error.
+	s.atlas.encode(context.Background(), s.m, t.Logf)
+	if code, out := call(t, h, "/api/map", map[string]any{}); code != 200 || out["count"] != float64(len(done.poems)) {
+		t.Errorf("the map once encoded: %d, %v poems", code, out["count"])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stopped := &atlas{poems: done.poems, ready: make(chan struct{}), started: time.Now()}
+	stopped.encode(ctx, s.m, t.Logf)
+	if err := stopped.wait(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Errorf("encoding with a cancelled context: %v", err)
+	}
+}
+
+// TestServePanic: a failure inside a call is answered 500, and its worker
+// slot is given back.
+func TestServePanic(t *testing.T) {
+	s, _ := newTestServer(t, "--map-limit", "0")
+	ep := endpoint{run: func(*server, context.Context, *request) (any, error) { panic("boom") }}
+	req := httptest.NewRequest(http.MethodPost, "/api/boom", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	var log bytes.Buffer
+	s.log = &log
+	s.serveAPI(rec, req, ep)
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "internal error: boom") || !strings.Contains(log.String(), "boom") {
+		t.Errorf("a call that panics: %d %s, log %q", rec.Code, rec.Body, log.String())
+	}
+	for len(s.work) > 0 {
+		time.Sleep(time.Millisecond) // the slot is given back as the work ends
+	}
+}
+
+// TestServeWhileMapEncodes: requests are served while the map's codes are
+// computed beside them (run it with -race), and the map comes once they
+// are.
+func TestServeWhileMapEncodes(t *testing.T) {
+	ck, err := model.Load(serveModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3,000 different poems of the model's characters: the first two
+	// characters count them.
+	var text strings.Builder
+	m := ck.Model
+	V := m.Vocab.Size() - corpus.NumSpecial
+	for i := range 3000 {
+		chars := make([]rune, 20)
+		for j := range chars {
+			chars[j] = m.Vocab.Rune(corpus.NumSpecial + (7*j+i)%V)
+		}
+		chars[0], chars[1] = m.Vocab.Rune(corpus.NumSpecial+i%V), m.Vocab.Rune(corpus.NumSpecial+(i/V)%V)
+		p, err := poetry.New(chars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.WriteString(p.String() + "\n")
+	}
+	corpusPath := filepath.Join(t.TempDir(), "map.txt")
+	if err := os.WriteFile(corpusPath, []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(rhymeTableEnv, "")
+	cmd := serveCommand()
+	set := flag.NewFlagSet("serve", flag.ContinueOnError)
+	for _, f := range cmd.Flags {
+		if err := f.Apply(set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := set.Parse([]string{"--model", serveModel(t), "--corpus", corpusPath}); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	c := cli.NewContext(&cli.App{Name: "poetvae", Writer: io.Discard, ErrWriter: &stderr}, set, nil)
+	c.Command = cmd
+	s, err := newServer(c) // returns before the map is encoded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	h := s.handler()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				if code, out := call(t, h, "/api/generate", map[string]any{"seed": 10*i + j, "tones": "loose"}); code != 200 {
+					t.Errorf("generate while the map is encoded: %d %v", code, out)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, out := call(t, h, "/api/map", map[string]any{})
+		if code == 200 {
+			if out["count"] != float64(3000) {
+				t.Errorf("the map has %v poems, want 3000", out["count"])
+			}
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("/api/map: %d %v", code, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	if !strings.Contains(stderr.String(), "map: ready") {
+		t.Errorf("serve did not say the map is ready: %q", stderr.String())
 	}
 }

@@ -289,15 +289,27 @@ $("#walk-play").addEventListener("click", () => {
 let mapData = null;
 let mapLoading = null;
 
+// loadMap fetches the map once; while the server is still encoding its
+// poems (503 with Retry-After), it says so and asks again.
 function loadMap() {
   if (!mapLoading) {
-    mapLoading = fetch("/api/map", {method: "GET"}).then(async (res) => {
-      const data = await res.json();
-      if (!res.ok) throw new Error(data.error);
-      mapData = data;
-      mapView.init(data);
-      return data;
-    });
+    mapLoading = (async () => {
+      for (;;) {
+        const res = await fetch("/api/map", {method: "GET"});
+        const data = await res.json();
+        const wait = Number(res.headers.get("Retry-After"));
+        if (res.status === 503 && wait > 0) {
+          for (const id of ["#map-axes", "#explore-messages"]) $(id).textContent = data.error;
+          await new Promise((resolve) => setTimeout(resolve, 1000 * wait));
+          continue;
+        }
+        if (!res.ok) throw new Error(data.error);
+        $("#explore-messages").textContent = "";
+        mapData = data;
+        mapView.init(data);
+        return data;
+      }
+    })();
     mapLoading.catch(() => { mapLoading = null; });
   }
   return mapLoading;
