@@ -72,7 +72,7 @@ install:
 
 # poetvae serve's tests of requests at once, under the race detector (CI).
 serve-race:
-	$(GO) test -race -run '^TestServe(WarmUp|Concurrent|Busy|Shutdown|Command)$$' -count 1 ./cmd/poetvae
+	$(GO) test -race -run '^TestServe(WarmUp|Concurrent|WhileMapEncodes|MapNotReady|Busy|Panic|Shutdown|Command)$$' -count 1 ./cmd/poetvae
 
 # poetvae serve under load: 1, 4 and 16 clients at once on the loopback
 # for LOAD_TIME a row, on a model of the default size; the table (requests
