@@ -156,6 +156,27 @@ func fieldNames(ep endpoint) []string {
 	return append(names, ep.extra...)
 }
 
+// fieldDefaults returns the default of each field of ep that has one: the
+// value its flag takes when it is not given, so that the page can show the
+// command line's defaults and send only what differs from them.
+func fieldDefaults(ep endpoint) map[string]any {
+	defaults := map[string]any{}
+	for _, f := range apiFlags(ep) {
+		name := f.Names()[0]
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			defaults[name] = f.Value
+		case *cli.IntFlag:
+			defaults[name] = f.Value
+		case *cli.Float64Flag:
+			defaults[name] = f.Value
+		case *cli.StringFlag:
+			defaults[name] = f.Value
+		}
+	}
+	return defaults
+}
+
 // parseRequest reads the JSON body of r into a request for ep.
 func (s *server) parseRequest(body []byte, ep endpoint) (*request, error) {
 	fields := map[string]json.RawMessage{}
@@ -384,8 +405,10 @@ func (s *server) poem(j poemJSON, p poetry.Poem) servePoem {
 
 func (s *server) info(ctx context.Context, rq *request) (any, error) {
 	calls := map[string][]string{}
+	defaults := map[string]map[string]any{}
 	for path, ep := range s.endpoints() {
 		calls[path] = fieldNames(ep)
+		defaults[path] = fieldDefaults(ep)
 	}
 	sampler := "prior N(0, I)"
 	if s.m.Sampler != nil {
@@ -402,6 +425,7 @@ func (s *server) info(ctx context.Context, rq *request) (any, error) {
 		"map":        s.atlas.size(),
 		"map_ready":  mapReady(s.atlas),
 		"fields":     calls,
+		"defaults":   defaults,
 		"limits": map[string]int{"body_bytes": maxBody, "text": maxText, "count": maxCount, "steps": maxSteps,
 			"beam": maxBeam, "rows": maxRows, "codes": maxCodes, "neighbors": maxNeighbours, "theme_k": maxThemeK,
 			"timeout_ms": int(s.timeout / time.Millisecond)},

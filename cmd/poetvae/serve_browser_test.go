@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,10 +151,11 @@ func TestServeBrowser(t *testing.T) {
 	ts := httptest.NewServer(s.handler())
 	t.Cleanup(ts.Close)
 
-	// Write: three rhyming poems, each well formed, with its tone marks
-	// and its rhymes marked.
-	do(t, ctx, "opening the page", chromedp.Navigate(ts.URL+"/#write"), chromedp.WaitVisible(chromedp.ID("write-submit")),
-		chromedp.SendKeys(chromedp.CSS(`#write-form input[name="rhyme"]`), "any"))
+	// Write: three poems, each well formed, with its tone marks and its
+	// rhymes marked; the form shows generate's defaults.
+	do(t, ctx, "opening the page", chromedp.Navigate(ts.URL+"/#write"), chromedp.WaitVisible(chromedp.ID("write-submit")))
+	waitFor(t, ctx, "the defaults", `document.querySelector('#write-form select[name="tones"]').value === `+
+		strconv.Quote(fieldDefaults(s.endpoints()["/api/generate"])["tones"].(string)))
 	do(t, ctx, "writing", chromedp.Click(chromedp.ID("write-submit")))
 	waitFor(t, ctx, "three poems", `document.querySelectorAll("#write-results .poem-card").length === 3`)
 	poems := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#write-results .poem-card")).map(c => c.dataset.poem)`)

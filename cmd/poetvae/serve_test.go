@@ -1126,6 +1126,14 @@ func TestServePaths(t *testing.T) {
 	if code != 200 || info["model"] != "serve.ckpt" || info["judged_by"] != "rhyme table table.tsv" {
 		t.Errorf("info: %d, model %v, judged by %v; want serve.ckpt, rhyme table table.tsv", code, info["model"], info["judged_by"])
 	}
+	// The defaults of the fields are the flags' defaults.
+	gen, _ := info["defaults"].(map[string]any)["/api/generate"].(map[string]any)
+	if gen["count"] != float64(1) || gen["lines"] != float64(4) || gen["greedy"] != false || gen["temperature"] != 0.8 {
+		t.Errorf("info: defaults of generate %v", gen)
+	}
+	if _, ok := gen["seed"]; ok {
+		t.Errorf("info: seed has a default, %v; a new one is drawn each time", gen["seed"])
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	for _, d := range []string{dir, filepath.Dir(serveModel(t))} {

@@ -164,21 +164,45 @@ function sendToExplore(item) {
   $("#explore-submit").click();
 }
 
+// The defaults of each call's fields, the command line's (from /api/info).
+const defaults = new Map(); // form -> {field: default}
+
+// showDefaults fills a form's inputs with the defaults of the call it
+// makes, except those that hold a value of the page's own (data-keep).
+function showDefaults(form, fieldDefaults) {
+  defaults.set(form, fieldDefaults || {});
+  for (const input of $$("[name]", form)) {
+    const d = (fieldDefaults || {})[input.name];
+    if (d === undefined || "keep" in input.dataset) continue;
+    if (input.type === "checkbox") input.checked = d === true;
+    else if (typeof d === "number" && d === 0 && input.placeholder) input.value = "";
+    else input.value = String(d);
+  }
+}
+
 // formFields reads a form's named inputs into API fields: numbers as
-// numbers, check boxes as true when checked, and empty fields left out so
-// that the server's defaults, the command line's, apply.
+// numbers, check boxes as true when checked. Empty fields and those that
+// hold the call's default are left out, so that the server applies its
+// defaults, the command line's, as it does to flags not given.
 function formFields(form) {
   const body = {};
+  const d = defaults.get(form) || {};
   for (const input of $$("[name]", form)) {
     if (input.disabled) continue;
     const name = input.name;
+    let v;
     if (input.type === "checkbox") {
-      if (input.checked) body[name] = true;
+      v = input.checked;
+      if (!v && d[name] === undefined) continue;
     } else if (input.type === "number" || "number" in input.dataset) {
-      if (input.value !== "") body[name] = Number(input.value);
-    } else if (input.value.trim() !== "") {
-      body[name] = input.value.trim();
+      if (input.value === "") continue;
+      v = Number(input.value);
+    } else {
+      if (input.value.trim() === "" && !d[name]) continue;
+      v = input.value.trim();
     }
+    if (d[name] === v) continue;
+    body[name] = v;
   }
   return body;
 }
@@ -209,6 +233,7 @@ window.addEventListener("hashchange", showView);
 $("#write-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   busy($("#write-submit"), async () => {
+    await infoLoaded;
     const body = formFields($("#write-form"));
     const out = await api("/api/generate", body);
     const msgs = out.messages || [];
@@ -225,6 +250,7 @@ const walk = {path: [], timer: null};
 $("#walk-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   busy($("#walk-submit"), async () => {
+    await infoLoaded;
     const body = formFields($("#walk-form"));
     for (const end of ["a", "b"]) {
       const z = codeOf("walk-" + end);
@@ -700,7 +726,14 @@ $("#explore-reset").addEventListener("click", () => {
   }
 });
 
+// The command line's defaults, shown in the forms.
+const infoLoaded = fetch("/api/info").then((res) => res.json()).then((info) => {
+  showDefaults($("#write-form"), info.defaults["/api/generate"]);
+  showDefaults($("#walk-form"), info.defaults["/api/interpolate"]);
+  return info;
+}).catch((e) => showError("reading /api/info: " + e.message));
+
 // For tests and the curious: the state of the page.
-window.poetvae = {mapView, walk, explore, loadMap};
+window.poetvae = {mapView, walk, explore, loadMap, infoLoaded};
 
 showView();
