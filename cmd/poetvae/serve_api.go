@@ -52,7 +52,8 @@ const (
 var serverOnlyFlags = []string{"model", "device", "json", "rhyme-table", "jieba-dict", "quiet"}
 
 // server holds the loaded model and what the handlers share. Everything in
-// it is read-only once newServer returns, except the worker slots.
+// it is read-only once newServer returns, except the worker slots and the
+// map's codes, which are set before the map says it is ready.
 type server struct {
 	m            *model.Model
 	modelPath    string          // the model's file name, as clients see it
@@ -308,19 +309,6 @@ func (rq *request) integer(name string, def int) (int, error) {
 		return 0, badf("%s: want a whole number, not %s", name, raw)
 	}
 	return n, nil
-}
-
-// boolean reads a true-or-false field that is not a flag.
-func (rq *request) boolean(name string) (bool, error) {
-	raw, ok := rq.extra[name]
-	if !ok {
-		return false, nil
-	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return false, badf("%s: want true or false, not %s", name, raw)
-	}
-	return b, nil
 }
 
 // code reads a latent code field: Latent finite numbers.
