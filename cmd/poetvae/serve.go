@@ -168,17 +168,13 @@ func newServer(c *cli.Context) (*server, error) {
 }
 
 // modelProsody is what the model's constrained decoding judges tones and
-// rhymes by when no rhyme table is given, as the command line's does: the
-// model's own (Model.Prosody, rhyme classes learned from its training
-// poems) where this model package has one, else Mandarin readings.
+// rhymes by when no rhyme table is given, as the command line's does
+// (Model.Prosody), and how to name it.
 func modelProsody(m *model.Model) (*poetry.Prosody, string) {
-	type withProsody interface{ Prosody() *poetry.Prosody }
-	if mp, ok := any(m).(withProsody); ok {
-		if p := mp.Prosody(); p != nil && p != poetry.NewProsody() {
-			return p, "modern pinyin tones and the model's rhyme classes"
-		}
+	if m.Rhymes != nil && m.Rhymes.Len() > 0 {
+		return m.Prosody(), "modern pinyin tones and the model's rhyme classes"
 	}
-	return poetry.NewProsody(), "modern pinyin tones"
+	return m.Prosody(), "modern pinyin tones"
 }
 
 // warmUp fills the model's caches before requests share it: the forward
