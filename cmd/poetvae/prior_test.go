@@ -27,17 +27,24 @@ func writeSample(t *testing.T, name string) string {
 	return name
 }
 
-// TestPrior fits a sampling mixture to a copy of the shared model, checks
-// that the file then holds it and generate draws from it, and removes it.
-func TestPrior(t *testing.T) {
+// priorSetup makes a temporary working directory holding a copy of the
+// shared model, for prior to write into, and the sample corpus.
+func priorSetup(t *testing.T) (modelFile, corpusFile string) {
+	t.Helper()
 	dir := inTempDir(t)
 	data, err := os.ReadFile(sharedModel(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "m.ckpt")
-	writeFile(t, path, string(data))
-	corpusFile := writeSample(t, "sample.txt")
+	modelFile = filepath.Join(dir, "m.ckpt")
+	writeFile(t, modelFile, string(data))
+	return modelFile, writeSample(t, "sample.txt")
+}
+
+// TestPrior fits a sampling mixture to a copy of the shared model, checks
+// that the file then holds it and generate draws from it, and removes it.
+func TestPrior(t *testing.T) {
+	path, corpusFile := priorSetup(t)
 
 	// With validation poems it says how their codes score, and keeps the
 	// mixture only if it beats the prior (this barely trained model's
@@ -144,14 +151,7 @@ func TestGenerateRhymesByDefault(t *testing.T) {
 // A corpus too small to learn rhyme classes from leaves the model rhyming
 // by Mandarin finals, and prior --rhymes says so.
 func TestPriorRhymesFromTooFewPoems(t *testing.T) {
-	dir := inTempDir(t)
-	data, err := os.ReadFile(sharedModel(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "m.ckpt")
-	writeFile(t, path, string(data))
-	corpusFile := writeSample(t, "sample.txt")
+	path, corpusFile := priorSetup(t)
 	code, _, stderr := poetvae(t, "prior", "--rhymes", "--model", path, "--components", "2", corpusFile)
 	if code != 0 {
 		t.Fatalf("prior --rhymes: status %d: %s", code, stderr)
