@@ -155,7 +155,7 @@ func TestPretrainingResumes(t *testing.T) {
 func TestLRDecayOnPlateau(t *testing.T) {
 	poems := samplePoems(t, 20)
 	tc := DefaultTrainConfig()
-	tc.BatchSize, tc.Epochs, tc.LRDecay = 8, 3, 0.5
+	tc.BatchSize, tc.Epochs, tc.LRDecay, tc.Patience = 8, 3, 0.5, 0
 	tr := validatedSetup(t, poems, 16, tc, "cpu")
 	// A best no epoch can reach: every epoch is a plateau.
 	tr.State.BestEpoch, tr.State.BestELBO = 1, -1

@@ -45,19 +45,25 @@ type TrainConfig struct {
 	PretrainEpochs int `json:"pretrain_epochs,omitempty"`
 }
 
-// DefaultTrainConfig returns the settings measured to train without
-// posterior collapse on the shared Tang and Song corpus (docs/RESULTS.md).
+// DefaultTrainConfig returns the settings measured on the shared Tang and
+// Song corpus (docs/RESULTS.md): a free-bits floor of 0.5 nats a dimension
+// keeps 15 nats in the code (0.15 kept 4.7, all of it at the floor); the
+// run goes on until two epochs in a row fail to improve the validation
+// ELBO, halving the learning rate after each (at 10 epochs the validation
+// perplexity was still falling by 30 an epoch), and keeps the best epoch.
 func DefaultTrainConfig() TrainConfig {
 	return TrainConfig{
-		Epochs:      10,
+		Epochs:      40,
 		BatchSize:   64,
 		LR:          2e-3,
 		Clip:        5,
 		Seed:        1,
 		Anneal:      AnnealLinear,
 		AnnealSteps: 1000,
-		FreeBits:    0.15,
+		FreeBits:    0.5,
 		WordDropout: 0.2,
+		Patience:    2,
+		LRDecay:     0.5,
 		LogEvery:    10,
 	}
 }
