@@ -74,11 +74,15 @@ func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "generate",
 		Usage: "write new poems from random points of the latent space",
-		Description: `Draws z from the prior N(0, I), with --like from near the encoding of a
-poem, or with --theme from near the encoding of a training poem that holds
-a keyword of the theme, and decodes it. Every poem is well formed: five
-characters a line, punctuation placed by the formatter. No character
-appears twice unless --allow-repeats.
+		Description: `Draws z from the model's sampling distribution (a mixture fitted to the
+training poems' codes, or the prior N(0, I)), with --like from near the
+encoding of a poem, or with --theme from near the encoding of a training
+poem that holds a keyword of the theme, and decodes it. Every poem is well
+formed: five characters a line, punctuation placed by the formatter. No
+character appears twice unless --allow-repeats. By default the even lines
+rhyme and the tones keep the loose rules (--rhyme any --tones loose, by
+the rhyme classes the model learnt from its training poems): the model
+alone rhymes few; --rhyme none --tones off leaves it every choice.
 
 Characters can be fixed (--acrostic, --first-line, --template) and the poem
 held to a rhyme (--rhyme, --rhyme-char) and to tonal rules (--tones); all
