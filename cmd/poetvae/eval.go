@@ -24,8 +24,11 @@ active units, and how much of each poem a round trip through its posterior
 mean recovers: its characters, beside a control that decodes each poem
 from another poem's posterior mean (what the decoder gets from the
 language alone), and the rhyme groups of its even lines. On --samples
-poems drawn from the prior: the share that is well formed, rhymes and
-keeps the tonal rules (beside the test corpus's own rates), distinct-1/2, self-BLEU and, with --train, how many lines and
+poems drawn as generate draws them (its sampling distribution and default
+constraints, by the model's own rhyme classes: --rhyme-table only judges
+them; --rhyme none --tones off for the model alone): the share that is
+well formed, rhymes and keeps the tonal rules (beside the test corpus's
+own rates), distinct-1/2, self-BLEU and, with --train, how many lines and
 poems are copied from the training corpus. A language model (train --lm)
 gets the likelihood figures only.
 
@@ -234,6 +237,10 @@ func evaluate(c *cli.Context) error {
 		if err := formOptions(c, &opt, true); err != nil {
 			return err
 		}
+		// --rhyme-table judges the poems; they are written as generate
+		// writes them without one, by the model's own prosody, or the
+		// judge would grade its own constraint.
+		opt.Prosody = nil
 		gen, err := m.Decode(m.SampleLatent(n, rng), opt, rng)
 		if err != nil {
 			return err

@@ -296,3 +296,34 @@ func TestEvalBaseline(t *testing.T) {
 	code, stdout, stderr := poetvae(t, "eval", "--model", m, "--baseline", "test.txt", "test.txt")
 	failed(t, []string{"eval", "--baseline", "test.txt"}, code, stdout, stderr, 1, "--baseline", "text")
 }
+
+// TestEvalTableOnlyJudges: with --rhyme-table, eval's samples are the
+// poems it writes without one, as generate writes them: the table judges
+// them and does not constrain them.
+func TestEvalTableOnlyJudges(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	writeFile(t, "yang.tsv", "char\ttone\tgroup\n光\t平\t下平聲七陽\n霜\t平\t下平聲七陽\n鄉\t平\t下平聲七陽\n"+
+		"長\t平\t下平聲七陽\n香\t平\t下平聲七陽\n陽\t平\t下平聲七陽\n月\t仄\t入聲六月\n")
+	poems, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, "test.txt", poems[0].String()+"\n"+poems[1].String()+"\n")
+	samples := func(args ...string) []string {
+		t.Helper()
+		code, out, errs := poetvae(t, append([]string{"eval", "--model", m, "--samples", "30", "--is-k", "1", "--json"}, append(args, "test.txt")...)...)
+		if code != 0 {
+			t.Fatalf("status %d: %s", code, errs)
+		}
+		var rep evalReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Samples.Examples
+	}
+	plain, judged := samples(), samples("--rhyme-table", "yang.tsv")
+	if !slices.Equal(plain, judged) {
+		t.Errorf("the table changed the poems it judges:\n%v\n%v", plain, judged)
+	}
+}
