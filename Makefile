@@ -21,7 +21,7 @@ build:
 
 # The test command of the README and of CI: every package, then the GPU
 # engine's tests on the emulated device (no GPU or CUDA toolkit needed).
-test:
+test: deps
 	$(GO) test ./...
 	$(MAKE) --no-print-directory gpu-emu-test
 
@@ -45,7 +45,7 @@ lint:
 # a free-bits floor of 1 nat a dimension recover 99% of the poems'
 # characters from their posterior means (seeds 1, 2, 3: 99.2–99.4%); 100
 # epochs at 0.5 recovered 88%, and 静夜思 lost a line's first two.
-demo: build
+demo: deps build
 	./$(BIN) train --sample --force --valid-split 0 --out $(DEMO) --epochs 150 --batch 16 --lr 0.005 \
 		--embed 64 --enc-hidden 128 --dec-hidden 128 --latent 16 --dropout 0.1 --word-dropout 0.1 \
 		--kl-anneal-steps 400 --free-bits 1
