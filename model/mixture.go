@@ -93,18 +93,32 @@ func (mx *Mixture) Sample(n int, rng *rand.Rand) [][]float64 {
 // LogDensity returns log q(z) under the mixture.
 func (mx *Mixture) LogDensity(z []float64) float64 {
 	lp := make([]float64, len(mx.Weights))
-	mx.componentLogs(z, lp)
+	mx.componentLogs(z, mx.logNorms(), lp)
 	return logSumExp(lp)
 }
 
-// componentLogs writes log(w_k N(z; mean_k, var_k)) for every component.
-func (mx *Mixture) componentLogs(z, out []float64) {
-	for k := range mx.Weights {
-		l := math.Log(mx.Weights[k])
+// logNorms returns, for every component, log w_k − ½ Σ_d log(2π var_kd):
+// the part of its log-density that is the same for every code, computed
+// once rather than for each code of an EM step.
+func (mx *Mixture) logNorms() []float64 {
+	norms := make([]float64, len(mx.Weights))
+	for k, w := range mx.Weights {
+		norms[k] = math.Log(w)
+		for _, v := range mx.Vars[k] {
+			norms[k] -= 0.5 * (log2Pi + math.Log(v))
+		}
+	}
+	return norms
+}
+
+// componentLogs writes log(w_k N(z; mean_k, var_k)) for every component,
+// given the components' logNorms.
+func (mx *Mixture) componentLogs(z, norms, out []float64) {
+	for k, l := range norms {
+		mean, vars := mx.Means[k], mx.Vars[k]
 		for d, zd := range z {
-			v := mx.Vars[k][d]
-			dev := zd - mx.Means[k][d]
-			l -= 0.5 * (log2Pi + math.Log(v) + dev*dev/v)
+			dev := zd - mean[d]
+			l -= 0.5 * dev * dev / vars[d]
 		}
 		out[k] = l
 	}
@@ -152,9 +166,10 @@ func FitMixture(codes [][]float64, k int, rng *rand.Rand) (*Mixture, float64, er
 	var ll float64
 	for iter := 0; iter < mixtureIters; iter++ {
 		// E step: responsibilities and the log-likelihood.
+		norms := mx.logNorms()
 		inParallel(n, 256, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				mx.componentLogs(codes[i], resp[i])
+				mx.componentLogs(codes[i], norms, resp[i])
 				total[i] = logSumExp(resp[i])
 				for j := range resp[i] {
 					resp[i][j] = math.Exp(resp[i][j] - total[i])
