@@ -37,7 +37,6 @@ type Graph struct {
 	decMask, freeBits       *tensor.Dense
 	bagRows, bagW           *tensor.Dense // the bag-of-characters loss's row map and weights
 	beta                    *G.Node
-	encIDsNode              *G.Node
 	// reads receives the scalars G.Read copies out of each run. It is an
 	// object of its own: Read keeps a pointer to its target, and a pointer
 	// into Graph would close a cycle from Gorgonia's tape machine back to
@@ -87,11 +86,11 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	decMask := input("dec_mask", &gr.decMask, dt, Td*B, Hd)
 
 	b := &builder{}
-	var z, klTotal, klLoss *G.Node
+	var z, klTotal, klLoss, encIDs *G.Node
 	if !c.LM {
-		gr.encIDsNode = input("enc_ids", &gr.encIDs, tensor.Int, T*B)
+		encIDs = input("enc_ids", &gr.encIDs, tensor.Int, T*B)
 		enc := encoderInputs{
-			ids:      gr.encIDsNode,
+			ids:      encIDs,
 			mask:     input("enc_mask", &gr.encMask, dt, T*B, E),
 			eps:      input("eps", &gr.eps, dt, B, Z),
 			klWeight: input("kl_weight", &gr.klW, dt, B, Z),
@@ -139,7 +138,7 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		}
 		bagW := input("bag_weight", &gr.bagW, dt, T*B)
 		logits := b.do(gatherRows(b.do(G.Mul(z, node["bow.W"])), rows))
-		bagTok := b.do(softmaxXent(logits, node["bow.b"], gr.encIDsNode))
+		bagTok := b.do(softmaxXent(logits, node["bow.b"], encIDs))
 		bag = b.do(G.Sum(b.do(G.HadamardProd(bagTok, bagW))))
 		loss = b.do(G.Add(loss, bag))
 	}

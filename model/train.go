@@ -118,11 +118,14 @@ type TrainState struct {
 }
 
 // LR is the learning rate of the next step.
-func (st *TrainState) LR() float64 {
+func (st *TrainState) LR() float64 { return st.Config.LR * st.lrScale() }
+
+// lrScale is LRScale, 1 for a state saved before the schedule.
+func (st *TrainState) lrScale() float64 {
 	if st.LRScale == 0 {
-		return st.Config.LR
+		return 1
 	}
-	return st.Config.LR * st.LRScale
+	return st.LRScale
 }
 
 // AdamStep is the next step's number for Adam's bias correction: it counts
@@ -414,7 +417,7 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 				st.Done = true
 			}
 			if d := st.Config.LRDecay; d > 0 && d < 1 {
-				st.LRScale = st.LR() / st.Config.LR * d
+				st.LRScale = st.lrScale() * d
 			}
 		}
 		ep.Pretraining, ep.LR = st.Pretraining(), st.LR()
