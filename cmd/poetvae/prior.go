@@ -107,6 +107,7 @@ func fitPrior(c *cli.Context) error {
 func fitSampler(say func(string, ...any), m *model.Model, poems, valid []poetry.Poem, k int, seed uint64) error {
 	k = min(k, len(poems)/minCodesPerComponent)
 	if k < 1 {
+		m.Sampler = nil
 		say("sampling distribution: %s are too few to fit one; generate samples from N(0, I)\n", count(len(poems), "poem"))
 		return nil
 	}
