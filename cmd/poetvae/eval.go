@@ -194,12 +194,7 @@ func evaluate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var test []poetry.Poem
-	for _, p := range all {
-		if p.NumLines() == m.Config.Lines {
-			test = append(test, p)
-		}
-	}
+	test := ofLines(all, m.Config.Lines)
 	if len(test) == 0 {
 		return fmt.Errorf("no %d-line poems in the test files for this model", m.Config.Lines)
 	}

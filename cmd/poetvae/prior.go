@@ -157,14 +157,3 @@ func learnRhymes(m *model.Model, poems []poetry.Poem, say func(string, ...any)) 
 // and from a few hundred poems most line ends would stay unclassed, unable
 // to end a rhyming line (the 15,079 training quatrains give 58 classes).
 const minRhymePoems = 2000
-
-// ofLines keeps the poems of n lines.
-func ofLines(poems []poetry.Poem, n int) []poetry.Poem {
-	var out []poetry.Poem
-	for _, p := range poems {
-		if p.NumLines() == n {
-			out = append(out, p)
-		}
-	}
-	return out
-}

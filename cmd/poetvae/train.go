@@ -145,11 +145,7 @@ func splitByLines(poems []poetry.Poem) (kept []poetry.Poem, lines, dropped int) 
 			lines = n
 		}
 	}
-	for _, p := range poems {
-		if p.NumLines() == lines {
-			kept = append(kept, p)
-		}
-	}
+	kept = ofLines(poems, lines)
 	return kept, lines, len(poems) - len(kept)
 }
 
@@ -218,16 +214,19 @@ func halve(poems []poetry.Poem, seen map[string]bool) (out []poetry.Poem, repeat
 	return out, repeats
 }
 
-// countLines counts the poems of n lines.
-func countLines(poems []poetry.Poem, n int) int {
-	k := 0
+// ofLines keeps the poems of n lines.
+func ofLines(poems []poetry.Poem, n int) []poetry.Poem {
+	var out []poetry.Poem
 	for _, p := range poems {
 		if p.NumLines() == n {
-			k++
+			out = append(out, p)
 		}
 	}
-	return k
+	return out
 }
+
+// countLines counts the poems of n lines.
+func countLines(poems []poetry.Poem, n int) int { return len(ofLines(poems, n)) }
 
 // holdOutHalves is holdOut for --halves: it holds out whole poems, then
 // halves the eight-line poems on each side, so that the two halves of a
@@ -361,11 +360,7 @@ func train(c *cli.Context) error {
 			v, _ = halve(v, map[string]bool{})
 			say("validation: read %s as %s (--halves)\n", count(n, "eight-line poem"), count(2*n, "quatrain"))
 		}
-		for _, p := range v {
-			if p.NumLines() == lines {
-				validPoems = append(validPoems, p)
-			}
-		}
+		validPoems = ofLines(v, lines)
 	} else {
 		s := c.Float64("valid-split")
 		if s < 0 || s >= 1 {
