@@ -778,17 +778,22 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		// The slot is held until the work ends, even past the time limit:
-		// no more requests are computed at once than there are slots.
-		defer func() { <-s.work }()
-		defer func() {
-			if p := recover(); p != nil {
-				fmt.Fprintf(s.log, "error: %s: %v\n", r.URL.Path, p)
-				done <- answer{err: &internalError{fmt.Errorf("%v", p)}}
-			}
+		a := func() (a answer) {
+			defer func() {
+				if p := recover(); p != nil {
+					fmt.Fprintf(s.log, "error: %s: %v\n", r.URL.Path, p)
+					a = answer{err: &internalError{fmt.Errorf("%v", p)}}
+				}
+			}()
+			v, err := ep.run(s, ctx, rq)
+			return answer{v, err}
 		}()
-		v, err := ep.run(s, ctx, rq)
-		done <- answer{v, err}
+		// The slot is held until the work ends, even past the time limit
+		// (no more requests are computed at once than there are slots), and
+		// given back before the answer, so that a client that has its
+		// answer finds its slot free again.
+		<-s.work
+		done <- a
 	}()
 	select {
 	case a := <-done:
