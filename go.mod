@@ -10,6 +10,7 @@ require (
 	github.com/mozillazg/go-pinyin v0.21.0
 	github.com/schollz/progressbar/v3 v3.18.0
 	github.com/urfave/cli/v2 v2.27.7
+	github.com/x448/float16 v0.8.4
 	github.com/yanyiwu/gojieba v1.4.6
 	golang.org/x/image v0.24.0
 	golang.org/x/term v0.28.0

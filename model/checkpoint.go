@@ -13,6 +13,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/x448/float16"
 	"gorgonia.org/tensor"
 
 	"poetvae/corpus"
@@ -38,11 +39,15 @@ import (
 // poems are stored rather than their encodings so that the index stays
 // valid for any weights: a resumed run goes on saving the same block.
 //
-// Version 1 is version 2 without the keyword block; it is still read, as a
-// model without an index. Lengths are uvarints.
+// Version 3 adds the header's "weights" field: "float16" stores every
+// parameter as little-endian IEEE half precision instead (a model to give
+// away, half the size; it cannot resume training), and the keyword block
+// may hold theme figures in place of the index and its poems (see
+// encodeKeywords). Version 1 is version 2 without the keyword block; it is
+// still read, as a model without an index. Lengths are uvarints.
 const (
 	ckptMagic   = "POETVAE\n"
-	ckptVersion = 2
+	ckptVersion = 3
 	// ckptOldest is the oldest version this package reads.
 	ckptOldest = 1
 )
@@ -52,6 +57,11 @@ const (
 type Checkpoint struct {
 	Model *Model
 	Train *TrainState // nil for a model saved without optimiser state
+	// Float16 stores the weights in half precision: half the file, for a
+	// model given to others (docs/RESULTS.md measures what it changes). A
+	// file with optimiser state cannot be stored so: a resumed run would
+	// not continue the same run.
+	Float16 bool
 }
 
 type ckptHeader struct {
@@ -64,7 +74,12 @@ type ckptHeader struct {
 	// Rhymes are the rhyme classes learned from the training poems
 	// (absent in older files: their models rhyme by Mandarin finals).
 	Rhymes *poetry.RhymeClasses `json:"rhymes,omitempty"`
+	// Weights is the type the parameters are stored in: "float16", or
+	// float32 when absent.
+	Weights string `json:"weights,omitempty"`
 }
+
+const float16Weights = "float16"
 
 type paramInfo struct {
 	Name  string `json:"name"`
@@ -113,6 +128,13 @@ func (ck *Checkpoint) Save(path string) error {
 func (ck *Checkpoint) encode() ([]byte, error) {
 	m := ck.Model
 	h := ckptHeader{Config: m.Config, Train: ck.Train, Sampler: m.Sampler, Rhymes: m.Rhymes}
+	weightSize := 4
+	if ck.Float16 {
+		if ck.Train != nil {
+			return nil, errors.New("saving checkpoint: a model with training state cannot be stored in float16")
+		}
+		h.Weights, weightSize = float16Weights, 2
+	}
 	for i, n := range m.Params.Names {
 		s := m.Params.Values[i].Shape()
 		h.Params = append(h.Params, paramInfo{Name: n, Shape: [2]int{s[0], s[1]}})
@@ -145,7 +167,7 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 	for _, b := range blocks {
 		payload += binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(b))) + len(b)
 	}
-	payload += 4 * m.Params.Count()
+	payload += weightSize * m.Params.Count()
 	for _, v := range moments {
 		payload += 8 * len(v)
 	}
@@ -157,7 +179,11 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 		out = appendBlock(out, b)
 	}
 	for _, v := range m.Params.Values {
-		out = appendFloat32s(out, v.Data())
+		if ck.Float16 {
+			out = appendFloat16s(out, v.Data())
+		} else {
+			out = appendFloat32s(out, v.Data())
+		}
 	}
 	for _, v := range moments {
 		out = appendFloat64s(out, v)
@@ -169,9 +195,26 @@ func (ck *Checkpoint) encode() ([]byte, error) {
 	return append(out, sum[:]...), nil
 }
 
-// encodeKeywords returns the keyword block of m: empty without an index,
-// else the index and the poems it refers to.
+// The kinds of keyword block, from version 3 on, in its first byte.
+const (
+	keywordIndex  = 1 // the index and the poems it refers to
+	keywordThemes = 2 // theme figures (Themes), no poem text
+)
+
+// encodeKeywords returns the keyword block of m: empty without an index or
+// theme figures; else a kind byte, then either the index and the poems it
+// refers to, or the figures.
 func encodeKeywords(m *Model) ([]byte, error) {
+	if m.Keywords != nil && m.Themes != nil {
+		return nil, errors.New("saving checkpoint: the model has both a keyword index and theme figures")
+	}
+	if m.Themes != nil {
+		t, err := m.Themes.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("saving checkpoint: %w", err)
+		}
+		return append([]byte{keywordThemes}, t...), nil
+	}
 	if m.Keywords == nil {
 		return nil, nil
 	}
@@ -194,7 +237,28 @@ func encodeKeywords(m *Model) ([]byte, error) {
 		poems.WriteString(p.Text())
 		poems.WriteByte('\n')
 	}
-	return appendBlock(appendBlock(nil, ix), poems.Bytes()), nil
+	return appendBlock(appendBlock([]byte{keywordIndex}, ix), poems.Bytes()), nil
+}
+
+// decodeKeywordBlock reads the keyword block of a file of the given
+// version: an index with its poems, or theme figures, or neither.
+func decodeKeywordBlock(data []byte, lines int, version uint32) (*corpus.Index, []poetry.Poem, *Themes, error) {
+	if version < 3 || len(data) == 0 {
+		ix, poems, err := decodeKeywords(data, lines)
+		return ix, poems, nil, err
+	}
+	switch data[0] {
+	case keywordIndex:
+		ix, poems, err := decodeKeywords(data[1:], lines)
+		return ix, poems, nil, err
+	case keywordThemes:
+		t := new(Themes)
+		if err := t.UnmarshalBinary(data[1:]); err != nil {
+			return nil, nil, nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		return nil, nil, t, nil
+	}
+	return nil, nil, nil, fmt.Errorf("checkpoint keyword block of unknown kind %d", data[0])
 }
 
 // decodeKeywords reads a keyword block written by encodeKeywords for a
@@ -263,6 +327,15 @@ func appendFloat32s(dst []byte, data any) []byte {
 	return dst
 }
 
+// appendFloat16s appends a parameter's values as IEEE half precision,
+// rounded to nearest even.
+func appendFloat16s(dst []byte, data any) []byte {
+	for _, x := range toFloat64(data) {
+		dst = binary.LittleEndian.AppendUint16(dst, uint16(float16.Fromfloat32(float32(x))))
+	}
+	return dst
+}
+
 // appendFloat64s keeps the optimiser's moments at full precision, so a
 // resumed run continues bit for bit.
 func appendFloat64s(dst []byte, v []float64) []byte {
@@ -283,6 +356,16 @@ func Load(path string) (*Checkpoint, error) {
 	ck, err := decodeCheckpoint(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ck, nil
+}
+
+// LoadBytes reads a checkpoint held in memory (such as the model built
+// into the program); name stands for the file in errors.
+func LoadBytes(name string, data []byte) (*Checkpoint, error) {
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return ck, nil
 }
@@ -365,13 +448,17 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	}
 	var keywords *corpus.Index
 	var poems []poetry.Poem
+	var themes *Themes
 	if version >= 2 {
 		kwBytes, err := getBlock(r)
 		if err != nil {
 			return nil, err
 		}
-		if keywords, poems, err = decodeKeywords(kwBytes, h.Config.Lines); err != nil {
+		if keywords, poems, themes, err = decodeKeywordBlock(kwBytes, h.Config.Lines, version); err != nil {
 			return nil, err
+		}
+		if themes != nil && len(themes.Mean) > 0 && len(themes.Mean[0]) != h.Config.Latent {
+			return nil, fmt.Errorf("checkpoint theme figures have %d dimensions, the model's code %d", len(themes.Mean[0]), h.Config.Latent)
 		}
 	}
 	p := newParams(h.Config, tensor.Float32)
@@ -395,14 +482,25 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		}
 		return out, nil
 	}
-	weights, err := read(4)
+	weightSize := 4
+	switch h.Weights {
+	case "", "float32":
+	case float16Weights:
+		weightSize = 2
+	default:
+		return nil, fmt.Errorf("checkpoint weights stored as %q, which this poetvae does not read", h.Weights)
+	}
+	weights, err := read(weightSize)
 	if err != nil {
 		return nil, err
 	}
 	for i, w := range weights {
 		p.set(i, w)
 	}
-	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems, Sampler: h.Sampler}, Train: h.Train}
+	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems, Themes: themes, Sampler: h.Sampler}, Train: h.Train, Float16: weightSize == 2}
+	if ck.Float16 && h.Train != nil {
+		return nil, errors.New("checkpoint stores float16 weights with training state, which no poetvae writes")
+	}
 	ck.Model.SetRhymes(h.Rhymes)
 	if h.Train != nil {
 		if ck.Train.adamM, err = read(8); err != nil {
@@ -428,7 +526,8 @@ func getBlock(r *bytes.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// getFloats reads n little-endian floats of size 4 (float32) or 8 (float64).
+// getFloats reads n little-endian floats of size 2 (float16), 4 (float32)
+// or 8 (float64).
 func getFloats(r *bytes.Reader, n, size int) ([]float64, error) {
 	if r.Len() < size*n {
 		return nil, errors.New("checkpoint parameters are truncated")
@@ -437,9 +536,12 @@ func getFloats(r *bytes.Reader, n, size int) ([]float64, error) {
 	r.Read(buf)
 	out := make([]float64, n)
 	for i := range out {
-		if size == 8 {
+		switch size {
+		case 8:
 			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(buf[8*i:]))
-		} else {
+		case 2:
+			out[i] = float64(float16.Frombits(binary.LittleEndian.Uint16(buf[2*i:])).Float32())
+		default:
 			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
 		}
 	}

@@ -168,11 +168,11 @@ func TestCheckpointVersion1(t *testing.T) {
 func TestCheckpointVersions(t *testing.T) {
 	poems := samplePoems(t, 10)
 	data := saveBytes(t, &Checkpoint{Model: smallSetup(t, poems, DefaultTrainConfig()).Model})
-	for _, v := range []uint32{0, 3} {
+	for _, v := range []uint32{0, 4} {
 		bad := bytes.Clone(data)
 		binary.LittleEndian.PutUint32(bad[len(ckptMagic):], v)
 		_, err := decodeCheckpoint(bad)
-		if err == nil || !strings.Contains(err.Error(), "versions 1 to 2") {
+		if err == nil || !strings.Contains(err.Error(), "versions 1 to 3") {
 			t.Errorf("version %d: error %v, want one naming the versions read", v, err)
 		}
 	}

@@ -22,6 +22,9 @@ type Model struct {
 	// Poems are the training poems that Keywords refers to, kept as text
 	// so that they can be encoded with whatever the weights are.
 	Poems []poetry.Poem
+	// Themes, in a model given to others, stands for Keywords and Poems:
+	// figures of where each keyword's poems lie, and no poem text.
+	Themes *Themes
 	// Sampler, when not nil, is what generation draws codes from instead
 	// of the prior (see Mixture and SampleLatent).
 	Sampler *Mixture

@@ -1091,28 +1091,72 @@ func TestReconstruct(t *testing.T) {
 	}
 }
 
-func TestNoModel(t *testing.T) {
+// TestBuiltinModel: with no --model, no $POETVAE_MODEL and no
+// ./poetvae.ckpt, the commands use the model built into the program and
+// say so on stderr; a model named but missing is an error that says how
+// to get one; ./poetvae.ckpt, then $POETVAE_MODEL, then --model win over
+// the built-in model.
+func TestBuiltinModel(t *testing.T) {
 	inTempDir(t) // no poetvae.ckpt here, and POETVAE_MODEL empty
-	tests := [][]string{
-		{"generate"},
-		{"interpolate", jingYeSi, dengGuanQ},
+	for _, args := range [][]string{
+		{"generate", "--count", "2", "--seed", "1"},
+		{"interpolate", "--steps", "3", jingYeSi, dengGuanQ},
 		{"reconstruct", jingYeSi},
-		{"generate", "--model", "other.ckpt"},
-	}
-	for _, args := range tests {
+	} {
 		code, stdout, stderr := poetvae(t, args...)
-		if code != 1 || stdout != "" {
-			t.Errorf("poetvae %s without a model: status %d, stdout %q; want status 1", strings.Join(args, " "), code, stdout)
+		if code != 0 {
+			t.Fatalf("poetvae %s with the built-in model: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
 		}
-		want := "poetvae.ckpt"
-		if slices.Contains(args, "--model") {
-			want = "other.ckpt"
+		if !strings.Contains(stderr, "using the built-in model") || !strings.Contains(stderr, "--model FILE") {
+			t.Errorf("poetvae %s: stderr %q does not name the built-in model", strings.Join(args, " "), stderr)
 		}
-		for _, w := range []string{"no model at " + want, "poetvae train", modelEnv} {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("poetvae %s without a model: stderr %q does not mention %q", strings.Join(args, " "), stderr, w)
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			if f := strings.Fields(line); len(f) == 0 {
+				t.Errorf("poetvae %s: empty line in\n%s", strings.Join(args, " "), stdout)
 			}
 		}
+	}
+	code, stdout, stderr := poetvae(t, "generate", "--count", "3", "--seed", "1")
+	if code != 0 || len(strings.Split(strings.TrimSpace(stdout), "\n")) != 3 {
+		t.Fatalf("generate --count 3: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		p, err := poetry.Parse(line)
+		if err != nil || p.NumLines() != 4 {
+			t.Errorf("the built-in model wrote %q: %v", line, err)
+		}
+	}
+
+	// A model named but missing is an error, not the built-in model.
+	code, stdout, stderr = poetvae(t, "generate", "--model", "other.ckpt")
+	if code != 1 || stdout != "" {
+		t.Errorf("generate --model other.ckpt: status %d, stdout %q; want status 1", code, stdout)
+	}
+	for _, w := range []string{"no model at other.ckpt", "poetvae train", modelEnv} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("generate --model other.ckpt: stderr %q does not mention %q", stderr, w)
+		}
+	}
+	// The built-in model cannot be rewritten.
+	if code, _, stderr := poetvae(t, "prior", "--none"); code != 2 || !strings.Contains(stderr, "built-in model cannot be changed") {
+		t.Errorf("prior --none on the built-in model: status %d, stderr %q", code, stderr)
+	}
+
+	// ./poetvae.ckpt, then POETVAE_MODEL, then --model.
+	data, err := os.ReadFile(sharedModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, "poetvae.ckpt", string(data))
+	if code, _, stderr := poetvae(t, "generate", "--seed", "1"); code != 0 || strings.Contains(stderr, "built-in") {
+		t.Errorf("with ./poetvae.ckpt: status %d, stderr %q; want it used", code, stderr)
+	}
+	t.Setenv(modelEnv, "from-env.ckpt")
+	if _, _, stderr := poetvae(t, "generate"); !strings.Contains(stderr, "no model at from-env.ckpt") {
+		t.Errorf("with $%s: stderr %q; want it tried first", modelEnv, stderr)
+	}
+	if code, _, stderr := poetvae(t, "generate", "--model", "poetvae.ckpt"); code != 0 {
+		t.Errorf("--model over $%s: status %d, stderr %q", modelEnv, code, stderr)
 	}
 }
 

@@ -41,7 +41,10 @@ Examples:
 }
 
 func fitPrior(c *cli.Context) error {
-	path := modelPath(c)
+	path, err := modelFile(c)
+	if err != nil {
+		return err
+	}
 	if c.Bool("none") && c.NArg() > 0 {
 		return usageError("--none removes the fitted distribution: give no corpus with it")
 	}

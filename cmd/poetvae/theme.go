@@ -94,6 +94,9 @@ func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n i
 	if m.Config.LM {
 		return nil, nil, nil, fmt.Errorf("--theme: %s is a plain language model (trained with --lm): it has no latent space to steer", modelPath(c))
 	}
+	if m.Keywords == nil && m.Themes != nil {
+		return themeFigureLatents(c, m, seg, n, rng)
+	}
 	if m.Keywords == nil {
 		return nil, nil, nil, fmt.Errorf("--theme: %s was trained without a keyword index; train it again with the jieba dictionaries at hand (train --jieba-dict DIR, or $%s) and without --no-keywords", modelPath(c), corpus.DictEnv)
 	}
@@ -169,6 +172,49 @@ func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n i
 		near[i] = cands[k]
 	}
 	return z, near, tj, nil
+}
+
+// themeFigureLatents is themeLatentsWith for a packed model, which keeps
+// figures of each keyword's codes rather than its poems: each code is drawn
+// from the Gaussian of one keyword found, each keyword as often (a rare
+// keyword of the theme is as much the theme as a common one), its σ scaled
+// by --theme-spread. near is nil: no poem is behind the codes.
+func themeFigureLatents(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
+	theme := c.String("theme")
+	keywords, err := seg.Extract(theme, c.Int("theme-k"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--theme: %w", err)
+	}
+	tj = &themeJSON{Text: theme, Keywords: []string{}, Support: make(map[string]int)}
+	var found []int
+	parts := make([]string, len(keywords))
+	for k, w := range keywords {
+		tj.Keywords = append(tj.Keywords, w)
+		parts[k] = w + " (no figures)"
+		if i, ok := m.Themes.Lookup(w); ok {
+			found = append(found, i)
+			tj.Support[w] = m.Themes.Poems[i]
+			tj.Poems += m.Themes.Poems[i]
+			parts[k] = fmt.Sprintf("%s (%s)", w, count(m.Themes.Poems[i], "poem"))
+		}
+	}
+	stderr := c.App.ErrWriter
+	if len(found) == 0 {
+		what := "no keyword to look up"
+		if len(keywords) > 0 {
+			what = fmt.Sprintf("the model keeps no figures of %s", orList(keywords))
+		}
+		fmt.Fprintf(stderr, "theme %s: %s; sampling from the model's distribution\n", theme, what)
+		return m.SampleLatent(n, rng), nil, tj, nil
+	}
+	fmt.Fprintf(stderr, "theme %s: %s; sampling from the figures of the training poems' codes\n", theme, strings.Join(parts, ", "))
+	spread := c.Float64("theme-spread")
+	z = make([][]float64, n)
+	for i := range z {
+		k := found[rng.IntN(len(found))]
+		z[i] = m.SampleAround(m.Themes.Mean[k], m.Themes.LogVar[k], 1, spread, rng)[0]
+	}
+	return z, nil, tj, nil
 }
 
 // pickWeighted returns k with probability weights[k]/total.

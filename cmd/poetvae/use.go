@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"poetvae/corpus"
 	"poetvae/model"
+	"poetvae/model/builtin"
 	"poetvae/poetry"
 )
 
@@ -22,27 +24,48 @@ const (
 )
 
 func modelFlag() cli.Flag {
-	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: defaultModel, EnvVars: []string{modelEnv}, Usage: "model file written by poetvae train"}
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{modelEnv}, DefaultText: "./" + defaultModel + " if there is one, else the built-in model",
+		Usage: "model `FILE` written by poetvae train"}
 }
 
-// modelPath returns the path of the model named by --model.
-func modelPath(c *cli.Context) string {
-	if path := c.String("model"); path != "" {
-		return path
+// modelSource says where the model comes from: --model, else
+// $POETVAE_MODEL, else ./poetvae.ckpt where there is one (what train
+// writes), else the model built into the program (builtin is then true
+// and path names it for messages).
+func modelSource(c *cli.Context) (path string, isBuiltin bool) {
+	if path := c.String("model"); path != "" { // an empty POETVAE_MODEL counts as unset
+		return path, false
 	}
-	return defaultModel // an empty POETVAE_MODEL counts as unset
+	if _, err := os.Stat(defaultModel); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return defaultModel, false // a file there that cannot be read is reported as such
+	}
+	return builtin.Name, true
 }
 
-// loadModel reads the model named by --model, or explains how to get one.
+// modelPath names the model that modelSource finds, for messages.
+func modelPath(c *cli.Context) string {
+	path, _ := modelSource(c)
+	return path
+}
+
+// loadModel reads the model that modelSource finds; the built-in one with
+// a line on stderr that names it, so that nobody mistakes its poems for
+// those of a model of their own.
 func loadModel(c *cli.Context) (*model.Model, error) {
 	dev, err := device(c)
 	if err != nil {
 		return nil, err
 	}
-	path := modelPath(c)
-	ck, err := model.Load(path)
+	path, isBuiltin := modelSource(c)
+	var ck *model.Checkpoint
+	if isBuiltin {
+		fmt.Fprintf(c.App.ErrWriter, "using %s (%s); --model FILE or $%s chooses another\n", builtin.Name, builtin.About, modelEnv)
+		ck, err = model.LoadBytes(builtin.Name, builtin.Checkpoint)
+	} else {
+		ck, err = model.Load(path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or %s at one", path, modelEnv)
+		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or $%s at one; without either, the built-in model is used", path, modelEnv)
 	}
 	if err != nil {
 		return nil, err
@@ -51,6 +74,16 @@ func loadModel(c *cli.Context) (*model.Model, error) {
 		return nil, err
 	}
 	return ck.Model, nil
+}
+
+// modelFile is the model file that a command which rewrites the model
+// works on: the built-in model cannot be rewritten.
+func modelFile(c *cli.Context) (string, error) {
+	path, isBuiltin := modelSource(c)
+	if isBuiltin {
+		return "", usageError("%s cannot be changed: name a model file with --model (or $%s), or train one with `poetvae train corpus.txt`", builtin.Name, modelEnv)
+	}
+	return path, nil
 }
 
 func seedFlag() cli.Flag {
