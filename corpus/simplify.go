@@ -45,6 +45,10 @@ func simplify(s string) (string, error) {
 	return out, nil
 }
 
+// Simplify converts traditional characters in s to simplified ones and
+// leaves everything else as it is (OpenCC's t2s, phrase by phrase).
+func Simplify(s string) (string, error) { return simplify(s) }
+
 // traditionalShare is the share of character tokens that must change under
 // t2s for a corpus to count as traditional. The Tang corpus in traditional
 // characters changes about 27% of its tokens, the same poems in simplified
