@@ -81,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			plotCommand(),
 			priorCommand(),
 			serveCommand(),
+			packCommand(),
 			exportCommand(),
 		},
 		Action: func(c *cli.Context) error {
