@@ -1158,6 +1158,9 @@ func TestBuiltinModel(t *testing.T) {
 	if code, _, stderr := poetvae(t, "generate", "--model", "poetvae.ckpt"); code != 0 {
 		t.Errorf("--model over $%s: status %d, stderr %q", modelEnv, code, stderr)
 	}
+	if code, _, stderr := poetvae(t, "generate", "--model", "builtin"); code != 0 || !strings.Contains(stderr, "using the built-in model") {
+		t.Errorf("--model builtin: status %d, stderr %q", code, stderr)
+	}
 }
 
 func TestDamagedModel(t *testing.T) {

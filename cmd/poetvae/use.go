@@ -22,11 +22,14 @@ import (
 const (
 	modelEnv     = "POETVAE_MODEL"
 	defaultModel = "poetvae.ckpt"
+	// builtinModelName names the built-in model to --model, even where a
+	// ./poetvae.ckpt would be found first.
+	builtinModelName = "builtin"
 )
 
 func modelFlag() cli.Flag {
 	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{modelEnv}, DefaultText: "./" + defaultModel + " if there is one, else the built-in model",
-		Usage: "model `FILE` written by poetvae train"}
+		Usage: "model `FILE` written by poetvae train, or " + builtinModelName + " for the model built into poetvae (./" + builtinModelName + " for a file of that name)"}
 }
 
 // modelSource says where the model comes from: --model, else
@@ -34,7 +37,11 @@ func modelFlag() cli.Flag {
 // writes), else the model built into the program (builtin is then true
 // and path names it for messages).
 func modelSource(c *cli.Context) (path string, isBuiltin bool) {
-	if path := c.String("model"); path != "" { // an empty POETVAE_MODEL counts as unset
+	path = c.String("model")
+	if path == builtinModelName {
+		return builtin.Name, true
+	}
+	if path != "" { // an empty POETVAE_MODEL counts as unset
 		return path, false
 	}
 	if _, err := os.Stat(defaultModel); err == nil || !errors.Is(err, fs.ErrNotExist) {
