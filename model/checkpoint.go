@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -349,15 +350,53 @@ func appendFloat64s(dst []byte, v []float64) []byte {
 // be wrong (missing, not a checkpoint, from a newer version, truncated,
 // damaged) is an error that names the file and says which.
 func Load(path string) (*Checkpoint, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCheckpointFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading model: %w", err)
+		return nil, err
 	}
 	ck, err := decodeCheckpoint(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ck, nil
+}
+
+// readCheckpointFile reads a file that should be a checkpoint, looking at
+// its start before reading the rest, so that a large file of another kind
+// given as a model is refused at once rather than read whole.
+func readCheckpointFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading model: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading model: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a model", path)
+	}
+	const head = len(ckptMagic) + 4 + 8
+	start := make([]byte, 512)
+	k, err := io.ReadFull(f, start)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading model %s: %w", path, err)
+	}
+	start = start[:k]
+	if !IsCheckpointStart(start) || k < head {
+		_, err := decodeCheckpoint(start) // names what the file is instead
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := binary.LittleEndian.Uint64(start[len(ckptMagic)+4:]); n > uint64(st.Size()) {
+		return nil, fmt.Errorf("%s: checkpoint is truncated or corrupted (its header announces %d bytes, the file has %d)", path, n, st.Size())
+	}
+	data := make([]byte, st.Size())
+	copy(data, start)
+	if _, err := io.ReadFull(f, data[k:]); err != nil {
+		return nil, fmt.Errorf("reading model %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // LoadBytes reads a checkpoint held in memory (such as the model built
@@ -400,23 +439,27 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		}
 		return nil, errors.New("not a poetvae checkpoint")
 	}
-	if len(data) < head {
+	if len(data) < head+sha256.Size {
 		return nil, errors.New("checkpoint is truncated")
 	}
+	// The checksum first, over all that precedes it, so that no field of a
+	// damaged file is believed: a flipped bit in the version or a length
+	// is reported as the damage it is, not as a newer format. Only when it
+	// fails do the lengths say whether the file was cut short.
 	version := binary.LittleEndian.Uint32(data[len(ckptMagic):])
+	n := binary.LittleEndian.Uint64(data[len(ckptMagic)+4:])
+	body := data[:len(data)-sha256.Size]
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], data[len(body):]) {
+		if want := uint64(head) + n + sha256.Size; n < uint64(math.MaxInt64/2) && uint64(len(data)) < want {
+			return nil, fmt.Errorf("checkpoint is truncated (%d bytes, want %d)", len(data), want)
+		}
+		return nil, errors.New("checkpoint is corrupted (checksum mismatch)")
+	}
 	if version < ckptOldest || version > ckptVersion {
 		return nil, fmt.Errorf("checkpoint format version %d; this poetvae reads versions %d to %d", version, ckptOldest, ckptVersion)
 	}
-	n := binary.LittleEndian.Uint64(data[len(ckptMagic)+4:])
-	if n > uint64(len(data)) || uint64(len(data)) != uint64(head)+n+sha256.Size {
-		if uint64(len(data)) < uint64(head)+n+sha256.Size {
-			return nil, fmt.Errorf("checkpoint is truncated (%d bytes, want %d)", len(data), uint64(head)+n+sha256.Size)
-		}
-		return nil, errors.New("checkpoint has trailing data")
-	}
-	body := data[:uint64(head)+n]
-	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], data[len(body):]) {
-		return nil, errors.New("checkpoint is corrupted (checksum mismatch)")
+	if uint64(len(body)) != uint64(head)+n {
+		return nil, errors.New("checkpoint's length field does not match the file")
 	}
 	r := bytes.NewReader(body[head:])
 	hdrBytes, err := getBlock(r)

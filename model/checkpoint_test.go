@@ -169,12 +169,51 @@ func TestCheckpointVersions(t *testing.T) {
 	poems := samplePoems(t, 10)
 	data := saveBytes(t, &Checkpoint{Model: smallSetup(t, poems, DefaultTrainConfig()).Model})
 	for _, v := range []uint32{0, 4} {
-		bad := bytes.Clone(data)
-		binary.LittleEndian.PutUint32(bad[len(ckptMagic):], v)
-		_, err := decodeCheckpoint(bad)
+		// A well-formed file of another version: its checksum holds.
+		other := bytes.Clone(data)
+		binary.LittleEndian.PutUint32(other[len(ckptMagic):], v)
+		body := other[:len(other)-sha256.Size]
+		sum := sha256.Sum256(body)
+		copy(other[len(body):], sum[:])
+		_, err := decodeCheckpoint(other)
 		if err == nil || !strings.Contains(err.Error(), "versions 1 to 3") {
 			t.Errorf("version %d: error %v, want one naming the versions read", v, err)
 		}
+		// The same bytes changed in a file of this version are damage,
+		// and are reported as such, not as another version.
+		flipped := bytes.Clone(data)
+		binary.LittleEndian.PutUint32(flipped[len(ckptMagic):], v)
+		if _, err := decodeCheckpoint(flipped); err == nil || !strings.Contains(err.Error(), "corrupted") {
+			t.Errorf("version field damaged to %d: error %v, want corruption", v, err)
+		}
+	}
+}
+
+// TestLoadRefusesLargeNonCheckpoint: a file that is not a checkpoint, or
+// whose header announces more than the file holds, is refused from its
+// first bytes.
+func TestLoadRefusesLargeNonCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "corpus.txt")
+	if err := os.WriteFile(text, bytes.Repeat([]byte("床前明月光，疑是地上霜。举头望明月，低头思故乡。\n"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(text); err == nil || !strings.Contains(err.Error(), "not a poetvae checkpoint but text") || !strings.Contains(err.Error(), text) {
+		t.Errorf("Load(text) = %v", err)
+	}
+	big := make([]byte, 64)
+	copy(big, ckptMagic)
+	binary.LittleEndian.PutUint32(big[len(ckptMagic):], ckptVersion)
+	binary.LittleEndian.PutUint64(big[len(ckptMagic)+4:], 1<<40)
+	path := filepath.Join(dir, "huge.ckpt")
+	if err := os.WriteFile(path, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "announces") {
+		t.Errorf("Load(header announcing 1 TiB) = %v", err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("Load(dir) = %v", err)
 	}
 }
 
