@@ -76,6 +76,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			interpolateCommand(),
 			reconstructCommand(),
+			neighborsCommand(),
 			evalCommand(),
 			corpusCommand(),
 			plotCommand(),

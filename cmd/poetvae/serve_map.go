@@ -409,19 +409,9 @@ func (s *server) neighbors(ctx context.Context, rq *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	dist := make([]float64, len(a.mu))
-	for i, c := range a.mu {
-		var d float64
-		for j, v := range c {
-			d += (v - z[j]) * (v - z[j])
-		}
-		dist[i] = math.Sqrt(d)
-	}
-	order := make([]int, len(dist))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(dist[i], dist[j]) })
+	// Euclidean, as neighborJSON documents: the geometry that the map, a
+	// projection on principal components, draws.
+	near := model.Nearest(a.mu, z, k, model.Euclidean)
 	x, y := a.project(z)
 	out := struct {
 		Poem      string         `json:"poem,omitempty"`
@@ -434,8 +424,9 @@ func (s *server) neighbors(ctx context.Context, rq *request) (any, error) {
 	if poem != nil {
 		out.Poem = poem.String()
 	}
-	for _, i := range order[:min(k, len(order))] {
-		out.Neighbors = append(out.Neighbors, neighborJSON{Index: i, Poem: a.poems[i].String(), Distance: dist[i], X: a.x[i], Y: a.y[i]})
+	for _, n := range near {
+		i := n.Index
+		out.Neighbors = append(out.Neighbors, neighborJSON{Index: i, Poem: a.poems[i].String(), Distance: n.Distance, X: a.x[i], Y: a.y[i]})
 	}
 	return out, nil
 }
