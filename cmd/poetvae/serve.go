@@ -44,7 +44,7 @@ to another, see a corpus as a map of the latent space, find a poem's
 neighbours and move through the space along its principal directions.
 
 Every view is a JSON API as well (POST, fields named as the flags of the
-commands: see README.md). The server binds to 127.0.0.1, this machine only,
+commands: see docs/REFERENCE.md). The server binds to 127.0.0.1, this machine only,
 unless --addr says otherwise. Ctrl-C stops it after the requests in flight.
 
 The map shows the poems of --corpus, or else the model's training poems

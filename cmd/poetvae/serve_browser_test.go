@@ -26,7 +26,7 @@ import (
 // in CI (CI=true), where it must run.
 //
 // With POETVAE_SCREENSHOTS=DIR it also saves a screenshot of each view in
-// DIR (make screenshots writes those of README.md). POETVAE_SERVE_ARGS
+// DIR (make screenshots writes those of docs/REFERENCE.md). POETVAE_SERVE_ARGS
 // gives other serve flags, such as a model and a corpus for the map, in
 // place of the test's small model and the sample corpus.
 
