@@ -111,7 +111,7 @@ load:
 		/<!-- serve-load end -->/ { skip = 0 } !skip' docs/BENCHMARKS.md > $$out.md && \
 	mv $$out.md docs/BENCHMARKS.md; status=$$?; rm -f $$out; exit $$status
 
-# The screenshots of poetvae serve in README.md, taken by its browser test;
+# The screenshots of poetvae serve in docs/REFERENCE.md, taken by its browser test;
 # SERVE_ARGS gives the page other serve flags, such as a trained model and
 # a corpus for the map.
 SERVE_ARGS ?=
@@ -142,7 +142,7 @@ clean:
 	rm -f $(BIN) *.ckpt *.last.ckpt *.metrics.jsonl
 	rm -rf $(GPU_DIR)
 
-# --- The CUDA engine (README, "Training on a GPU") ---------------------------
+# --- The CUDA engine (docs/GPU.md) ---------------------------
 #
 # The build tag is gpu, not cuda: -tags cuda would also switch Gorgonia to its
 # own CUDA engine, which needs cuDNN 7 or 8.

@@ -1,5 +1,5 @@
 // poetvae serve: the page. It talks to the server only through the JSON
-// API (/api/...), the same calls that README.md documents for curl.
+// API (/api/...), the same calls that docs/REFERENCE.md documents for curl.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
