@@ -13,7 +13,7 @@ POETVAE_DATA ?= ../shared/data
 # for poetvae plot, and Chromium for the test of poetvae serve's page.
 DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback chromium
 
-.PHONY: all build test test-short lint demo model deps install bench torch-check clean load screenshots serve-race
+.PHONY: all build test test-short lint demo model fuzz deps install bench torch-check clean load screenshots serve-race
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
@@ -93,6 +93,16 @@ deps:
 
 install:
 	$(GO) build -o $(DESTDIR)$(PREFIX)/bin/$(BIN) ./cmd/poetvae
+
+# The fuzz targets of the readers of what users hand poetvae: checkpoints,
+# corpus files and poems, FUZZTIME each (CI: a minute). Inputs that fail
+# are written under each package's testdata/fuzz and, committed, stay
+# seeds of every later run.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./model
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./corpus
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./poetry
 
 # poetvae serve's tests of requests at once, under the race detector (CI).
 serve-race:

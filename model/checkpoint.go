@@ -504,6 +504,37 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 			return nil, fmt.Errorf("checkpoint theme figures have %d dimensions, the model's code %d", len(themes.Mean[0]), h.Config.Latent)
 		}
 	}
+	weightSize := 4
+	switch h.Weights {
+	case "", "float32":
+	case float16Weights:
+		weightSize = 2
+	default:
+		return nil, fmt.Errorf("checkpoint weights stored as %q, which this poetvae does not read", h.Weights)
+	}
+	// The sizes the header announces, checked against what the file holds
+	// before the tensors are made: a damaged or hostile header must not
+	// make poetvae allocate more than the file could fill.
+	names, shapes := layout(h.Config)
+	values, perValue := 0, weightSize
+	for _, sh := range shapes {
+		if sh[0] <= 0 || sh[1] <= 0 || sh[0] > r.Len() || sh[1] > r.Len() {
+			return nil, fmt.Errorf("checkpoint configuration makes a %d × %d parameter, more than the file holds", sh[0], sh[1])
+		}
+		values += sh[0] * sh[1]
+		if values > r.Len() {
+			return nil, fmt.Errorf("checkpoint configuration needs more parameters than the file holds (%d bytes left)", r.Len())
+		}
+	}
+	if h.Train != nil {
+		perValue += 16 // two float64 moments a weight
+	}
+	if values*perValue > r.Len() {
+		return nil, fmt.Errorf("checkpoint parameters are truncated: %d values of %d bytes announced, %d bytes left", values, perValue, r.Len())
+	}
+	if len(h.Params) != len(names) {
+		return nil, fmt.Errorf("checkpoint has %d parameter tensors, the model %d", len(h.Params), len(names))
+	}
 	p := newParams(h.Config, tensor.Float32)
 	if len(h.Params) != len(p.Names) {
 		return nil, fmt.Errorf("checkpoint has %d parameter tensors, the model %d", len(h.Params), len(p.Names))
@@ -524,14 +555,6 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 			out[i] = v
 		}
 		return out, nil
-	}
-	weightSize := 4
-	switch h.Weights {
-	case "", "float32":
-	case float16Weights:
-		weightSize = 2
-	default:
-		return nil, fmt.Errorf("checkpoint weights stored as %q, which this poetvae does not read", h.Weights)
 	}
 	weights, err := read(weightSize)
 	if err != nil {

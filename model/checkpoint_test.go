@@ -16,7 +16,7 @@ import (
 
 // keywordModel is an untrained small model with a hand-made keyword index
 // over poems, which needs no jieba dictionaries.
-func keywordModel(t *testing.T, poems []poetry.Poem) *Model {
+func keywordModel(t testing.TB, poems []poetry.Poem) *Model {
 	t.Helper()
 	m := smallSetup(t, poems, DefaultTrainConfig()).Model
 	m.Poems = poems
