@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -78,6 +79,99 @@ Examples:
 		},
 		Action: train,
 	}
+}
+
+// checkTrainFlags refuses the values of train's flags that cannot train,
+// before any corpus is read: NaN, infinities and numbers out of range,
+// each named by its flag. (model's own checks would find some, but late,
+// and not NaN.)
+func checkTrainFlags(c *cli.Context) error {
+	if strings.TrimSpace(c.String("out")) == "" {
+		return usageError("--out must name a file: the model to write")
+	}
+	if err := refuseEmpty(c, "kl-anneal"); err != nil {
+		return err
+	}
+	if _, err := model.Beta(c.String("kl-anneal"), 1, 0); err != nil {
+		return usageError("--kl-anneal %s: want linear, sigmoid, cyclical or none", shortQuote(c.String("kl-anneal")))
+	}
+	for _, f := range []struct {
+		name string
+		min  int
+	}{
+		{"epochs", 1}, {"batch", 1}, {"kl-anneal-steps", 1}, {"patience", 0}, {"pretrain-epochs", 0}, {"min-count", 1},
+		{"embed", 1}, {"highway", 0}, {"enc-hidden", 1}, {"dec-hidden", 1}, {"latent", 1},
+	} {
+		if v := c.Int(f.name); v < f.min {
+			return usageError("--%s must be at least %d, not %d", f.name, f.min, v)
+		}
+	}
+	if p, e := c.Int("pretrain-epochs"), c.Int("epochs"); p >= e && c.IsSet("pretrain-epochs") {
+		return usageError("--pretrain-epochs %d leaves none of the %s (--epochs) for the VAE", p, count(e, "epoch"))
+	}
+	// Ranges of the real-valued flags; written so that NaN, which fails
+	// every comparison, falls outside each of them.
+	for _, f := range []struct {
+		name   string
+		ok     func(float64) bool
+		wanted string
+	}{
+		{"valid-split", func(x float64) bool { return x >= 0 && x < 1 }, "in [0, 1)"},
+		{"lr", func(x float64) bool { return x > 0 && x <= 1 }, "in (0, 1]"},
+		{"clip", func(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }, "a finite number, 0 or more (0: no clipping)"},
+		{"free-bits", func(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }, "a finite number of nats, 0 or more"},
+		{"word-dropout", func(x float64) bool { return x >= 0 && x < 1 }, "in [0, 1)"},
+		{"lr-decay", func(x float64) bool { return x >= 0 && x <= 1 }, "in [0, 1]"},
+		{"dropout", func(x float64) bool { return x >= 0 && x < 1 }, "in [0, 1)"},
+	} {
+		if v := c.Float64(f.name); !f.ok(v) {
+			return usageError("--%s must be %s, not %g", f.name, f.wanted, v)
+		}
+	}
+	return nil
+}
+
+// checkTrainingMemory refuses a model and batch too large to train in
+// memoryBudget, before any memory is taken for them.
+func checkTrainingMemory(c *cli.Context, mc model.Config, batch int) error {
+	need := trainingBytes(mc, batch)
+	budget, machine := memoryBudget()
+	if need <= float64(budget) {
+		return nil
+	}
+	var sizes []string
+	for _, name := range []string{"embed", "highway", "enc-hidden", "dec-hidden", "latent", "batch"} {
+		sizes = append(sizes, fmt.Sprintf("--%s %d", name, c.Int(name)))
+	}
+	return usageError("%s with %s would need about %s to train, more than %s: make them smaller",
+		strings.Join(sizes, ", "), count(mc.Vocab-corpus.NumSpecial, "character"), bytesText(need), machine)
+}
+
+// trainingBytes estimates the memory of training a model of mc on batches
+// of batch poems: the parameters, held as float32 weights and gradients
+// and as float64 copies and Adam moments, and the activations of a batch
+// that the backward pass keeps, with their gradients (float32). It counts
+// in float64, so that sizes near the largest int do not overflow.
+func trainingBytes(mc model.Config, batch int) float64 {
+	V, E, Hw := float64(mc.Vocab), float64(mc.Embed), float64(mc.Highway)
+	He, Hd, Z := float64(mc.EncHidden), float64(mc.DecHidden), float64(mc.Latent)
+	params := V*E + Hd*V + V + // embedding and output layer
+		4*(E*Hd+Z*Hd+Hd*Hd+Hd) + Z*Hd + Hd // decoder LSTM and its initial state
+	if !mc.LM {
+		params += Hw*2*(E*E+E) + // highway layers
+			2*4*(E*He+He*He+He) + // encoder LSTMs, both ways
+			2*(2*He*Z+Z) // mu and log σ²
+	}
+	if mc.BagOfChars {
+		params += Z*V + V
+	}
+	const perParam = 4 + 4 + 8 + 2*8
+	B, T, Td := float64(batch), float64(mc.EncSteps()), float64(mc.DecSteps())
+	// Per poem: each decoder step's logits and softmax and its LSTM's
+	// gates and states; each encoder step's, both ways, and the highway
+	// layers' outputs and gates.
+	acts := B * (Td*(2*V+6*Hd+E+Z) + T*(2*6*He+(Hw+1)*3*E))
+	return params*perParam + acts*4*2
 }
 
 // runPaths derives the companion files from the model path.
@@ -280,11 +374,19 @@ func train(c *cli.Context) error {
 	if k := c.Int("sampler"); k < 0 || k > 4096 {
 		return usageError("--sampler must be between 0 and 4096 components, not %d", k)
 	}
+	if err := checkTrainFlags(c); err != nil {
+		return err
+	}
 	out := c.String("out")
 	lastPath, metricsPath := runPaths(out)
 	if c.Bool("resume") && c.Bool("force") {
 		return usageError("--resume continues the run in %s and --force replaces it: give one", lastPath)
 	}
+	release, err := lockRun(out, lastPath)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if !c.Bool("resume") && !c.Bool("force") {
 		if err := refuseToReplace(out, lastPath); err != nil {
 			return err
@@ -362,10 +464,7 @@ func train(c *cli.Context) error {
 		}
 		validPoems = ofLines(v, lines)
 	} else {
-		s := c.Float64("valid-split")
-		if s < 0 || s >= 1 {
-			return usageError("--valid-split must be in [0, 1), not %g", s)
-		}
+		s := c.Float64("valid-split") // checked by checkTrainFlags
 		if halves {
 			var repeats int
 			trainPoems, validPoems, repeats = holdOutHalves(poems, s, holdOutSeed)
@@ -386,15 +485,18 @@ func train(c *cli.Context) error {
 		if err := tc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
-		if c.Int("min-count") < 1 {
-			return usageError("--min-count must be at least 1")
-		}
 		vocab := corpus.BuildVocab(trainPoems, c.Int("min-count"))
+		if vocab.Size() <= corpus.NumSpecial {
+			return usageError("--min-count %d leaves none of the characters of the %s in the vocabulary", c.Int("min-count"), count(len(trainPoems), "training poem"))
+		}
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
 			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
 			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars")}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
+		}
+		if err := checkTrainingMemory(c, mc, tc.BatchSize); err != nil {
+			return err
 		}
 		if m, err = model.NewModel(mc, vocab, tc.Seed); err != nil {
 			return err
