@@ -327,24 +327,24 @@ func (m *Model) newPlan(opt DecodeOptions) (*plan, error) {
 	p := &plan{vocab: m.Vocab, lines: opt.Lines, noRepeat: opt.NoRepeat, fixed: make([]int, N)}
 	tones, err := ParseToneRule(string(opt.Tones))
 	if err != nil {
-		return nil, err
+		return nil, optionErr("Tones", err)
 	}
 	p.tones = tones
 	rhyme := opt.Rhyme || opt.RhymeGroup != "" || opt.RhymeChar != 0 || opt.RhymeFirstLine
 
 	// Fixed characters.
 	if opt.Template != nil && len(opt.Template) != N {
-		return nil, fmt.Errorf("the template has %d positions; a %d-line poem has %d", len(opt.Template), opt.Lines, N)
+		return nil, optionErr("Template", fmt.Errorf("the template has %d positions; a %d-line poem has %d", len(opt.Template), opt.Lines, N))
 	}
 	fixedRune := make([]rune, N)
 	copy(fixedRune, opt.Template)
 	for _, pos := range slices.Sorted(maps.Keys(opt.Fixed)) {
 		r := opt.Fixed[pos]
 		if pos < 0 || pos >= N {
-			return nil, fmt.Errorf("fixed character %q at position %d, outside a %d-line poem (positions 0 to %d)", r, pos, opt.Lines, N-1)
+			return nil, optionErr("Fixed", fmt.Errorf("fixed character %q at position %d, outside a %d-line poem (positions 0 to %d)", r, pos, opt.Lines, N-1))
 		}
 		if old := fixedRune[pos]; old != 0 && old != r && r != 0 {
-			return nil, fmt.Errorf("line %d, position %d is fixed twice: to %q by the template and to %q", pos/5+1, pos%5+1, old, r)
+			return nil, optionErr("Fixed", fmt.Errorf("line %d, position %d is fixed twice: to %q by the template and to %q", pos/5+1, pos%5+1, old, r))
 		}
 		if r != 0 {
 			fixedRune[pos] = r
@@ -369,11 +369,17 @@ func (m *Model) newPlan(opt DecodeOptions) (*plan, error) {
 		}
 		p.reserved = append(p.reserved, id)
 	}
+	// The fixed characters come from Template, or from Fixed where it
+	// gives any.
+	fixedBy := "Template"
+	if len(opt.Fixed) > 0 {
+		fixedBy = "Fixed"
+	}
 	if len(unknown) == 1 {
-		return nil, fmt.Errorf("fixed character %s is not in the model's vocabulary", unknown[0])
+		return nil, optionErr(fixedBy, fmt.Errorf("fixed character %s is not in the model's vocabulary", unknown[0]))
 	}
 	if len(unknown) > 1 {
-		return nil, fmt.Errorf("fixed characters %s are not in the model's vocabulary", strings.Join(unknown, ", "))
+		return nil, optionErr(fixedBy, fmt.Errorf("fixed characters %s are not in the model's vocabulary", strings.Join(unknown, ", ")))
 	}
 	if !p.noRepeat {
 		p.reserved = nil
@@ -384,7 +390,7 @@ func (m *Model) newPlan(opt DecodeOptions) (*plan, error) {
 		return p, nil
 	}
 	if p.tab, err = m.tables(opt.Prosody); err != nil {
-		return nil, err
+		return nil, optionErr("Prosody", err)
 	}
 
 	// Rhyme: the groups allowed from the start.
@@ -416,17 +422,17 @@ func (p *plan) planRhyme(opt DecodeOptions) (given bool, err error) {
 	if opt.RhymeGroup != "" {
 		g, err := t.group(opt.RhymeGroup)
 		if err != nil {
-			return false, err
+			return false, optionErr("RhymeGroup", err)
 		}
 		s, given = g, true
 	}
 	if opt.RhymeChar != 0 {
 		g := t.charGroups(opt.RhymeChar)
 		if g.empty() {
-			return false, fmt.Errorf("no character of the model's vocabulary rhymes with %q under the prosody", opt.RhymeChar)
+			return false, optionErr("RhymeChar", fmt.Errorf("no character of the model's vocabulary rhymes with %q under the prosody", opt.RhymeChar))
 		}
 		if s.and(g).empty() {
-			return false, fmt.Errorf("%q is not in the rhyme group %s", opt.RhymeChar, opt.RhymeGroup)
+			return false, optionErr("RhymeChar", fmt.Errorf("%q is not in the rhyme group %s", opt.RhymeChar, opt.RhymeGroup))
 		}
 		s, given = s.and(g), true
 	}

@@ -69,6 +69,26 @@ type DecodeOptions struct {
 	Prosody *poetry.Prosody
 }
 
+// OptionError is a mistake in one field of [DecodeOptions], which it names
+// as Go does ("Lines", "RhymeGroup"), so that a caller can say which of its
+// own settings (a flag, a field of a request) is wrong, and tell a mistake
+// in what was asked for from a failure to decode.
+type OptionError struct {
+	Option string // the field of DecodeOptions
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// optionErr wraps err, when it is not nil, as a mistake in option.
+func optionErr(option string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OptionError{Option: option, Err: err}
+}
+
 // CheckLines reports whether the model can write poems of n lines.
 func (c Config) CheckLines(n int) error {
 	if n == 2 || n == c.Lines || (n == 4 && c.Lines == 8) {
@@ -106,23 +126,51 @@ func (m *Model) DecodeResults(z [][]float64, opt DecodeOptions, rng *rand.Rand) 
 	return m.decode(z, opt, rng, true)
 }
 
+// CheckOptions reports whether the model can decode with opt, making the
+// checks Decode makes before it decodes anything: a caller can refuse a
+// mistake in the options before long work, and the errors are
+// [*OptionError]s.
+func (m *Model) CheckOptions(opt DecodeOptions) error {
+	_, err := m.checkOptions(opt)
+	return err
+}
+
+// checkOptions is CheckOptions, returning the compiled constraints.
+func (m *Model) checkOptions(opt DecodeOptions) (*plan, error) {
+	if err := m.Config.CheckLines(opt.Lines); err != nil {
+		return nil, optionErr("Lines", err)
+	}
+	if opt.Beam < 0 {
+		return nil, optionErr("Beam", fmt.Errorf("beam width cannot be negative (%d)", opt.Beam))
+	}
+	if opt.Beam <= 1 && !opt.Greedy && !(opt.Temperature > 0 && !math.IsInf(opt.Temperature, 1)) {
+		return nil, optionErr("Temperature", fmt.Errorf("temperature must be positive and finite, not %g", opt.Temperature))
+	}
+	if opt.TopK < 0 {
+		return nil, optionErr("TopK", fmt.Errorf("top-k cannot be negative (%d)", opt.TopK))
+	}
+	return m.newPlan(opt)
+}
+
+// decodePassBytes bounds the memory of one pass of the decoder: the
+// rows decoded together (poems, or beams of poems) are cut into passes of
+// at most this many bytes of state and scores, so that what decoding takes
+// does not grow with the number of codes it is given.
+const decodePassBytes = 64 << 20
+
+// DecodeRowBytes estimates the memory that decoding takes for each row it
+// decodes at once (a poem, or one beam of a poem): the scores of every
+// character (and, for beam search, which constraints each breaks), and the
+// decoder's state.
+func (m *Model) DecodeRowBytes() int {
+	c := m.Config
+	return 8*(c.Vocab+10*c.DecHidden+c.Embed+c.Latent) + c.Vocab + 64*c.DecSteps()
+}
+
 // decode implements Decode and DecodeResults; score asks for LogProb, which
 // sampling and greedy decoding need not compute otherwise.
 func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score bool) ([]DecodeResult, error) {
-	if err := m.Config.CheckLines(opt.Lines); err != nil {
-		return nil, err
-	}
-	if opt.Beam < 0 {
-		return nil, fmt.Errorf("beam width cannot be negative (%d)", opt.Beam)
-	}
-	beam := opt.Beam > 1
-	if !beam && !opt.Greedy && !(opt.Temperature > 0) {
-		return nil, fmt.Errorf("temperature must be positive, not %g", opt.Temperature)
-	}
-	if opt.TopK < 0 {
-		return nil, fmt.Errorf("top-k cannot be negative (%d)", opt.TopK)
-	}
-	p, err := m.newPlan(opt)
+	p, err := m.checkOptions(opt)
 	if err != nil {
 		return nil, err
 	}
@@ -130,26 +178,43 @@ func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score b
 	if B == 0 {
 		return nil, nil
 	}
-	flat := make([]float64, 0, B*Z)
 	for i, row := range z {
 		if len(row) != Z {
 			return nil, fmt.Errorf("latent code %d has %d values, the model %d", i, len(row), Z)
 		}
-		flat = append(flat, row...)
+		// A value that is not a number makes every score NaN, and no
+		// character can be chosen by them.
+		for _, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("latent code %d holds %g: codes must be finite numbers", i, v)
+			}
+		}
 	}
-	var hyps []hyp
-	if beam {
-		hyps, err = m.beamSearch(flat, B, opt.Beam, p)
-	} else {
-		hyps, err = m.stepwise(flat, B, opt, p, rng, score)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DecodeResult, B)
-	for b := range hyps {
-		if out[b], err = p.result(&hyps[b]); err != nil {
+	rowsPerPoem := max(1, opt.Beam)
+	perPass := max(1, decodePassBytes/(m.DecodeRowBytes()*rowsPerPoem))
+	out := make([]DecodeResult, 0, B)
+	flat := make([]float64, 0, min(B, perPass)*Z)
+	for start := 0; start < B; start += perPass {
+		end := min(B, start+perPass)
+		flat = flat[:0]
+		for _, row := range z[start:end] {
+			flat = append(flat, row...)
+		}
+		var hyps []hyp
+		if opt.Beam > 1 {
+			hyps, err = m.beamSearch(flat, end-start, opt.Beam, p)
+		} else {
+			hyps, err = m.stepwise(flat, end-start, opt, p, rng, score)
+		}
+		if err != nil {
 			return nil, err
+		}
+		for b := range hyps {
+			r, err := p.result(&hyps[b])
+			if err != nil {
+				return nil, fmt.Errorf("latent code %d: %w", start+b, err)
+			}
+			out = append(out, r)
 		}
 	}
 	return out, nil
@@ -403,9 +468,9 @@ func (m *Model) SampleLatent(n int, rng *rand.Rand) [][]float64 {
 	return m.SamplePrior(n, rng)
 }
 
-// SamplePrior draws n latent codes from N(0, I).
+// SamplePrior draws n latent codes from N(0, I); none for n < 1.
 func (m *Model) SamplePrior(n int, rng *rand.Rand) [][]float64 {
-	z := make([][]float64, n)
+	z := make([][]float64, max(n, 0))
 	for i := range z {
 		z[i] = make([]float64, m.Config.Latent)
 		for d := range z[i] {
@@ -418,9 +483,9 @@ func (m *Model) SamplePrior(n int, rng *rand.Rand) [][]float64 {
 // SampleAround draws n latent codes near a poem's posterior N(mu, σ²),
 // σ = exp(logvar/2): z = mu + spread·σ·ε with ε ~ N(0, I). They decode to
 // poems like the one encoded; spread scales how far they stray, and 0 gives
-// mu itself.
+// mu itself. n < 1 draws none.
 func (m *Model) SampleAround(mu, logvar []float64, n int, spread float64, rng *rand.Rand) [][]float64 {
-	z := make([][]float64, n)
+	z := make([][]float64, max(n, 0))
 	for i := range z {
 		z[i] = make([]float64, len(mu))
 		for d := range z[i] {

@@ -68,6 +68,7 @@ func (mx *Mixture) Validate(z int) error {
 }
 
 // Sample draws n codes: a component by its weight, then a code from it.
+// n < 1 draws none.
 func (mx *Mixture) Sample(n int, rng *rand.Rand) [][]float64 {
 	cum := make([]float64, len(mx.Weights))
 	var s float64
@@ -75,7 +76,7 @@ func (mx *Mixture) Sample(n int, rng *rand.Rand) [][]float64 {
 		s += w
 		cum[i] = s
 	}
-	z := make([][]float64, n)
+	z := make([][]float64, max(n, 0))
 	for i := range z {
 		u := rng.Float64() * s
 		k := 0

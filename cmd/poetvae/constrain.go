@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -44,9 +45,12 @@ func formFlags(repeatsOff bool) []cli.Flag {
 // forbidden when repeatsOff is set or any form is asked for, unless
 // --allow-repeats. Bad flag values are usage errors.
 func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) error {
-	tones, err := model.ParseToneRule(c.String("tones"))
+	if err := refuseEmpty(c, "tones", "rhyme", "rhyme-char"); err != nil {
+		return err
+	}
+	tones, err := model.ParseToneRule(strings.TrimSpace(c.String("tones")))
 	if err != nil {
-		return usageError("--tones: %v", err)
+		return usageError("--tones: unknown tone rule %s (want strict, loose or off)", shortQuote(c.String("tones")))
 	}
 	opt.Tones = tones
 	switch g := strings.TrimSpace(c.String("rhyme")); g {
@@ -54,18 +58,27 @@ func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) erro
 	case "any":
 		opt.Rhyme = true
 	default:
+		// A group's name is a few characters (下平聲七陽 is the longest
+		// kind); a longer text is no name, and the model's message would
+		// quote all of it.
+		if utf8.RuneCountInString(g) > maxRhymeName {
+			return usageError("--rhyme %s is no rhyme group: give its name (光韵, 下平聲七陽), a character naming it (光), any or none", shortQuote(g))
+		}
 		opt.RhymeGroup = g
 	}
 	if s := c.String("rhyme-char"); s != "" {
 		r, size := utf8.DecodeRuneInString(s)
 		if size != len(s) || !poetry.IsHan(r) {
-			return usageError("--rhyme-char takes one Chinese character, not %q", s)
+			return usageError("--rhyme-char takes one Chinese character, not %s", shortQuote(s))
 		}
 		opt.RhymeChar = r
 	}
 	opt.RhymeFirstLine = c.Bool("rhyme-first-line")
 	if c.Int("beam") < 0 {
 		return usageError("--beam cannot be negative")
+	}
+	if b := c.Int("beam"); b > maxBeamWidth {
+		return usageError("--beam %d is more than the limit of %d: the search's work grows with the square of the width (a beam of %d takes about a second a poem)", b, maxBeamWidth, maxBeamWidth)
 	}
 	opt.Beam = c.Int("beam")
 	form := opt.Rhyme || opt.RhymeGroup != "" || opt.RhymeChar != 0 || opt.RhymeFirstLine || tones != model.TonesOff
@@ -80,6 +93,41 @@ func formOptions(c *cli.Context, opt *model.DecodeOptions, repeatsOff bool) erro
 	return nil
 }
 
+// maxRhymeName is the most characters --rhyme reads as a group's name.
+const maxRhymeName = 20
+
+// maxBeamWidth is the widest beam search: each step weighs every character
+// after every beam and keeps the best in order, so the work of a poem grows
+// with the square of the width, and a wider beam than this finds little
+// that a narrower one misses.
+const maxBeamWidth = 1000
+
+// decodeError makes a mistake in the decoding options that only the model
+// could find (a rhyme group it does not know, a line count it cannot
+// write, a fixed character outside its vocabulary) a usage error that
+// names the flag; other errors are returned as they are.
+func decodeError(c *cli.Context, err error) error {
+	oe, ok := errors.AsType[*model.OptionError](err)
+	if !ok {
+		return err
+	}
+	flag := map[string]string{"Lines": "--lines", "Beam": "--beam", "Temperature": "--temperature", "TopK": "--top-k",
+		"Tones": "--tones", "RhymeGroup": "--rhyme", "RhymeChar": "--rhyme-char"}[oe.Option]
+	if oe.Option == "Template" || oe.Option == "Fixed" {
+		var given []string
+		for _, f := range []string{"template", "acrostic", "first-line"} {
+			if hasFlag(c, f) && c.String(f) != "" {
+				given = append(given, "--"+f)
+			}
+		}
+		flag = strings.Join(given, ", ")
+	}
+	if flag == "" { // the rhyme table's: a file's fault, not the command line's
+		return err
+	}
+	return usageError("%s: %v", flag, oe.Err)
+}
+
 // fixedFlags are generate's flags that fix characters.
 func fixedFlags() []cli.Flag {
 	return []cli.Flag{
@@ -89,11 +137,21 @@ func fixedFlags() []cli.Flag {
 	}
 }
 
+// maxTemplateLen is the most characters --template reads: eight lines of
+// five, their punctuation, and room for spaces.
+const maxTemplateLen = 200
+
 // fixedTemplate merges --acrostic, --first-line and --template into one
 // template for poems of lines lines, or returns nil when none is given. A
 // template also sets the number of lines when --lines is not given.
 func fixedTemplate(c *cli.Context, lines int) (tm []rune, n int, err error) {
 	if s := c.String("template"); s != "" {
+		// The longest template is of eight lines, with punctuation and
+		// spaces; a longer text is no template, and reading it out would
+		// fill the message.
+		if n := utf8.RuneCountInString(s); n > maxTemplateLen {
+			return nil, 0, usageError("--template has %d characters, more than a template of eight lines ever needs (%d)", n, maxTemplateLen)
+		}
 		t, err := poetry.ParseTemplate(s)
 		if err != nil {
 			return nil, 0, usageError("--template: %v", err)
@@ -102,6 +160,13 @@ func fixedTemplate(c *cli.Context, lines int) (tm []rune, n int, err error) {
 			return nil, 0, usageError("--template has %d lines, --lines %d", got, lines)
 		}
 		tm, lines = t, len(t)/poetry.LineLen
+	}
+	if lines != 2 && lines != 4 && lines != 8 {
+		what := "--lines"
+		if tm != nil && !c.IsSet("lines") {
+			what = "--template"
+		}
+		return nil, 0, usageError("%s: cannot write %d-line poems (want 2, 4 or 8)", what, lines)
 	}
 	// from records which flag fixed each position, for conflicts.
 	from := make([]string, poetry.LineLen*lines)
@@ -123,7 +188,7 @@ func fixedTemplate(c *cli.Context, lines int) (tm []rune, n int, err error) {
 	if s := c.String("acrostic"); s != "" {
 		heads := []rune(strings.TrimSpace(s))
 		if len(heads) != lines {
-			return nil, 0, usageError("--acrostic %s has %d characters, but a %d-line poem needs %d, one for each line (--lines sets 2, 4 or 8 lines)", s, len(heads), lines, lines)
+			return nil, 0, usageError("--acrostic %s has %d characters, but a %d-line poem needs %d, one for each line (--lines sets 2, 4 or 8 lines)", shortText(s), len(heads), lines, lines)
 		}
 		for i, r := range heads {
 			if !poetry.IsHan(r) {
@@ -137,7 +202,7 @@ func fixedTemplate(c *cli.Context, lines int) (tm []rune, n int, err error) {
 	if s := c.String("first-line"); s != "" {
 		line := []rune(strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
 		if len(line) != poetry.LineLen {
-			return nil, 0, usageError("--first-line %s has %d characters, want %d", s, len(line), poetry.LineLen)
+			return nil, 0, usageError("--first-line %s has %d characters, want %d", shortText(s), len(line), poetry.LineLen)
 		}
 		for i, r := range line {
 			if !poetry.IsHan(r) {

@@ -172,19 +172,53 @@ type baselineReport struct {
 	Difference float64 `json:"difference"` // the evaluated model's ISNLL minus the baseline's
 }
 
+// ngramBytes estimates the memory of one poem's n-gram counts (orders 1 to
+// 4, some twenty of each) as distinct-n and self-BLEU keep them.
+const ngramBytes = 4 * 20 * 64
+
 func evaluate(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("eval needs test corpus files")
 	}
-	if c.Int("is-k") < 1 || c.Int("samples") < 0 {
-		return usageError("--is-k must be at least 1 and --samples cannot be negative")
+	if c.Int("is-k") < 1 {
+		return usageError("--is-k must be at least 1 (got %d)", c.Int("is-k"))
+	}
+	if c.Int("samples") < 0 {
+		return usageError("--samples cannot be negative (got %d)", c.Int("samples"))
 	}
 	if err := checkSampling(c); err != nil {
+		return err
+	}
+	// The options of the samples are checked now, not after the minutes
+	// of importance sampling that come before them.
+	var opt model.DecodeOptions
+	if err := formOptions(c, &opt, true); err != nil {
 		return err
 	}
 	m, err := loadModel(c)
 	if err != nil {
 		return err
+	}
+	// One test poem's importance samples are held at once: their codes,
+	// the decoder's inputs and targets, and their weights.
+	isBytes := 8*m.Config.Latent + 2*8*m.Config.DecSteps() + 24
+	if err := checkMemory("--is-k", c.Int("is-k"), isBytes, "the importance samples of one test poem"); err != nil {
+		return err
+	}
+	// The samples are held whole for distinct-n, self-BLEU and novelty,
+	// which count each one's n-grams.
+	if err := checkMemory("--samples", c.Int("samples"), codeBytes(m)+poemBytes(m.Config.Lines)+ngramBytes, "the generated poems and their n-grams"); err != nil {
+		return err
+	}
+	opt.Lines, opt.Temperature, opt.TopK = m.Config.Lines, c.Float64("temperature"), c.Int("top-k")
+	// --rhyme-table judges the poems; they are written as generate
+	// writes them without one, by the model's own prosody, or the
+	// judge would grade its own constraint.
+	opt.Prosody = nil
+	if c.Int("samples") > 0 {
+		if err := m.CheckOptions(opt); err != nil {
+			return decodeError(c, err)
+		}
 	}
 	pros, judge, err := loadProsody(c, false)
 	if err != nil {
@@ -228,17 +262,9 @@ func evaluate(c *cli.Context) error {
 	rep.TestForm = measureForm(pros, test)
 	if n := c.Int("samples"); n > 0 {
 		rng := rand.New(rand.NewPCG(seed, 0x73616d70))
-		opt := model.DecodeOptions{Lines: m.Config.Lines, Temperature: c.Float64("temperature"), TopK: c.Int("top-k")}
-		if err := formOptions(c, &opt, true); err != nil {
-			return err
-		}
-		// --rhyme-table judges the poems; they are written as generate
-		// writes them without one, by the model's own prosody, or the
-		// judge would grade its own constraint.
-		opt.Prosody = nil
 		gen, err := m.Decode(m.SampleLatent(n, rng), opt, rng)
 		if err != nil {
-			return err
+			return decodeError(c, err)
 		}
 		s := &sampleReport{Count: n, Temperature: c.Float64("temperature"), Form: measureForm(pros, gen),
 			Distinct1: poetry.Distinct(gen, 1), Distinct2: poetry.Distinct(gen, 2), SelfBLEU: poetry.SelfBLEU(gen, 4)}

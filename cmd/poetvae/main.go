@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -38,20 +40,69 @@ func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
+// Exit statuses: 0 done, 1 a failure of the environment (a file that
+// cannot be read or written, a damaged model), 2 a mistake in the command
+// line (usageError), 70 a bug in poetvae (EX_SOFTWARE of sysexits.h), 130
+// interrupted.
+const exitInternal = 70
+
 // run executes the command line and returns the exit status. Errors are
 // printed on stderr as one line; user mistakes never show a stack trace.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
+	return runApp(newApp(stdout, stderr), args, stderr)
+}
+
+// runApp is run with the application given, so that a test can add to it.
+// A panic is a bug whatever the input: it is reported in one line that
+// says so and where it happened, with status 70, rather than as a stack
+// trace that reads as the user's fault. (A panic in another goroutine
+// cannot be recovered here and still ends the program.)
+func runApp(app *cli.App, args []string, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "poetvae: internal error, please report it with the command line that caused it: %v%s\n",
+				oneLine(fmt.Sprint(r)), panicSite())
+			code = exitInternal
+		}
+	}()
 	err := app.Run(args)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "poetvae: %v\n", err)
+	fmt.Fprintf(stderr, "poetvae: %s\n", oneLine(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return 1
+}
+
+// oneLine joins the lines of a message, so that an error wrapping text
+// with line breaks (a panic's, a library's) still prints as one line.
+func oneLine(s string) string {
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, " ")
+}
+
+// panicSite names, as " (at FUNCTION FILE:LINE)", the function of poetvae
+// or of a library that panicked, for the report: the first frame of the
+// panicking goroutine's stack outside the runtime. It is called from the
+// deferred function that recovers, whose caller is the panic.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if f.Function != "" && !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf(" (at %s %s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -895,8 +895,8 @@ func TestGenerateErrors(t *testing.T) {
 	for _, tt := range tests {
 		args := append([]string{"generate", "--model", model}, tt.args...)
 		code, stdout, stderr := poetvae(t, args...)
-		if (code != 1 && code != 2) || stdout != "" || !strings.Contains(stderr, tt.want) {
-			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status 1 or 2 and an error about %q",
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status 2 and an error about %q",
 				strings.Join(args, " "), code, stdout, stderr, tt.want)
 		}
 	}
@@ -990,8 +990,8 @@ func TestUnknownCharacters(t *testing.T) {
 		{"reconstruct", "--strict", "--model", model, odd},
 	} {
 		code, stdout, stderr := poetvae(t, args...)
-		if code != 1 || stdout != "" || !strings.Contains(stderr, "龘") {
-			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status 1 and an error naming 龘",
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "龘") {
+			t.Errorf("poetvae %s: status %d, stdout %q, stderr %q; want status 2 (usage) and an error naming 龘",
 				strings.Join(args, " "), code, stdout, stderr)
 		}
 	}
@@ -1046,8 +1046,8 @@ func TestPoemArgumentErrors(t *testing.T) {
 	for _, tt := range tests {
 		args := append([]string{tt.args[0], "--model", model}, tt.args[1:]...)
 		code, stdout, stderr := poetvae(t, args...)
-		if code != 1 || stdout != "" {
-			t.Errorf("poetvae %s: status %d, stdout %q; want status 1 and nothing on stdout", strings.Join(args, " "), code, stdout)
+		if code != 2 || stdout != "" {
+			t.Errorf("poetvae %s: status %d, stdout %q; want status 2 (usage) and nothing on stdout", strings.Join(args, " "), code, stdout)
 		}
 		mentions(t, args, stderr, tt.want...)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -50,10 +51,10 @@ func checkThemeFlags(c *cli.Context) error {
 		return usageError("give --like or --theme, not both")
 	}
 	if !strings.ContainsFunc(theme, poetry.IsHan) {
-		return usageError("--theme takes Chinese text, such as 江南春雨, not %q", theme)
+		return usageError("--theme takes Chinese text, such as 江南春雨, not %s", shortQuote(theme))
 	}
-	if c.Float64("theme-spread") < 0 {
-		return usageError("--theme-spread cannot be negative")
+	if s := c.Float64("theme-spread"); !(s >= 0) || math.IsInf(s, 1) {
+		return usageError("--theme-spread must be a finite number, 0 or more (got %g)", s)
 	}
 	if c.Int("theme-k") < 1 {
 		return usageError("--theme-k must be at least 1")
@@ -70,39 +71,54 @@ type themeJSON struct {
 	Used     int            `json:"used"`    // those the samples start from
 }
 
-// themeLatents draws n latent codes for the theme of --theme: near the
-// posteriors of the training poems that contain its keywords, or from the
-// prior when none does. near[i] is the poem that code i was drawn around,
-// or -1.
+// themeDraw draws n latent codes for a theme; near[i] is the training
+// poem that code i was drawn around, and near is nil when no poem is
+// behind the codes.
+type themeDraw func(n int) (z [][]float64, near []int)
+
+// themeSampler returns what draws latent codes for the theme of --theme:
+// near the posteriors of the training poems that contain its keywords, or
+// from the prior when none does. It says on stderr what it found.
 //
 // Each code starts from one poem, not from the mean of them all: the
 // posterior means of poems on one subject need not be close, and their
 // mean can lie where no poem does. A poem containing more of the keywords
 // is chosen more often.
-func themeLatents(c *cli.Context, m *model.Model, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
+func themeSampler(c *cli.Context, m *model.Model, rng *rand.Rand) (draw themeDraw, tj *themeJSON, err error) {
 	// The dictionaries take half a second and much memory to load, which
-	// is why only --theme creates a segmenter.
+	// is why only --theme creates a segmenter; drawing needs it no more.
 	seg := corpus.NewSegmenter(c.String("jieba-dict"))
 	defer seg.Close()
-	return themeLatentsWith(c, m, seg, n, rng)
+	return themeSamplerWith(c, m, seg, rng)
 }
 
-// themeLatentsWith is themeLatents with the segmenter given, so that a
-// server can load the dictionaries once for all its requests.
+// themeLatentsWith draws n latent codes for the theme, as themeSampler's
+// draw does, with the segmenter given, so that a server can load the
+// dictionaries once for all its requests.
 func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
+	draw, tj, err := themeSamplerWith(c, m, seg, rng)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	z, near = draw(n)
+	return z, near, tj, nil
+}
+
+// themeSamplerWith is themeSampler with the segmenter given.
+func themeSamplerWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, rng *rand.Rand) (draw themeDraw, tj *themeJSON, err error) {
 	theme := c.String("theme")
 	if m.Config.LM {
-		return nil, nil, nil, fmt.Errorf("--theme: %s is a plain language model (trained with --lm): it has no latent space to steer", modelPath(c))
+		return nil, nil, fmt.Errorf("--theme: %s is a plain language model (trained with --lm): it has no latent space to steer", modelPath(c))
 	}
 	if m.Keywords == nil && m.Themes != nil {
-		return themeFigureLatents(c, m, seg, n, rng)
+		return themeFigureSampler(c, m, seg, rng)
 	}
 	if m.Keywords == nil {
-		return nil, nil, nil, fmt.Errorf("--theme: %s was trained without a keyword index; train it again with the jieba dictionaries at hand (train --jieba-dict DIR, or $%s) and without --no-keywords", modelPath(c), corpus.DictEnv)
+		return nil, nil, fmt.Errorf("--theme: %s was trained without a keyword index; train it again with the jieba dictionaries at hand (train --jieba-dict DIR, or $%s) and without --no-keywords", modelPath(c), corpus.DictEnv)
 	}
 	keywords, err := seg.Extract(theme, c.Int("theme-k"))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--theme: %w", err)
+		return nil, nil, fmt.Errorf("--theme: %w", err)
 	}
 	tj = &themeJSON{Text: theme, Keywords: keywords, Support: make(map[string]int)}
 	if keywords == nil {
@@ -117,13 +133,14 @@ func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n i
 		}
 	}
 	stderr := c.App.ErrWriter
+	prior := func(n int) ([][]float64, []int) { return m.SampleLatent(n, rng), nil }
 	if len(keywords) == 0 {
-		fmt.Fprintf(stderr, "theme %s: no keyword to look up; sampling from the prior\n", theme)
-		return m.SampleLatent(n, rng), nil, tj, nil
+		fmt.Fprintf(stderr, "theme %s: no keyword to look up; sampling from the prior\n", shortText(theme))
+		return prior, tj, nil
 	}
 	if len(hits) == 0 {
-		fmt.Fprintf(stderr, "theme %s: no poem of the training corpus contains %s; sampling from the prior\n", theme, orList(keywords))
-		return m.SampleLatent(n, rng), nil, tj, nil
+		fmt.Fprintf(stderr, "theme %s: no poem of the training corpus contains %s; sampling from the prior\n", shortText(theme), orList(keywords))
+		return prior, tj, nil
 	}
 
 	// Keep the poems with the most keywords, in a seeded order among
@@ -147,7 +164,7 @@ func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n i
 	}
 	mu, logvar, err := m.Encode(poems)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	parts := make([]string, len(keywords))
 	for k, w := range keywords {
@@ -162,28 +179,30 @@ func themeLatentsWith(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n i
 	if tj.Used < tj.Poems {
 		from = fmt.Sprintf("%s of %s poems, those with the most keywords", num(tj.Used), num(tj.Poems))
 	}
-	fmt.Fprintf(stderr, "theme %s: %s; sampling near %s\n", theme, strings.Join(parts, ", "), from)
+	fmt.Fprintf(stderr, "theme %s: %s; sampling near %s\n", shortText(theme), strings.Join(parts, ", "), from)
 
 	spread := c.Float64("theme-spread")
-	z, near = make([][]float64, n), make([]int, n)
-	for i := range z {
-		k := pickWeighted(weights, total, rng)
-		z[i] = m.SampleAround(mu[k], logvar[k], 1, spread, rng)[0]
-		near[i] = cands[k]
-	}
-	return z, near, tj, nil
+	return func(n int) ([][]float64, []int) {
+		z, near := make([][]float64, max(n, 0)), make([]int, max(n, 0))
+		for i := range z {
+			k := pickWeighted(weights, total, rng)
+			z[i] = m.SampleAround(mu[k], logvar[k], 1, spread, rng)[0]
+			near[i] = cands[k]
+		}
+		return z, near
+	}, tj, nil
 }
 
-// themeFigureLatents is themeLatentsWith for a packed model, which keeps
+// themeFigureSampler is themeSamplerWith for a packed model, which keeps
 // figures of each keyword's codes rather than its poems: each code is drawn
 // from the Gaussian of one keyword found, each keyword as often (a rare
 // keyword of the theme is as much the theme as a common one), its σ scaled
 // by --theme-spread. near is nil: no poem is behind the codes.
-func themeFigureLatents(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n int, rng *rand.Rand) (z [][]float64, near []int, tj *themeJSON, err error) {
+func themeFigureSampler(c *cli.Context, m *model.Model, seg *corpus.Segmenter, rng *rand.Rand) (draw themeDraw, tj *themeJSON, err error) {
 	theme := c.String("theme")
 	keywords, err := seg.Extract(theme, c.Int("theme-k"))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--theme: %w", err)
+		return nil, nil, fmt.Errorf("--theme: %w", err)
 	}
 	tj = &themeJSON{Text: theme, Keywords: []string{}, Support: make(map[string]int)}
 	var found []int
@@ -204,17 +223,19 @@ func themeFigureLatents(c *cli.Context, m *model.Model, seg *corpus.Segmenter, n
 		if len(keywords) > 0 {
 			what = fmt.Sprintf("the model keeps no figures of %s", orList(keywords))
 		}
-		fmt.Fprintf(stderr, "theme %s: %s; sampling from the model's distribution\n", theme, what)
-		return m.SampleLatent(n, rng), nil, tj, nil
+		fmt.Fprintf(stderr, "theme %s: %s; sampling from the model's distribution\n", shortText(theme), what)
+		return func(n int) ([][]float64, []int) { return m.SampleLatent(n, rng), nil }, tj, nil
 	}
-	fmt.Fprintf(stderr, "theme %s: %s; sampling from the figures of the training poems' codes\n", theme, strings.Join(parts, ", "))
+	fmt.Fprintf(stderr, "theme %s: %s; sampling from the figures of the training poems' codes\n", shortText(theme), strings.Join(parts, ", "))
 	spread := c.Float64("theme-spread")
-	z = make([][]float64, n)
-	for i := range z {
-		k := found[rng.IntN(len(found))]
-		z[i] = m.SampleAround(m.Themes.Mean[k], m.Themes.LogVar[k], 1, spread, rng)[0]
-	}
-	return z, nil, tj, nil
+	return func(n int) ([][]float64, []int) {
+		z := make([][]float64, max(n, 0))
+		for i := range z {
+			k := found[rng.IntN(len(found))]
+			z[i] = m.SampleAround(m.Themes.Mean[k], m.Themes.LogVar[k], 1, spread, rng)[0]
+		}
+		return z, nil
+	}, tj, nil
 }
 
 // pickWeighted returns k with probability weights[k]/total.

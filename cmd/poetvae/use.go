@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -192,16 +196,26 @@ func resultJSON(r model.DecodeResult, z []float64) poemJSON {
 	return j
 }
 
+// generateChunk is how many poems generate decodes before it writes them:
+// what it holds is a chunk's worth however many poems are asked for.
+const generateChunk = 256
+
 func generate(c *cli.Context) error {
 	writeSimplified(c)
 	if c.NArg() > 0 {
-		return usageError("generate takes no arguments (got %q)", c.Args().First())
+		return usageError("generate takes no arguments (got %s)", shortQuote(c.Args().First()))
 	}
-	if c.Int("count") < 1 {
+	// An empty value given on purpose is a mistake (a variable that was
+	// not set, a quote lost), not a request for the default.
+	if err := refuseEmpty(c, "like", "theme", "acrostic", "first-line", "template"); err != nil {
+		return err
+	}
+	n := c.Int("count")
+	if n < 1 {
 		return usageError("--count must be at least 1")
 	}
-	if c.Float64("spread") < 0 {
-		return usageError("--spread cannot be negative")
+	if s := c.Float64("spread"); !(s >= 0) || math.IsInf(s, 1) {
+		return usageError("--spread must be a finite number, 0 or more (got %g)", s)
 	}
 	if c.IsSet("spread") && !c.IsSet("like") {
 		return usageError("--spread needs --like")
@@ -230,55 +244,155 @@ func generate(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := m.CheckOptions(opt); err != nil {
+		return decodeError(c, err)
+	}
+	novelty, err := newNoveltyCheck(c)
+	if err != nil {
+		return err
+	}
 	rng, seed := rngFor(c)
-	var z [][]float64
-	var near []int
+	var draw themeDraw
 	var theme *themeJSON
-	if c.String("theme") != "" {
-		if z, near, theme, err = themeLatents(c, m, c.Int("count"), rng); err != nil {
+	switch like := c.String("like"); {
+	case c.String("theme") != "":
+		if draw, theme, err = themeSampler(c, m, rng); err != nil {
 			return err
 		}
-	} else if like := c.String("like"); like != "" {
+	case like != "":
 		poems, err := parsePoems(c, m, []string{like})
 		if err != nil {
-			return fmt.Errorf("--like: %w", err)
+			return prefixError("--like", err)
 		}
 		mu, logvar, err := m.Encode(poems)
 		if err != nil {
 			return err
 		}
-		z = m.SampleAround(mu[0], logvar[0], c.Int("count"), c.Float64("spread"), rng)
-	} else {
-		z = m.SampleLatent(c.Int("count"), rng)
+		spread := c.Float64("spread")
+		draw = func(n int) ([][]float64, []int) { return m.SampleAround(mu[0], logvar[0], n, spread, rng), nil }
+	default:
+		draw = func(n int) ([][]float64, []int) { return m.SampleLatent(n, rng), nil }
 	}
-	results, err := m.DecodeResults(z, opt, rng)
-	if err != nil {
-		return err
-	}
-	warnNotes(c, results, func(i int) string { return fmt.Sprintf("poem %d", i+1) })
-	w := c.App.Writer
+
+	// The poems are written a chunk at a time as they are decoded, so
+	// that memory does not grow with --count, and an output closed early
+	// (generate -n 1000000 | head) stops the work.
+	w := &errWriter{w: c.App.Writer}
+	var js *poemStream
 	if c.Bool("json") {
-		out := struct {
-			Seed  uint64     `json:"seed"`
-			Theme *themeJSON `json:"theme,omitempty"`
-			Poems []poemJSON `json:"poems"`
-		}{Seed: seed, Theme: theme}
+		if js, err = startPoemStream(w, seed, theme); err != nil {
+			return err
+		}
+	}
+	for done := 0; done < n; {
+		k := min(generateChunk, n-done)
+		z, near := draw(k)
+		results, err := m.DecodeResults(z, opt, rng)
+		if err != nil {
+			return decodeError(c, err)
+		}
+		warnNotes(c, results, func(i int) string { return fmt.Sprintf("poem %d", done+i+1) })
 		for i, r := range results {
+			if js == nil {
+				fmt.Fprintln(w, r.Poem)
+				continue
+			}
 			j := resultJSON(r, z[i])
 			if near != nil {
 				j.Near = m.Poems[near[i]].String()
 			}
-			out.Poems = append(out.Poems, j)
+			if err := js.add(j); err != nil {
+				return err
+			}
 		}
-		if err := writeJSON(w, out); err != nil {
-			return err
+		novelty.add(results)
+		if w.err != nil {
+			return fmt.Errorf("writing the poems: %w", w.err)
 		}
-		return checkNovelty(c, results)
+		done += k
 	}
-	for _, r := range results {
-		fmt.Fprintln(w, r.Poem)
+	if js != nil {
+		js.end()
 	}
-	return checkNovelty(c, results)
+	if w.err != nil {
+		return fmt.Errorf("writing the poems: %w", w.err)
+	}
+	novelty.report(c)
+	return nil
+}
+
+// errWriter keeps the first error of its writes and writes nothing after
+// it, so that a loop of writes can check once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// poemStream writes generate --json as the poems come: the document
+// writeJSON would write of {seed, theme, poems}, byte for byte, without
+// holding the poems.
+type poemStream struct {
+	w     io.Writer
+	poems int
+}
+
+func startPoemStream(w io.Writer, seed uint64, theme *themeJSON) (*poemStream, error) {
+	fmt.Fprintf(w, "{\n  \"seed\": %d,\n", seed)
+	if theme != nil {
+		b, err := indentedJSON(theme, "  ")
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(w, "  \"theme\": %s,\n", b)
+	}
+	fmt.Fprint(w, "  \"poems\": [")
+	return &poemStream{w: w}, nil
+}
+
+func (s *poemStream) add(j poemJSON) error {
+	b, err := indentedJSON(j, "    ")
+	if err != nil {
+		return err
+	}
+	sep := ","
+	if s.poems == 0 {
+		sep = ""
+	}
+	fmt.Fprintf(s.w, "%s\n    %s", sep, b)
+	s.poems++
+	return nil
+}
+
+func (s *poemStream) end() { fmt.Fprint(s.w, "\n  ]\n}\n") }
+
+// indentedJSON is v as writeJSON writes it, its lines after the first
+// indented by prefix, without the final newline.
+func indentedJSON(v any, prefix string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent(prefix, "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// prefixError puts what before the message of err, keeping its exit status.
+func prefixError(what string, err error) error {
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return &exitError{code: ee.code, err: fmt.Errorf("%s: %w", what, ee.err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // parsePoems parses the poem arguments and checks them against the model:
@@ -286,29 +400,39 @@ func generate(c *cli.Context) error {
 // is read in the other script where the model knows it there (a poem copied
 // in traditional characters for a model of simplified ones, or the
 // reverse), with a note; the rest become UNK with a warning, or an error
-// with --strict.
+// with --strict. A poem that cannot be read is the user's mistake: a usage
+// error, as a bad flag value is.
 func parsePoems(c *cli.Context, m *model.Model, args []string) ([]poetry.Poem, error) {
 	var poems []poetry.Poem
 	for i, a := range args {
 		name := argumentName(i, len(args))
+		if strings.TrimSpace(a) == "" {
+			return nil, usageError("%s is empty", name)
+		}
+		// A poem of eight lines and its punctuation is some fifty
+		// characters; a longer text is no poem, and the parser's message
+		// about it would not say so as plainly.
+		if n := utf8.RuneCountInString(a); n > maxPoemLen {
+			return nil, usageError("%s has %d characters, more than a poem of eight lines ever needs (%d)", name, n, maxPoemLen)
+		}
 		p, err := poetry.Parse(a)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, usageError("%s: %v", name, err)
 		}
 		if p.NumLines() != m.Config.Lines {
-			return nil, fmt.Errorf("%s has %d lines; this model reads %d-line poems", name, p.NumLines(), m.Config.Lines)
+			return nil, usageError("%s has %d lines; this model reads %d-line poems", name, p.NumLines(), m.Config.Lines)
 		}
 		chars, err := matchScript(c, m, p.Chars(), name)
 		if err != nil {
 			return nil, err
 		}
 		if p, err = poetry.New(chars); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, usageError("%s: %v", name, err)
 		}
 		if unk := m.Vocab.Unknown(p); len(unk) > 0 {
 			msg := fmt.Sprintf("%s: %s not in the model's vocabulary", name, quoteRunes(unk))
 			if c.Bool("strict") {
-				return nil, errors.New(msg)
+				return nil, usageError("%s", msg)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "warning: %s; read as unknown (UNK)\n", msg)
 		}
@@ -454,6 +578,11 @@ func interpolate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The walk's codes and poems are held until the end points are known
+	// to reconstruct; decoding itself goes a pass at a time.
+	if err := checkMemory("--steps", steps, codeBytes(m)+poemBytes(m.Config.Lines), "the codes and poems of the walk"); err != nil {
+		return err
+	}
 	path := make([][]float64, steps+1)
 	ts := make([]float64, steps+1)
 	for i := range path {
@@ -467,7 +596,7 @@ func interpolate(c *cli.Context) error {
 	opt.Lines = m.Config.Lines
 	results, err := m.DecodeResults(path, opt, nil)
 	if err != nil {
-		return err
+		return decodeError(c, err)
 	}
 	warnNotes(c, results, func(i int) string { return fmt.Sprintf("t=%.3f", ts[i]) })
 	poems := make([]poetry.Poem, len(results))
@@ -526,7 +655,7 @@ Examples:
 			opt.Lines = m.Config.Lines
 			res, err := m.DecodeResults(mu, opt, nil)
 			if err != nil {
-				return err
+				return decodeError(c, err)
 			}
 			warnNotes(c, res, func(int) string { return "reconstruction" })
 			out := []poetry.Poem{res[0].Poem}
@@ -559,11 +688,112 @@ func checkSampling(c *cli.Context) error {
 	if c.Bool("greedy") || c.Int("beam") > 1 {
 		return nil
 	}
-	if t := c.Float64("temperature"); !(t > 0) {
-		return usageError("--temperature must be positive (got %g); --greedy takes the most likely characters", t)
+	if t := c.Float64("temperature"); !(t > 0) || math.IsInf(t, 1) {
+		return usageError("--temperature must be positive and finite (got %g); --greedy takes the most likely characters", t)
 	}
 	if c.Int("top-k") < 0 {
 		return usageError("--top-k cannot be negative (got %d)", c.Int("top-k"))
 	}
 	return nil
 }
+
+// maxPoemLen is the most characters a poem argument may have: eight lines
+// of five, their punctuation, and room for spaces and line breaks.
+const maxPoemLen = 200
+
+// refuseEmpty reports the first of the text flags named that was given
+// with an empty or blank value: left to mean "not given", a value lost
+// on its way (an unset variable, a quote dropped) would be ignored without
+// a word.
+func refuseEmpty(c *cli.Context, names ...string) error {
+	for _, name := range names {
+		if c.IsSet(name) && strings.TrimSpace(c.String(name)) == "" {
+			return usageError("--%s is empty: give a value, or leave the flag out", name)
+		}
+	}
+	return nil
+}
+
+// shortQuote quotes what the user wrote for a message, cut short where it
+// is long: a message is one line, whatever was typed or pasted.
+func shortQuote(s string) string {
+	const shown = 30
+	if n := utf8.RuneCountInString(s); n > shown {
+		return fmt.Sprintf("%q… (%d characters)", string([]rune(s)[:shown]), n)
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// shortText is shortQuote without the quotes, for text that messages show
+// as it is (a theme, an acrostic).
+func shortText(s string) string {
+	const shown = 30
+	if n := utf8.RuneCountInString(s); n > shown {
+		return fmt.Sprintf("%s… (%d characters)", string([]rune(s)[:shown]), n)
+	}
+	return s
+}
+
+// memoryBudget is the memory one command may fill with what a count flag
+// asks for (--steps, --samples, --is-k, the sizes of a model to train):
+// half of this machine's memory, or 4 GiB where it cannot be read. Beyond
+// it a mistyped number would make the machine swap, or the program be
+// killed, rather than be refused.
+func memoryBudget() (budget int64, machine string) {
+	if total, ok := physicalMemory(); ok {
+		return total / 2, fmt.Sprintf("half of this machine's %s of memory", bytesText(float64(total)))
+	}
+	return 4 << 30, "what a modest machine can give"
+}
+
+// physicalMemory reads the machine's memory from /proc/meminfo (Linux).
+func physicalMemory() (int64, bool) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil && kb > 0 {
+				return kb << 10, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// checkMemory refuses a count flag whose n items of per bytes each would
+// not fit in memoryBudget, saying how much they would need and the
+// largest count that fits. what says what the memory would hold.
+func checkMemory(flag string, n, per int, what string) error {
+	budget, machine := memoryBudget()
+	need := float64(n) * float64(per)
+	if need <= float64(budget) {
+		return nil
+	}
+	return usageError("%s %d would need about %s for %s; the limit is %s (%s)",
+		flag, n, bytesText(need), what, num(int(budget/int64(per))), machine)
+}
+
+// bytesText writes a size in bytes as "24 GB".
+func bytesText(b float64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"}
+	u := 0
+	for b >= 1000 && u < len(units)-1 {
+		b /= 1000
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%.0f bytes", b)
+	}
+	return fmt.Sprintf("%.3g %s", b, units[u])
+}
+
+// codeBytes is the memory of one latent code of m held in a [][]float64.
+func codeBytes(m *model.Model) int { return 8*m.Config.Latent + 24 }
+
+// poemBytes estimates the memory of one decoded poem of n lines held as a
+// DecodeResult: its characters, the ids it was decoded as, and room for
+// its rhyme, pattern and notes.
+func poemBytes(lines int) int { return (4+8)*5*lines + 256 }
