@@ -58,7 +58,7 @@ func plotLatent(c *cli.Context) error {
 			return usageError("--color-by author needs --meta FILE, a TSV file with an author column")
 		}
 	default:
-		return usageError("--color-by %q: want rhyme, author or dynasty", colorBy)
+		return usageError("--color-by %s: want rhyme, author or dynasty", shortQuote(colorBy))
 	}
 	ends := []string(*c.Generic("path").(*poemArgs))
 	if len(ends) != 0 && len(ends) != 2 {
@@ -77,6 +77,14 @@ func plotLatent(c *cli.Context) error {
 	}
 	if m.Config.LM {
 		return errors.New("the model is a language model without an encoder: it has no latent space to map")
+	}
+	// The path's poems are read first: a mistake in them is found before
+	// the corpus is encoded.
+	var path *latentPath
+	if len(ends) == 2 {
+		if path, err = interpolationPath(c, m, ends); err != nil {
+			return err
+		}
 	}
 	all, err := readMapCorpus(c, c.Args().Slice())
 	if err != nil {
@@ -121,13 +129,6 @@ func plotLatent(c *cli.Context) error {
 	pl := fitPlane(mu)
 	if pl.total == 0 {
 		fmt.Fprintln(c.App.ErrWriter, "warning: all posterior means are equal (the posterior collapsed): the map is one point")
-	}
-
-	var path *latentPath
-	if len(ends) == 2 {
-		if path, err = interpolationPath(c, m, ends); err != nil {
-			return err
-		}
 	}
 
 	modelName := c.String("model")
@@ -465,7 +466,7 @@ const pathPoints = 9
 func interpolationPath(c *cli.Context, m *model.Model, ends []string) (*latentPath, error) {
 	poems, err := parsePoems(c, m, ends)
 	if err != nil {
-		return nil, err
+		return nil, prefixError("--path", err)
 	}
 	mu, _, err := m.Encode(poems)
 	if err != nil {
