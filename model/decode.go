@@ -155,14 +155,15 @@ func (m *Model) checkOptions(opt DecodeOptions) (*plan, error) {
 // decodePassBytes bounds the memory of one pass of the decoder: the
 // rows decoded together (poems, or beams of poems) are cut into passes of
 // at most this many bytes of state and scores, so that what decoding takes
-// does not grow with the number of codes it is given.
-const decodePassBytes = 64 << 20
+// does not grow with the number of codes it is given. (A variable, so that
+// a test can cut a few codes into passes.)
+var decodePassBytes = 64 << 20
 
-// DecodeRowBytes estimates the memory that decoding takes for each row it
+// decodeRowBytes estimates the memory that decoding takes for each row it
 // decodes at once (a poem, or one beam of a poem): the scores of every
 // character (and, for beam search, which constraints each breaks), and the
 // decoder's state.
-func (m *Model) DecodeRowBytes() int {
+func (m *Model) decodeRowBytes() int {
 	c := m.Config
 	return 8*(c.Vocab+10*c.DecHidden+c.Embed+c.Latent) + c.Vocab + 64*c.DecSteps()
 }
@@ -191,7 +192,7 @@ func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score b
 		}
 	}
 	rowsPerPoem := max(1, opt.Beam)
-	perPass := max(1, decodePassBytes/(m.DecodeRowBytes()*rowsPerPoem))
+	perPass := max(1, decodePassBytes/(m.decodeRowBytes()*rowsPerPoem))
 	out := make([]DecodeResult, 0, B)
 	flat := make([]float64, 0, min(B, perPass)*Z)
 	for start := 0; start < B; start += perPass {
