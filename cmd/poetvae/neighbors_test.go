@@ -423,7 +423,7 @@ func TestNeighborsErrors(t *testing.T) {
 		{[]string{"neighbors", "--model", m, "--corpus", "none.txt", jingYeSi}, 1, []string{"none.txt", "no such file"}},
 		{[]string{"neighbors", "--model", m, "--corpus", "empty.txt", jingYeSi}, 1, []string{"empty.txt"}},
 		{[]string{"neighbors", "--model", m, "--corpus", m, jingYeSi}, 1, []string{"is a poetvae model, not a corpus"}},
-		{[]string{"neighbors", "--model", m, "床前明月光，疑是地上霜。"}, 1, []string{"2 lines", "4-line"}},
+		{[]string{"neighbors", "--model", m, "床前明月光，疑是地上霜。"}, 2, []string{"2 lines", "4-line"}},
 	}
 	for _, tt := range tests {
 		code, out, stderr := poetvae(t, tt.args...)
