@@ -483,8 +483,9 @@ func writeSimplified(c *cli.Context) {
 }
 
 // simplifiedWriter converts what is written to simplified characters.
-// Every write of the commands is whole text (a line, a JSON document), so
-// no character is split between two writes.
+// Every write of the commands is whole text (a line, a JSON document, or
+// one poem of generate's streamed JSON), so no character, nor any phrase
+// OpenCC converts as one, is split between two writes.
 type simplifiedWriter struct{ w io.Writer }
 
 func (s simplifiedWriter) Write(p []byte) (int, error) {
