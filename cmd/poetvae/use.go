@@ -254,13 +254,13 @@ func generate(c *cli.Context) error {
 	rng, seed := rngFor(c)
 	var draw themeDraw
 	var theme *themeJSON
-	switch like := c.String("like"); {
+	switch {
 	case c.String("theme") != "":
 		if draw, theme, err = themeSampler(c, m, rng); err != nil {
 			return err
 		}
-	case like != "":
-		poems, err := parsePoems(c, m, []string{like})
+	case c.String("like") != "":
+		poems, err := parsePoems(c, m, []string{c.String("like")})
 		if err != nil {
 			return prefixError("--like", err)
 		}
