@@ -65,6 +65,14 @@ func TestPack(t *testing.T) {
 		t.Errorf("generate --theme with the packed model: status %d, %q, stderr %q", code, out, stderr)
 	}
 
+	// The same model packs to the same bytes (make model's promise).
+	if code, _, stderr := poetvae(t, "pack", "--model", src, "--out", "again.ckpt"); code != 0 {
+		t.Fatalf("pack again: status %d: %s", code, stderr)
+	}
+	if again, err := os.ReadFile("again.ckpt"); err != nil || !bytes.Equal(again, data) {
+		t.Errorf("packing the same model twice gave different files (%v)", err)
+	}
+
 	// Refusals: an existing --out, a corpus for a model with its own
 	// index, the built-in model.
 	if code, _, stderr := poetvae(t, "pack", "--model", src, "--out", "small.ckpt"); code != 1 || !strings.Contains(stderr, "--force") {
