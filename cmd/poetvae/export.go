@@ -394,15 +394,7 @@ func exportProjector(c *cli.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	var poems []corpusPoem
-	for _, p := range all {
-		if p.poem.NumLines() == m.Config.Lines {
-			poems = append(poems, p)
-		}
-	}
-	if n := len(all) - len(poems); n > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
-	}
+	poems := ofModelLines(c, m, all)
 	if len(poems) == 0 {
 		return fmt.Errorf("%s has no poems of %d lines, the model's", file, m.Config.Lines)
 	}

@@ -90,15 +90,7 @@ func plotLatent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var poems []corpusPoem
-	for _, p := range all {
-		if p.poem.NumLines() == m.Config.Lines {
-			poems = append(poems, p)
-		}
-	}
-	if n := len(all) - len(poems); n > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
-	}
+	poems := ofModelLines(c, m, all)
 	if len(poems) < 2 {
 		return fmt.Errorf("the corpus has %s of %d lines: a map needs at least 2", count(len(poems), "poem"), m.Config.Lines)
 	}
@@ -639,4 +631,19 @@ func (l *pointLabels) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
 // DataRange makes the axes span the path.
 func (l *pointLabels) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return plotter.XYRange(l.xys)
+}
+
+// ofModelLines keeps the poems of a corpus that have the model's line
+// count, and says on stderr how many it left out.
+func ofModelLines(c *cli.Context, m *model.Model, all []corpusPoem) []corpusPoem {
+	var poems []corpusPoem
+	for _, p := range all {
+		if p.poem.NumLines() == m.Config.Lines {
+			poems = append(poems, p)
+		}
+	}
+	if n := len(all) - len(poems); n > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
+	}
+	return poems
 }
