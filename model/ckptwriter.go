@@ -81,6 +81,14 @@ func (w *checkpointWriter) failed() error {
 	return w.err
 }
 
+// done reports, without waiting, whether every checkpoint handed over has
+// been written or a write has failed, and returns the first failure.
+func (w *checkpointWriter) done() (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.busy, w.err
+}
+
 // flush waits until every checkpoint handed over is written, or a write
 // has failed, and returns the first failure.
 func (w *checkpointWriter) flush() error {

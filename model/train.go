@@ -113,8 +113,22 @@ type TrainState struct {
 	// autoencoder pretraining. β's ramp and Adam's bias correction count
 	// from it.
 	PhaseStart int `json:"phase_start,omitempty"`
+	// Sums are the figures of the current epoch's steps so far, so that
+	// an epoch resumed in its middle (or after all its steps, before its
+	// validation) reports the mean of all its steps, not of those after
+	// the stop.
+	Sums EpochSums `json:"epoch_sums,omitzero"`
 
 	adamM, adamV [][]float64
+}
+
+// EpochSums add up the figures of an epoch's steps.
+type EpochSums struct {
+	Steps int     `json:"steps"`
+	Loss  float64 `json:"loss"`
+	NLL   float64 `json:"nll"`
+	KL    float64 `json:"kl"`
+	Beta  float64 `json:"beta"` // the last step's
 }
 
 // LR is the learning rate of the next step.
@@ -205,8 +219,17 @@ type Trainer struct {
 	LastPath string    // the latest state, for --resume, is written here
 	Metrics  io.Writer // JSON lines of steps and epochs; may be nil
 
-	OnStep  func(StepInfo)
+	OnStep func(StepInfo)
+	// OnEpoch learns the figures of each epoch as soon as it ends, while
+	// its checkpoints are still being written (OnSaved says when they are
+	// on disk): the model holds that epoch's weights until it returns.
 	OnEpoch func(EpochInfo)
+	// OnSaved learns that the checkpoints of an epoch (its model, when it
+	// was the best so far, and the state to resume from) are on disk, or,
+	// with err, that writing them failed, which ends the run with that
+	// error. It is called after that epoch's OnEpoch, on the goroutine
+	// that called Run, between steps or before Run returns.
+	OnSaved func(epoch int, err error)
 
 	// Device is where training runs: "cpu" (or empty), "cuda" or "cuda:N".
 	Device string
@@ -221,9 +244,15 @@ type Trainer struct {
 	// engine's device (m.gpu), which goes when the engine closes.
 	engineInference bool
 	writer          *checkpointWriter // the epochs' checkpoints, written in the background
+	// saving is the epoch whose checkpoints the writer has been handed
+	// and OnSaved has not yet been told of; 0 when none.
+	saving int
 	// beforeWrite, when set, runs before each checkpoint the writer
 	// writes: tests hold writes back with it.
 	beforeWrite func()
+	// beforeValidate, when set, runs before each validation, where the
+	// validation runs: tests stand in for a slow one with it.
+	beforeValidate func()
 }
 
 // NewModel makes an untrained model for the vocabulary. The output bias
@@ -318,8 +347,9 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 	// is over when they are on disk.
 	t.writer = newCheckpointWriter()
 	t.writer.before = t.beforeWrite
+	t.saving = 0
 	defer func() {
-		if werr := t.writer.flush(); werr != nil && err == nil {
+		if werr := t.flushSaved(); werr != nil && err == nil {
 			err = werr
 		}
 	}()
@@ -354,23 +384,12 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 	for ; st.Epoch < st.Config.Epochs && !st.Done; st.Epoch++ {
 		start := time.Now()
 		batches := corpus.Batches(t.Train, m.Vocab, st.Config.BatchSize, int64((st.Config.Seed*1_000_003+uint64(st.Epoch))&math.MaxInt64), false)
-		var sum StepInfo
-		var n int
+		sum := &st.Sums
 		for ; st.Pos < len(batches); st.Pos++ {
-			if err := ctx.Err(); err != nil {
-				// The epochs' checkpoints first, then this state over them.
-				werr := t.writer.flush()
-				serr := t.engine.pull(m, st)
-				if serr == nil {
-					serr = t.save(t.LastPath)
-				}
-				serr = errors.Join(werr, serr)
-				if serr != nil {
-					return fmt.Errorf("%w; and saving the state failed: %v", ErrInterrupted, serr)
-				}
-				return ErrInterrupted
+			if ctx.Err() != nil {
+				return t.interrupt()
 			}
-			if err := t.writer.failed(); err != nil {
+			if err := t.pollSaved(); err != nil {
 				return err
 			}
 			info, err := t.step(&batches[st.Pos])
@@ -382,7 +401,7 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			sum.NLL += info.NLL
 			sum.KL += info.KL
 			sum.Beta = info.Beta
-			n++
+			sum.Steps++
 			if t.OnStep != nil {
 				t.OnStep(info)
 			}
@@ -391,19 +410,25 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 					"loss": info.Loss, "nll": info.NLL, "kl": info.KL, "bag": info.Bag, "beta": info.Beta, "grad_norm": info.GradNorm})
 			}
 		}
-		st.Pos = 0
 		if err := t.engine.pull(m, st); err != nil {
 			return err
 		}
 		m.Refresh()
-		valid, err := Validate(m, t.Valid, st.Config.Seed)
+		// Pos stays at the end of the epoch until it is validated: a state
+		// saved by an interruption of the validation resumes with it.
+		valid, err := t.validate(ctx)
+		if ctx.Err() != nil && err == ctx.Err() {
+			return t.interrupt()
+		}
 		if err != nil {
 			return err
 		}
+		st.Pos = 0
 		ep := EpochInfo{Epoch: st.Epoch + 1, Step: st.Step, Beta: sum.Beta, Valid: valid, Elapsed: time.Since(start)}
-		if n > 0 {
-			ep.TrainLoss, ep.TrainNLL, ep.TrainKL = sum.Loss/float64(n), sum.NLL/float64(n), sum.KL/float64(n)
+		if n := float64(sum.Steps); n > 0 {
+			ep.TrainLoss, ep.TrainNLL, ep.TrainKL = sum.Loss/n, sum.NLL/n, sum.KL/n
 		}
+		st.Sums = EpochSums{}
 		switch {
 		case st.Pretraining():
 			// An autoencoder's ELBO is no measure of the VAE to come: no
@@ -430,6 +455,8 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			"train_nll": ep.TrainNLL, "train_kl": ep.TrainKL, "beta": ep.Beta, "valid": valid,
 			"improved": ep.Improved, "pretraining": ep.Pretraining, "lr": ep.LR, "seconds": ep.Elapsed.Seconds()})
 		// The saved state is that of the next epoch, so a resume starts there.
+		// An epoch is not reported when its files, or an earlier epoch's,
+		// could not be handed over for writing.
 		st.Epoch++
 		if err := t.saveEpoch(ep.Improved); err != nil {
 			return err
@@ -478,6 +505,57 @@ func (t *Trainer) endPretraining() error {
 	return nil
 }
 
+// interrupt ends a run whose context was cancelled: it waits for the
+// epochs' checkpoints being written, then saves the state to resume from
+// over them, and returns ErrInterrupted (with the failure, if saving
+// failed).
+func (t *Trainer) interrupt() error {
+	werr := t.flushSaved()
+	serr := t.engine.pull(t.Model, t.State)
+	if serr == nil {
+		serr = t.save(t.LastPath)
+	}
+	if err := errors.Join(werr, serr); err != nil {
+		return fmt.Errorf("%w; and saving the state failed: %v", ErrInterrupted, err)
+	}
+	return ErrInterrupted
+}
+
+// validate runs Validate on the validation poems. On the CPU it runs in
+// its own goroutine and is given up as soon as ctx is cancelled, returning
+// ctx.Err(): validating thousands of poems takes seconds there, which a
+// Ctrl-C should not wait for. The goroutine left behind only reads the
+// model, which nothing changes once the run is interrupted. A GPU's
+// validation is waited for: it takes a fraction of that, and its device
+// closes when Run returns.
+func (t *Trainer) validate(ctx context.Context) (ValidStats, error) {
+	m, seed := t.Model, t.State.Config.Seed
+	if t.engineInference {
+		if t.beforeValidate != nil {
+			t.beforeValidate()
+		}
+		return Validate(m, t.Valid, seed)
+	}
+	type result struct {
+		stats ValidStats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		if t.beforeValidate != nil {
+			t.beforeValidate()
+		}
+		v, err := Validate(m, t.Valid, seed)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.stats, r.err
+	case <-ctx.Done():
+		return ValidStats{}, ctx.Err()
+	}
+}
+
 // save writes the state to resume from: the model and the optimiser.
 func (t *Trainer) save(path string) error {
 	if path == "" {
@@ -492,22 +570,69 @@ func (t *Trainer) save(path string) error {
 // size), and the state to resume from, both from one snapshot of the
 // weights, so that the next epoch trains while they are written. It first
 // waits for the previous epoch's (on disk long since: an epoch takes far
-// longer than a write), so that no epoch is reported done after an earlier
-// one failed to save, and returns that failure.
+// longer than a write), so that no epoch is saved after an earlier one
+// failed to, and returns that failure. The epoch handed over is told of
+// by OnSaved when its files are written (see pollSaved).
 func (t *Trainer) saveEpoch(improved bool) error {
-	if err := t.writer.flush(); err != nil {
+	if err := t.flushSaved(); err != nil {
 		return err
 	}
 	m, st := snapshot(t.Model, t.State)
+	// The state is saved as that of the next epoch; this is the one ended.
+	epoch := st.Epoch
 	if improved && t.BestPath != "" {
 		if err := t.writer.write(t.BestPath, &Checkpoint{Model: m}); err != nil {
-			return err
+			return notSaved(epoch, err)
 		}
 	}
-	if t.LastPath == "" {
+	if t.LastPath != "" {
+		if err := t.writer.write(t.LastPath, &Checkpoint{Model: m, Train: st}); err != nil {
+			return notSaved(epoch, err)
+		}
+	}
+	t.saving = epoch
+	return nil
+}
+
+// notSaved is the error of an epoch whose files were not written.
+func notSaved(epoch int, err error) error {
+	return fmt.Errorf("epoch %d was not saved: %w", epoch, err)
+}
+
+// pollSaved tells OnSaved of the epoch whose checkpoints were being
+// written, if the writer has finished them, without waiting; it returns
+// the writer's failure, if any.
+func (t *Trainer) pollSaved() error {
+	done, err := t.writer.done()
+	if !done {
 		return nil
 	}
-	return t.writer.write(t.LastPath, &Checkpoint{Model: m, Train: st})
+	return t.reportSaved(err)
+}
+
+// flushSaved waits for the checkpoints handed to the writer and tells
+// OnSaved how writing them went; it returns the writer's failure, if any.
+func (t *Trainer) flushSaved() error {
+	return t.reportSaved(t.writer.flush())
+}
+
+// reportSaved tells OnSaved, once, that the checkpoints of the epoch being
+// saved are on disk, or that writing them failed (err), and returns err
+// naming the epoch. A failure of the writer with no epoch left to tell of
+// was told already, and is returned as it is.
+func (t *Trainer) reportSaved(err error) error {
+	epoch := t.saving
+	if epoch == 0 {
+		return err
+	}
+	t.saving = 0
+	if err != nil {
+		err = notSaved(epoch, err)
+	}
+	if t.OnSaved != nil {
+		t.OnSaved(epoch, err)
+	}
+	return err
 }
 
 func (t *Trainer) log(rec map[string]any) {
