@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -31,9 +34,22 @@ func trainCommand() *cli.Command {
 --out (poetvae.ckpt), the latest state to NAME.last.ckpt (for --resume)
 and every logged step and epoch to NAME.metrics.jsonl. The model also
 holds an index of the words of the training poems, cut with the jieba
-dictionaries (--jieba-dict), for generate --theme. Ctrl-C saves the
-state and stops; --resume continues exactly where it stopped. A new run
-does not replace an existing --out or NAME.last.ckpt without --force.
+dictionaries (--jieba-dict), for generate --theme. Ctrl-C stops the run
+within moments, whatever it is doing (status 130); in training it saves
+the state first, and --resume continues exactly where it stopped. A new
+run does not replace an existing --out or NAME.last.ckpt without --force.
+
+--resume goes on with the settings the run was started with, which its
+state records. Of the flags that shape the model and its training, only
+--epochs and --patience may change; the others (--batch, --lr, --seed,
+--embed, --latent, --min-count...) are refused when given with other
+values than the run's. The flags that shape neither may change too:
+--sampler, --no-keywords, --jieba-dict, --device, --tf32 and --quiet.
+The corpus (its files, --sample, --halves, --valid-split) must give the
+same training poems, which the run checks. A best model --out that is
+missing or damaged is written again from the state when the state holds
+its weights (the run stopped at the end of its best epoch), and otherwise
+at the next epoch that improves on it.
 
 Examples:
    poetvae train --sample --epochs 30           # the built-in sample corpus
@@ -47,7 +63,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable); default: hold out --valid-split of the training poems"},
 			&cli.BoolFlag{Name: "halves", Usage: "read each eight-line poem as two quatrains (lines 1–4 and 5–8), so that quatrain and eight-line files train one quatrain model"},
 			&cli.Float64Flag{Name: "valid-split", Value: 0.05, Usage: "share of the training poems held out for validation when no --valid is given"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt, with its settings (only --epochs, --patience and the flags that do not shape the run may change)"},
 			&cli.BoolFlag{Name: "force", Usage: "start a new run even where --out already holds a model, replacing it"},
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "the most passes over the training poems (--patience ends the run sooner when validation stops improving)"},
 			&cli.IntFlag{Name: "batch", Value: d.BatchSize, Usage: "poems per step"},
@@ -203,8 +219,9 @@ func refuseToReplace(paths ...string) error {
 	return nil
 }
 
-// readTraining reads the training corpus from the arguments or the sample.
-func readTraining(c *cli.Context) ([]poetry.Poem, string, error) {
+// readTraining reads the training corpus from the arguments or the sample,
+// and says on w how many malformed lines it skipped.
+func readTraining(c *cli.Context, w io.Writer) ([]poetry.Poem, string, error) {
 	if c.Bool("sample") {
 		if c.NArg() > 0 {
 			return nil, "", usageError("give corpus files or --sample, not both")
@@ -220,7 +237,7 @@ func readTraining(c *cli.Context) ([]poetry.Poem, string, error) {
 		return nil, "", err
 	}
 	if rep.Rejected() > 0 && !c.Bool("quiet") {
-		fmt.Fprintf(c.App.ErrWriter, "skipped %s (see poetvae corpus stats), e.g. %s\n", count(rep.Rejected(), "malformed line"), rep.Rejects[0])
+		fmt.Fprintf(w, "skipped %s (see poetvae corpus stats), e.g. %s\n", count(rep.Rejected(), "malformed line"), rep.Rejects[0])
 	}
 	return poems, strings.Join(rep.Files, ", "), nil
 }
@@ -367,11 +384,20 @@ func holdOut(poems []poetry.Poem, share float64, seed uint64) (train, valid []po
 func train(c *cli.Context) error {
 	stderr := c.App.ErrWriter
 	quiet := c.Bool("quiet")
-	say := func(format string, args ...any) {
-		if !quiet {
-			fmt.Fprintf(stderr, format, args...)
+	sayTo := func(w io.Writer) func(string, ...any) {
+		return func(format string, args ...any) {
+			if !quiet {
+				fmt.Fprintf(w, format, args...)
+			}
 		}
 	}
+	say := sayTo(stderr)
+	// From here on Ctrl-C (or SIGTERM) cancels ctx instead of killing the
+	// process, and each step of the run gives way to it within moments:
+	// the steps before training and the sampler's fit are left to finish
+	// unobserved (see interruptible), training saves its state first.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	device, err := device(c)
 	if err != nil {
 		return err
@@ -387,23 +413,56 @@ func train(c *cli.Context) error {
 	}
 	out := c.String("out")
 	lastPath, metricsPath := runPaths(out)
-	if c.Bool("resume") && c.Bool("force") {
+	resume := c.Bool("resume")
+	if resume && c.Bool("force") {
 		return usageError("--resume continues the run in %s and --force replaces it: give one", lastPath)
+	}
+	// The lock is a file beside the output, whose directory may be new.
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
 	}
 	release, err := lockRun(out, lastPath)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if !c.Bool("resume") && !c.Bool("force") {
+	if !resume && !c.Bool("force") {
 		if err := refuseToReplace(out, lastPath); err != nil {
 			return err
 		}
 	}
-	all, source, err := readTraining(c)
+	// notStarted is what a run interrupted before its first step left.
+	notStarted := func() error {
+		if resume {
+			return interruptedError("before training resumed; %s is as it was; continue with: poetvae train --resume %s", lastPath, resumeArgs(c))
+		}
+		return interruptedError("before training began; no file was written")
+	}
+
+	type corpora struct {
+		all, valid []poetry.Poem
+		source     string
+	}
+	read, err := interruptible(ctx, "corpus", stderr, func(w io.Writer) (corpora, error) {
+		all, source, err := readTraining(c, w)
+		if err != nil {
+			return corpora{}, err
+		}
+		var valid []poetry.Poem
+		if files := c.StringSlice("valid"); len(files) > 0 {
+			if valid, _, err = readCorpus(c, files...); err != nil {
+				return corpora{}, fmt.Errorf("validation corpus: %w", err)
+			}
+		}
+		return corpora{all, valid, source}, nil
+	})
+	if ctx.Err() != nil {
+		return notStarted()
+	}
 	if err != nil {
 		return err
 	}
+	all, source := read.all, read.source
 	halves := c.Bool("halves")
 	sayRepeats := func(n int) {
 		if n > 0 {
@@ -432,40 +491,44 @@ func train(c *cli.Context) error {
 	}
 	var m *model.Model
 	var st *model.TrainState
+	var bestDamage error // what is wrong with a resumed run's best model
 	holdOutSeed := c.Uint64("seed")
-	if c.Bool("resume") {
-		ck, err := model.Load(lastPath)
+	if resume {
+		type saved struct {
+			ck         *model.Checkpoint
+			bestDamage error
+		}
+		s, err := interruptible(ctx, "state", stderr, func(io.Writer) (saved, error) {
+			ck, err := model.Load(lastPath)
+			if err != nil {
+				return saved{}, fmt.Errorf("cannot resume: %w", err)
+			}
+			if ck.Train == nil {
+				return saved{}, fmt.Errorf("cannot resume: %s holds no training state", lastPath)
+			}
+			return saved{ck, checkBest(out, ck.Train)}, nil
+		})
+		if ctx.Err() != nil {
+			return notStarted()
+		}
 		if err != nil {
-			return fmt.Errorf("cannot resume: %w", err)
+			return err
 		}
-		if ck.Train == nil {
-			return fmt.Errorf("cannot resume: %s holds no training state", lastPath)
-		}
-		m, st = ck.Model, ck.Train
-		if c.IsSet("epochs") {
-			st.Config.Epochs = c.Int("epochs")
-			st.Done = false
-		}
-		if st.Epoch >= st.Config.Epochs || st.Done {
-			return usageError("the run in %s has finished its %s; give --epochs more than %d to train it further", lastPath, count(st.Epoch, "epoch"), st.Epoch)
-		}
+		m, st, bestDamage = s.ck.Model, s.ck.Train, s.bestDamage
 		// The run's own seed, so that the same poems are held out for
-		// validation as before the stop, whatever --seed says now.
+		// validation as before the stop (a --seed that differs is refused
+		// below).
 		holdOutSeed = st.Config.Seed
-		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
 	}
 	var trainPoems, validPoems []poetry.Poem
-	if files := c.StringSlice("valid"); len(files) > 0 {
+	if len(c.StringSlice("valid")) > 0 {
 		trainPoems = poems
 		if halves {
 			var repeats int
 			trainPoems, repeats = halve(poems, map[string]bool{})
 			sayRepeats(repeats)
 		}
-		v, _, err := readCorpus(c, files...)
-		if err != nil {
-			return fmt.Errorf("validation corpus: %w", err)
-		}
+		v := read.valid
 		if n := countLines(v, 8); halves && n > 0 {
 			v, _ = halve(v, map[string]bool{})
 			say("validation: read %s as %s (--halves)\n", count(n, "eight-line poem"), count(2*n, "quatrain"))
@@ -482,7 +545,38 @@ func train(c *cli.Context) error {
 		}
 	}
 
-	if m == nil {
+	if resume {
+		if err := resumeConflicts(c, st, m, trainPoems); err != nil {
+			return err
+		}
+		if c.IsSet("patience") {
+			// Done only records that patience ran out: judged again by
+			// the patience given.
+			p := c.Int("patience")
+			st.Config.Patience, st.Done = p, p > 0 && st.BadEpochs >= p
+		}
+		if c.IsSet("epochs") {
+			st.Config.Epochs = c.Int("epochs")
+			st.Done = false
+		}
+		if st.Epoch >= st.Config.Epochs || st.Done {
+			note := ""
+			if bestDamage != nil {
+				note = fmt.Sprintf("; its best model %s is missing or damaged (%v), and %s", out, bestDamage, rebuildNote(st, lastPath))
+			}
+			return usageError("the run in %s has finished its %s; give --epochs more than %d to train it further%s",
+				lastPath, count(st.Epoch, "epoch"), st.Epoch, note)
+		}
+		say("resuming %s at epoch %d, step %d\n", lastPath, st.Epoch+1, st.Step)
+		if bestDamage != nil {
+			if err := restoreBest(out, lastPath, m, st, bestDamage, stderr); err != nil {
+				return err
+			}
+			if bestHeld(st) {
+				bestDamage = nil // rebuilt
+			}
+		}
+	} else {
 		tc := model.TrainConfig{
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch"), LR: c.Float64("lr"), Clip: c.Float64("clip"),
 			Seed: c.Uint64("seed"), Anneal: c.String("kl-anneal"), AnnealSteps: c.Int("kl-anneal-steps"),
@@ -513,18 +607,15 @@ func train(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+	// bestLost is a note for the messages that end a resumed run whose
+	// best model is missing and is not yet written again.
+	bestEpoch := st.BestEpoch
+	bestLost := func() string {
+		if bestDamage == nil || st.BestEpoch != bestEpoch {
+			return ""
+		}
+		return fmt.Sprintf("; the best model %s is still missing or damaged (no epoch has improved on epoch %d's)", out, bestEpoch)
 	}
-	metricsFlags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	if !c.Bool("resume") {
-		metricsFlags |= os.O_TRUNC
-	}
-	mf, err := os.OpenFile(metricsPath, metricsFlags, 0o644)
-	if err != nil {
-		return fmt.Errorf("metrics log: %w", err)
-	}
-	defer mf.Close()
 
 	cfg := m.Config
 	say("training on %s from %s, validating on %s; %s characters\n", count(len(trainPoems), "poem"), source, num(len(validPoems)), num(cfg.Vocab-corpus.NumSpecial))
@@ -535,11 +626,27 @@ func train(c *cli.Context) error {
 			cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
 	}
 
-	buildKeywords(c, m, trainPoems, say)
-	if m.Rhymes == nil { // a resumed run has its classes already
-		learnRhymes(m, trainPoems, say)
+	// Indexing a large corpus with jieba takes a while: a Ctrl-C leaves it
+	// behind (it changes nothing but m, which an interrupted run drops).
+	_, err = interruptible(ctx, "keywords", stderr, func(w io.Writer) (struct{}, error) {
+		buildKeywords(withErrWriter(c, w), m, trainPoems, sayTo(w))
+		return struct{}{}, nil
+	})
+	if err == nil && m.Rhymes == nil { // a resumed run has its classes already
+		_, err = interruptible(ctx, "rhymes", stderr, func(w io.Writer) (struct{}, error) {
+			learnRhymes(m, trainPoems, sayTo(w))
+			return struct{}{}, nil
+		})
+	}
+	if ctx.Err() != nil {
+		return notStarted()
 	}
 
+	mf, err := openMetrics(metricsPath, resume)
+	if err != nil {
+		return err
+	}
+	defer mf.Close()
 	tr := &model.Trainer{Model: m, State: st, Train: trainPoems, Valid: validPoems,
 		BestPath: out, LastPath: lastPath, Metrics: mf, Device: device, TF32: c.Bool("tf32")}
 	tr.OnEngine = func(name string) { say("training on %s\n", name) }
@@ -547,41 +654,35 @@ func train(c *cli.Context) error {
 	tr.OnStep = func(s model.StepInfo) {
 		bar.step(s, st.Config.Epochs)
 	}
-	lr := st.LR()
-	tr.OnEpoch = func(e model.EpochInfo) {
-		bar.clear()
-		mark := ""
-		switch {
-		case e.Pretraining:
-			mark = "  (autoencoder pretraining)"
-		case e.Improved:
-			mark = "  saved"
-		}
-		if e.LR != lr {
-			mark += fmt.Sprintf("  learning rate now %.3g", e.LR)
-			lr = e.LR
-		}
-		v := e.Valid
-		valid := "no validation poems"
-		if v.Poems > 0 {
-			valid = fmt.Sprintf("valid ELBO ppl %.1f, NLL %.2f, KL %.2f, active %d/%d", v.PPL, v.NLL, v.KL, v.ActiveUnits, cfg.Latent)
-		}
-		say("epoch %2d  train loss %.2f (NLL %.2f, KL %.2f, β %.2f)  %s  %s%s\n",
-			e.Epoch, e.TrainLoss, e.TrainNLL, e.TrainKL, e.Beta, valid, e.Elapsed.Round(time.Second), mark)
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	epochs := &epochLines{say: say, bar: bar, latent: cfg.Latent, lr: st.LR()}
+	tr.OnEpoch, tr.OnSaved = epochs.ended, epochs.saved
+	trainHook(ctx, "train")
 	err = tr.Run(ctx)
 	bar.clear()
+	epochs.unsaved()
 	if errors.Is(err, model.ErrInterrupted) {
-		return &exitError{code: 130, err: fmt.Errorf("interrupted at step %d; state saved to %s; continue with: poetvae train --resume %s",
-			st.Step, lastPath, resumeArgs(c))}
+		if err != model.ErrInterrupted { // saving the state failed: no status 130, which promises it
+			return fmt.Errorf("%w (at step %d); %s is as it was before%s", err, st.Step, lastPath, bestLost())
+		}
+		return interruptedError("at step %d; state saved to %s; continue with: poetvae train --resume %s%s",
+			st.Step, lastPath, resumeArgs(c), bestLost())
 	}
 	if err != nil {
 		return err
 	}
-	if err := fitTrainedSampler(c, out, st.Config.Seed, trainPoems, validPoems, say); err != nil {
+	if note := bestLost(); note != "" {
+		return fmt.Errorf("no epoch of this run improved on epoch %d's validation ELBO of %.2f, so the best model %s, missing or damaged, was not written again; "+
+			"the run's latest weights are in %s, which --model reads as a model; to write %s again, train further with --resume --epochs N",
+			bestEpoch, st.BestELBO, out, lastPath, out)
+	}
+	if err := fitTrainedSampler(ctx, c, out, st, trainPoems, validPoems, stderr, sayTo); err != nil {
 		return err
+	}
+	// Nothing is reported written that is not whole on disk: the model is
+	// read back, its checksum verified, before the line that names it.
+	trainHook(ctx, "verify")
+	if _, err := model.Load(out); err != nil {
+		return fmt.Errorf("the trained model could not be read back: %w", err)
 	}
 	if len(validPoems) == 0 {
 		fmt.Fprintf(c.App.Writer, "trained %s (no validation poems: the last epoch is kept); model written to %s\n", count(st.Epoch, "epoch"), out)
@@ -592,10 +693,95 @@ func train(c *cli.Context) error {
 	return nil
 }
 
+// interruptedError is the error of a run stopped by Ctrl-C: status 130,
+// and what was kept.
+func interruptedError(format string, args ...any) error {
+	return &exitError{code: 130, err: fmt.Errorf("interrupted "+format, args...)}
+}
+
+// openMetrics opens the run's metrics log: a new one, or the resumed
+// run's, appended to.
+func openMetrics(path string, resume bool) (*os.File, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if !resume {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("metrics log: %w", err)
+	}
+	return f, nil
+}
+
+// epochLines prints the line of each epoch once its checkpoints are on
+// disk: the trainer reports an epoch as soon as it ends (ended) and writes
+// its files in the background while the next one trains, then says how
+// the writing went (saved). "saved", for an epoch that improved on the
+// best, is thus never said of a file still being written, nor of one that
+// failed.
+type epochLines struct {
+	say     func(string, ...any)
+	bar     *progress
+	latent  int
+	lr      float64 // the learning rate of the last line
+	pending string  // the line of the epoch whose files are being written
+	epoch   int     // that epoch
+	best    bool    // that epoch improved on the best: the model is written too
+}
+
+func (l *epochLines) ended(e model.EpochInfo) {
+	mark := ""
+	if e.Pretraining {
+		mark = "  (autoencoder pretraining)"
+	}
+	if e.LR != l.lr {
+		mark += fmt.Sprintf("  learning rate now %.3g", e.LR)
+		l.lr = e.LR
+	}
+	v := e.Valid
+	valid := "no validation poems"
+	if v.Poems > 0 {
+		valid = fmt.Sprintf("valid ELBO ppl %.1f, NLL %.2f, KL %.2f, active %d/%d", v.PPL, v.NLL, v.KL, v.ActiveUnits, l.latent)
+	}
+	l.pending = fmt.Sprintf("epoch %2d  train loss %.2f (NLL %.2f, KL %.2f, β %.2f)  %s  %s%s",
+		e.Epoch, e.TrainLoss, e.TrainNLL, e.TrainKL, e.Beta, valid, e.Elapsed.Round(time.Second), mark)
+	l.epoch, l.best = e.Epoch, e.Improved && !e.Pretraining
+}
+
+func (l *epochLines) saved(epoch int, err error) {
+	if l.pending == "" || epoch != l.epoch {
+		return
+	}
+	switch {
+	case err != nil:
+		l.print("  not saved")
+	case l.best:
+		l.print("  saved")
+	default:
+		l.print("")
+	}
+}
+
+// unsaved prints the line of an epoch whose files the run ended without
+// telling of: they were not written.
+func (l *epochLines) unsaved() {
+	if l.pending != "" {
+		l.print("  not saved")
+	}
+}
+
+func (l *epochLines) print(mark string) {
+	l.bar.clear()
+	l.say("%s%s\n", l.pending, mark)
+	l.pending = ""
+}
+
 // fitTrainedSampler fits the sampling mixture of the model the run kept
 // (--sampler components; none for 0 or a language model) and writes the
-// model again with it.
-func fitTrainedSampler(c *cli.Context, out string, seed uint64, train, valid []poetry.Poem, say func(string, ...any)) error {
+// model again with it. The fit can take long, and gives way to ctx; the
+// model is then left as training wrote it, whole, without the mixture.
+func fitTrainedSampler(ctx context.Context, c *cli.Context, out string, st *model.TrainState, train, valid []poetry.Poem,
+	stderr io.Writer, sayTo func(io.Writer) func(string, ...any)) error {
 	k := c.Int("sampler")
 	if k == 0 {
 		return nil
@@ -608,17 +794,218 @@ func fitTrainedSampler(c *cli.Context, out string, seed uint64, train, valid []p
 		return nil
 	}
 	start := time.Now()
-	if err := fitSampler(say, ck.Model, train, valid, k, seed); err != nil {
+	sampler, err := interruptible(ctx, "sampler", stderr, func(w io.Writer) (*model.Mixture, error) {
+		// Fitted to a copy of the model, so that one left behind changes
+		// nothing that is saved.
+		fit := *ck.Model
+		err := fitSampler(sayTo(w), &fit, train, valid, k, st.Config.Seed)
+		return fit.Sampler, err
+	})
+	if ctx.Err() != nil {
+		return interruptedError("while fitting the sampling distribution; %s holds the trained model (best epoch %d) without one, "+
+			"so generate samples its codes from N(0, I): fit it with poetvae prior --model %s and the training corpus", out, st.BestEpoch, out)
+	}
+	if err != nil {
 		return err
 	}
-	if ck.Model.Sampler == nil {
+	if sampler == nil {
 		return nil
 	}
+	ck.Model.Sampler = sampler
 	if err := ck.Save(out); err != nil {
 		return err
 	}
-	say("sampling distribution: %d Gaussians fitted to the training poems' codes (%s)\n", len(ck.Model.Sampler.Weights), time.Since(start).Round(time.Second))
+	sayTo(stderr)("sampling distribution: %d Gaussians fitted to the training poems' codes (%s)\n", len(sampler.Weights), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// interruptible runs work in a goroutine of its own and returns what it
+// returns, or ctx's error as soon as ctx is cancelled, leaving work to
+// finish unobserved. It is for the steps of train that cannot stop
+// halfway and can take long on a large corpus (reading it, indexing its
+// words with jieba, loading a large state, fitting the sampler): they
+// read and compute, and write no file, so the process may exit while they
+// run. What work writes to the writer it is given (its messages) is held
+// back and copied to out only once it has finished in time, so that no
+// message follows the line that reports the interruption.
+func interruptible[T any](ctx context.Context, phase string, out io.Writer, work func(w io.Writer) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		msg []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		trainHook(ctx, phase)
+		var msg bytes.Buffer
+		v, err := work(&msg)
+		done <- result{v, msg.Bytes(), err}
+	}()
+	select {
+	case r := <-done:
+		out.Write(r.msg)
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// trainHookKey is the context key of a function that train calls at the
+// start of each of its phases, named: where a test stands in for a slow
+// phase, or changes the files between phases. Nothing sets it but tests.
+type trainHookKey struct{}
+
+func trainHook(ctx context.Context, phase string) {
+	if hook, ok := ctx.Value(trainHookKey{}).(func(string)); ok {
+		hook(phase)
+	}
+}
+
+// withErrWriter returns a copy of c whose messages go to w.
+func withErrWriter(c *cli.Context, w io.Writer) *cli.Context {
+	app := *c.App
+	app.ErrWriter = w
+	cc := *c
+	cc.App = &app
+	return &cc
+}
+
+// checkBest reads the best model a resumed run has written, and returns
+// what is wrong with it, if anything: nil when it is whole, or when the
+// run has validated no epoch yet and so has none to keep.
+func checkBest(out string, st *model.TrainState) error {
+	if st.BestEpoch == 0 {
+		return nil
+	}
+	if _, err := os.Stat(out); errors.Is(err, fs.ErrNotExist) {
+		return errors.New("there is no such file")
+	}
+	_, err := model.Load(out)
+	return err
+}
+
+// bestHeld reports whether the saved state's weights are those of the
+// run's best epoch: the state was saved at the end of that epoch (the
+// last the run has finished) and not after a step of the next.
+func bestHeld(st *model.TrainState) bool {
+	return st.BestEpoch > 0 && st.BestEpoch == st.Epoch && st.Pos == 0 && st.Sums.Steps == 0
+}
+
+// rebuildNote says whether a resumed run can write its missing best model
+// again from its state, for the messages about it.
+func rebuildNote(st *model.TrainState, lastPath string) string {
+	if bestHeld(st) {
+		return fmt.Sprintf("resuming rebuilds it from %s, whose weights are those of its best epoch, %d", lastPath, st.BestEpoch)
+	}
+	return fmt.Sprintf("it cannot be rebuilt from the run's state: its best epoch was %d, and %s holds the weights of a later one", st.BestEpoch, lastPath)
+}
+
+// restoreBest deals with a resumed run's best model that is missing or
+// damaged (damage says how): when the state holds the best epoch's
+// weights, it writes the model again from them and reads it back;
+// otherwise it warns that the model will be written again only when an
+// epoch improves on the best one.
+func restoreBest(out, lastPath string, m *model.Model, st *model.TrainState, damage error, stderr io.Writer) error {
+	if !bestHeld(st) {
+		fmt.Fprintf(stderr, "warning: the best model %s is missing or damaged (%v) and cannot be rebuilt from the run's state: "+
+			"its best epoch was %d (validation ELBO %.2f nats per poem), and the run's latest weights, kept in %s, are those of a later point; "+
+			"%s will be written again when an epoch improves on epoch %d\n",
+			out, damage, st.BestEpoch, st.BestELBO, lastPath, out, st.BestEpoch)
+		return nil
+	}
+	best := &model.Model{Config: m.Config, Vocab: m.Vocab, Params: m.Params, Keywords: m.Keywords, Poems: m.Poems}
+	best.SetRhymes(m.Rhymes)
+	if err := (&model.Checkpoint{Model: best}).Save(out); err != nil {
+		return fmt.Errorf("rebuilding the best model: %w", err)
+	}
+	if _, err := model.Load(out); err != nil {
+		return fmt.Errorf("rebuilding the best model: reading it back: %w", err)
+	}
+	fmt.Fprintf(stderr, "the best model %s was missing or damaged (%v): rebuilt it from %s, whose weights are those of its best epoch, %d\n",
+		out, damage, lastPath, st.BestEpoch)
+	return nil
+}
+
+// resumeConflicts refuses the flags given with --resume whose values
+// differ from the run's: a resumed run goes on with the settings it was
+// started with (the model's shape, its training's schedule and seed), as
+// its saved state records them, and a flag that seems to change one would
+// be silently ignored. Only flags given are compared; --epochs and
+// --patience may change, and so may the flags that do not shape the run
+// (--sampler, --device, --quiet...). --min-count, which the state does not
+// record, is compared by the vocabulary it would build from the training
+// poems.
+func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train []poetry.Poem) error {
+	tc, mc := st.Config, m.Config
+	stored := map[string]any{
+		"batch": tc.BatchSize, "lr": tc.LR, "clip": tc.Clip, "seed": tc.Seed, "kl-anneal": tc.Anneal,
+		"kl-anneal-steps": tc.AnnealSteps, "free-bits": tc.FreeBits, "word-dropout": tc.WordDropout,
+		"lr-decay": tc.LRDecay, "pretrain-epochs": tc.PretrainEpochs,
+		"embed": mc.Embed, "highway": mc.Highway, "enc-hidden": mc.EncHidden, "dec-hidden": mc.DecHidden,
+		"latent": mc.Latent, "dropout": mc.Dropout, "lm": mc.LM, "bag-of-chars": mc.BagOfChars,
+	}
+	var given, theirs []string
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		want, ok := stored[name]
+		if !ok || !c.IsSet(name) {
+			continue
+		}
+		var got any
+		switch want.(type) {
+		case int:
+			got = c.Int(name)
+		case uint64:
+			got = c.Uint64(name)
+		case float64:
+			got = c.Float64(name)
+		case string:
+			got = c.String(name)
+		case bool:
+			got = c.Bool(name)
+		}
+		if got == want {
+			continue
+		}
+		if on, ok := got.(bool); ok { // a switch is named as it is given
+			g, r := "--"+name, "without --"+name
+			if !on {
+				g, r = "--"+name+"=false", "with --"+name
+			}
+			given, theirs = append(given, g), append(theirs, r)
+			continue
+		}
+		given = append(given, fmt.Sprintf("--%s %v", name, got))
+		theirs = append(theirs, fmt.Sprintf("%s %v", name, want))
+	}
+	// Other poems than the run's make another vocabulary whatever the
+	// count: Run says that they differ.
+	if c.IsSet("min-count") && model.Fingerprint(train) == st.Corpus {
+		n := c.Int("min-count")
+		if v := corpus.BuildVocab(train, n); !sameVocab(v, m.Vocab) {
+			given = append(given, fmt.Sprintf("--min-count %d", n))
+			theirs = append(theirs, fmt.Sprintf("a vocabulary of %s where --min-count %d keeps %s",
+				count(m.Vocab.Size()-corpus.NumSpecial, "character"), n, num(v.Size()-corpus.NumSpecial)))
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	verb := "differs"
+	if len(given) > 1 {
+		verb = "differ"
+	}
+	return usageError("--resume continues the run as it was started: %s %s from the run's (%s); drop them, or start a new run with --force",
+		strings.Join(given, ", "), verb, strings.Join(theirs, ", "))
+}
+
+// sameVocab reports whether two vocabularies give every character the
+// same id.
+func sameVocab(a, b *corpus.Vocab) bool {
+	x, err1 := a.MarshalBinary()
+	y, err2 := b.MarshalBinary()
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 // resumeArgs is what train --resume needs to go on as the stopped run
