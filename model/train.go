@@ -537,19 +537,30 @@ func (t *Trainer) validate(ctx context.Context) (ValidStats, error) {
 		return Validate(m, t.Valid, seed)
 	}
 	type result struct {
-		stats ValidStats
-		err   error
+		stats    ValidStats
+		err      error
+		panicked any
 	}
 	done := make(chan result, 1)
 	go func() {
+		// A panic is raised again on Run's goroutine, as if the
+		// validation had run there, where a caller can recover it.
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{panicked: r}
+			}
+		}()
 		if t.beforeValidate != nil {
 			t.beforeValidate()
 		}
 		v, err := Validate(m, t.Valid, seed)
-		done <- result{v, err}
+		done <- result{stats: v, err: err}
 	}()
 	select {
 	case r := <-done:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 		return r.stats, r.err
 	case <-ctx.Done():
 		return ValidStats{}, ctx.Err()

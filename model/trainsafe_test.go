@@ -243,3 +243,21 @@ func TestResumeOfAStateWithoutSums(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestValidationPanicOnRunsGoroutine: a panic of the validation, which
+// runs in a goroutine of its own on the CPU, is raised again by Run, where
+// its caller can recover it, rather than ending the program.
+func TestValidationPanicOnRunsGoroutine(t *testing.T) {
+	poems := samplePoems(t, 24)
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs = 8, 1
+	tr := validatedSetup(t, poems, 16, tc, "cpu")
+	tr.beforeValidate = func() { panic("a bug in validation") }
+	defer func() {
+		if r := recover(); r != "a bug in validation" {
+			t.Errorf("Run panicked with %v, want the validation's panic", r)
+		}
+	}()
+	tr.Run(context.Background())
+	t.Error("Run returned")
+}

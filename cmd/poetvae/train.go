@@ -827,22 +827,33 @@ func fitTrainedSampler(ctx context.Context, c *cli.Context, out string, st *mode
 // read and compute, and write no file, so the process may exit while they
 // run. What work writes to the writer it is given (its messages) is held
 // back and copied to out only once it has finished in time, so that no
-// message follows the line that reports the interruption.
+// message follows the line that reports the interruption. A panic of
+// work is raised again on the caller's goroutine, where run reports it as
+// an internal error, with the place it happened.
 func interruptible[T any](ctx context.Context, phase string, out io.Writer, work func(w io.Writer) (T, error)) (T, error) {
 	type result struct {
-		v   T
-		msg []byte
-		err error
+		v        T
+		msg      []byte
+		err      error
+		panicked string // the panic's value and site
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{panicked: fmt.Sprint(r) + panicSite()}
+			}
+		}()
 		trainHook(ctx, phase)
 		var msg bytes.Buffer
 		v, err := work(&msg)
-		done <- result{v, msg.Bytes(), err}
+		done <- result{v: v, msg: msg.Bytes(), err: err}
 	}()
 	select {
 	case r := <-done:
+		if r.panicked != "" {
+			panic(r.panicked)
+		}
 		out.Write(r.msg)
 		return r.v, r.err
 	case <-ctx.Done():

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"poetvae/model"
 )
 
@@ -567,4 +569,28 @@ func TestTrainHelpNamesWhatResumeMayChange(t *testing.T) {
 			t.Errorf("train --help does not say %q", w)
 		}
 	}
+}
+
+// TestTrainPanicInAPhaseAside: a panic in a phase of train that runs in a
+// goroutine of its own (to be left behind by Ctrl-C) is still reported as
+// an internal error (status 70) naming where it happened, not a crash.
+func TestTrainPanicInAPhaseAside(t *testing.T) {
+	inTempDir(t)
+	var errb bytes.Buffer
+	app := newApp(io.Discard, &errb)
+	app.Before = func(c *cli.Context) error {
+		c.Context = context.WithValue(c.Context, trainHookKey{}, func(phase string) {
+			if phase == "keywords" {
+				var words map[string]int
+				words["月"]++ // a bug: assignment to a nil map
+			}
+		})
+		return nil
+	}
+	args := slices.Concat(tinyRun, []string{"--epochs", "1"})
+	code := runApp(app, append([]string{"poetvae"}, args...), &errb)
+	if code != exitInternal {
+		t.Errorf("status %d, want %d; stderr:\n%s", code, exitInternal, errb.String())
+	}
+	mentions(t, args, lastLine(errb.String()), "internal error", "assignment to entry in nil map", "trainsafe_test.go")
 }
