@@ -105,7 +105,13 @@ func findNeighbors(c *cli.Context) error {
 	// have 32.
 	metric, err := model.ParseMetric(c.String("metric"))
 	if err != nil {
-		return usageError("--metric %s: want cosine or euclidean", c.String("metric"))
+		return usageError("--metric %s: want cosine or euclidean", shortQuote(c.String("metric")))
+	}
+	// --corpus "" is a file name lost on its way (an unset variable), not a
+	// request for the built-in sample corpus, which leaving --corpus out
+	// gives. (--meta "" is documented: it reads no metadata.)
+	if err := refuseEmpty(c, "corpus"); err != nil {
+		return err
 	}
 	if c.IsSet("meta") && c.String("meta") != "" && c.String("corpus") == "" {
 		return usageError("--meta needs --corpus: the metadata describes the poems of a corpus file")

@@ -89,7 +89,7 @@ func serve(c *cli.Context) error {
 	}
 	addr := c.String("addr")
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usageError("--addr %s: want HOST:PORT, such as %s", addr, defaultAddr)
+		return usageError("--addr %s: want HOST:PORT, such as %s", shortQuote(addr), defaultAddr)
 	}
 	s, err := newServer(c)
 	if err != nil {
