@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/text/width"
@@ -386,12 +387,19 @@ func corpusCheck(c *cli.Context) error {
 		return usageError(`corpus check needs one poem in quotes, e.g. poetvae corpus check "床前明月光，疑是地上霜。举头望明月，低头思故乡。"`)
 	}
 	arg := c.Args().First()
+	// The parser quotes a line that is too long whole: a pasted text of any
+	// length would make a message as long.
+	if n := utf8.RuneCountInString(arg); n > maxPoemLen {
+		return usageError("the poem has %d characters, more than a poem of eight lines ever needs (%d)", n, maxPoemLen)
+	}
 	p, err := poetry.Parse(arg)
 	if err != nil {
 		if fi, statErr := os.Stat(arg); statErr == nil && !fi.IsDir() {
 			return usageError("corpus check analyses one poem, and %s is a file: poetvae corpus stats %s checks a corpus file", arg, arg)
 		}
-		return err
+		// A poem that cannot be read is the user's mistake, as it is for
+		// the commands that take poems (parsePoems).
+		return usageError("the poem: %v", err)
 	}
 	pros, judge, err := loadProsody(c, false)
 	if err != nil {

@@ -411,8 +411,10 @@ func TestCorpusCheckMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := poetvae(t, "corpus", "check", tt.poem)
-		if code != 1 || stdout != "" || !strings.Contains(stderr, tt.want) {
-			t.Errorf("corpus check %q: status %d, stdout %q, stderr %q; want status 1 and an error naming %q",
+		// A poem that cannot be read is a usage mistake (status 2), as it
+		// is for every command that takes one.
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("corpus check %q: status %d, stdout %q, stderr %q; want status 2 and an error naming %q",
 				tt.poem, code, stdout, stderr, tt.want)
 		}
 	}
