@@ -293,22 +293,32 @@ func corpusImport(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("corpus import needs at least one JSON file")
 	}
-	if c.String("output") == "" {
+	if strings.TrimSpace(c.String("output")) == "" {
 		return usageError("corpus import needs --output FILE, the corpus file to write")
+	}
+	// --meta "" would otherwise be read as no --meta, and the metadata
+	// asked for never written.
+	if err := refuseEmpty(c, "meta"); err != nil {
+		return err
 	}
 	lines := c.Int("lines")
 	if lines != 4 && lines != 8 {
 		return usageError("--lines must be 4 or 8, not %d", lines)
 	}
+	for _, flag := range []string{"output", "meta"} {
+		if err := refuseDirectory("--"+flag, c.String(flag)); err != nil {
+			return err
+		}
+	}
 	out, err := createAtomic(c.String("output"))
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", c.String("output"), err)
 	}
 	defer out.abort()
 	var meta *atomicFile
 	if path := c.String("meta"); path != "" {
 		if meta, err = createAtomic(path); err != nil {
-			return err
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		defer meta.abort()
 	}
@@ -352,6 +362,16 @@ func createAtomic(path string) (*atomicFile, error) {
 		return nil, err
 	}
 	return &atomicFile{path: path, f: f, w: bufio.NewWriter(f)}, nil
+}
+
+// refuseDirectory reports a directory named by flag where a file is to be
+// written: createAtomic would write the whole file beside it and only then
+// fail, to rename it onto the directory, with a message about the rename.
+func refuseDirectory(flag, path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s %s is a directory: name the file to write", flag, path)
+	}
+	return nil
 }
 
 func (a *atomicFile) commit() error {

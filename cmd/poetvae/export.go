@@ -70,6 +70,11 @@ Examples:
 }
 
 func export(c *cli.Context) error {
+	// An empty or blank name (a variable that was not set, a lost quote)
+	// would otherwise be read as no flag, or name a file of blanks.
+	if err := refuseEmpty(c, "safetensors", "projector"); err != nil {
+		return err
+	}
 	st, proj := c.String("safetensors"), c.String("projector")
 	switch {
 	case c.NArg() > 0:
@@ -302,6 +307,9 @@ func float16Bits(f float32) uint16 {
 }
 
 func exportSafetensors(c *cli.Context, path string) error {
+	if err := refuseDirectory("--safetensors", path); err != nil {
+		return err
+	}
 	if err := refuseToOverwrite(c, path); err != nil {
 		return err
 	}
@@ -376,7 +384,7 @@ const (
 
 func exportProjector(c *cli.Context, file string) error {
 	dir := c.String("out")
-	if dir == "" {
+	if strings.TrimSpace(dir) == "" {
 		return usageError("--out needs a directory to write %s and %s in", projectorTensors, projectorMetadata)
 	}
 	tensorPath, metaPath := filepath.Join(dir, projectorTensors), filepath.Join(dir, projectorMetadata)

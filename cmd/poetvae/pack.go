@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -57,8 +58,14 @@ func pack(c *cli.Context) error {
 		return err
 	}
 	out := c.String("out")
+	if strings.TrimSpace(out) == "" {
+		return usageError("--out must name a file: the packed model to write")
+	}
 	if c.Int("min-poems") < 1 {
 		return usageError("--min-poems must be at least 1")
+	}
+	if err := refuseDirectory("--out", out); err != nil {
+		return err
 	}
 	if _, err := os.Stat(out); err == nil && !c.Bool("force") {
 		return fmt.Errorf("%s exists: --force replaces it", out)

@@ -145,6 +145,9 @@ func plotCurves(c *cli.Context) error {
 	if err := checkPlotOutput(out); err != nil {
 		return err
 	}
+	if err := refuseDirectory("--output", out); err != nil {
+		return err
+	}
 	if c.Int("smooth") < 0 {
 		return usageError("--smooth cannot be negative")
 	}
