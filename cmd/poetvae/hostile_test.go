@@ -35,26 +35,33 @@ var hostileInts = []string{"-1", "0", "4611686018427387904"}
 // values strconv.ParseFloat reads that are no ordinary numbers.
 var hostileFloats = []string{"-1", "0", "4611686018427387904", "NaN", "Inf", "-Inf"}
 
+// hostileDurations are those of the duration flags (serve --timeout):
+// below zero, zero, and 2^62 nanoseconds (some 146 years).
+var hostileDurations = []string{"-1ns", "0s", "4611686018427387904ns"}
+
 // hostileTexts are those of the text flags and of the poem arguments:
 // empty, blank, no Chinese at all, and far longer than any poem.
 var hostileTexts = []string{"", "   ", "abc", strings.Repeat("月", 100000)}
 
 // hostileSkip are the flags the table leaves out, and why: each names a
 // file, a directory or a device, whose failures are the environment's
-// (status 1) and have tests of their own.
+// (status 1) and have tests of their own; TestHostileFiles gives the file
+// flags of the commands it covers an empty name, a missing file and a
+// directory.
 var hostileSkip = map[string]string{
-	"model":       "names a model file: TestDamagedModel, TestBuiltinModel",
+	"model":       "names a model file: TestDamagedModel, TestBuiltinModel, TestHostileFiles",
 	"device":      "names a device: TestDeviceFlag, TestDeviceNames",
-	"rhyme-table": "names a rhyme table file: TestEvalTableOnlyJudges, TestCorpusStats",
+	"rhyme-table": "names a rhyme table file: TestEvalTableOnlyJudges, TestCorpusStats, TestHostileFiles",
 	"jieba-dict":  "names a directory: TestThemeNeedsDictionaries",
 	"check":       "names corpus files: TestGenerateCheck",
-	"valid":       "names corpus files: TestTrain, TestPrior",
+	"valid":       "names corpus files: TestTrain, TestPrior, TestHostileFiles (pack)",
 	"train":       "names corpus files (eval --train): TestEval",
+	"corpus":      "names a corpus file (neighbors, serve): TestHostileFiles",
 	"baseline":    "names a model file: TestEvalBaseline",
-	"meta":        "names a metadata file: TestPlotLatent",
-	"font":        "names a font file: TestPlotLatentNoCJKFont",
-	"output":      "names the image to write: its empty value is in TestHostileExplicit",
-	"out":         "names the model to write: its empty value is in TestHostileExplicit",
+	"meta":        "names a metadata file: TestPlotLatent, TestHostileFiles",
+	"font":        "names a font file: TestPlotLatentNoCJKFont, TestHostileFiles",
+	"output":      "names the file to write: TestHostileExplicit, TestHostileFiles",
+	"out":         "names the model to write: TestHostileExplicit, TestHostileFiles (pack)",
 }
 
 // hostileCommand is a command of the table with what makes a quick run of
@@ -69,6 +76,9 @@ type hostileCommand struct {
 	// needs gives the flags without which a flag is not read at all, so
 	// that its value reaches the code that uses it.
 	needs map[string][]string
+	// prepare, when set, changes the application before each run
+	// (stopServeAtOnce).
+	prepare func(*cli.App)
 }
 
 // hostileOutputCap bounds what a run may write on stdout: a command that
@@ -94,9 +104,20 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 // line of its own.
 func hostileRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return hostileRunApp(t, nil, args...)
+}
+
+// hostileRunApp is hostileRun with the application changed by prepare
+// (if not nil) before it runs.
+func hostileRunApp(t *testing.T, prepare func(*cli.App), args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out cappedBuffer
 	var errb bytes.Buffer
-	code = run(append([]string{"poetvae"}, args...), &out, &errb)
+	app := newApp(&out, &errb)
+	if prepare != nil {
+		prepare(app)
+	}
+	code = runApp(app, append([]string{"poetvae"}, args...), &errb)
 	stdout, stderr = out.String(), errb.String()
 	if code == exitInternal {
 		t.Errorf("poetvae %s: internal error: %s", hostileArgs(args), stderr)
@@ -180,6 +201,8 @@ func hostileValues(f cli.Flag) ([]string, bool) {
 		return hostileInts, true
 	case *cli.Float64Flag:
 		return hostileFloats, true
+	case *cli.DurationFlag:
+		return hostileDurations, true
 	case *cli.StringFlag, *cli.GenericFlag:
 		return hostileTexts, true
 	case *cli.BoolFlag:
@@ -198,6 +221,8 @@ func TestHostileInput(t *testing.T) {
 	t.Setenv(fontEnv, "")
 	writeSampleCorpus(t, "test.txt", 3)
 	writeSampleCorpus(t, "corpus.txt", 60) // prior fits a mixture of 3 to it
+	writeFile(t, "poems.json", importFixture)
+	writeFile(t, "run.metrics.jsonl", metricsLog)
 	// prior rewrites its model: it gets a copy of its own.
 	data, err := os.ReadFile(m)
 	if err != nil {
@@ -221,6 +246,16 @@ func TestHostileInput(t *testing.T) {
 		{path: []string{"plot", "latent"}, base: []string{"--model", m, "-o", "map.svg"}, args: []string{"test.txt"},
 			needs: map[string][]string{"path": {"--path", jingYeSi}}},
 		{path: []string{"corpus", "stats"}, args: []string{"test.txt"}},
+		{path: []string{"corpus", "check"}, args: []string{jingYeSi}, poems: true},
+		{path: []string{"corpus", "import"}, base: []string{"-o", "imported.txt"}, args: []string{"poems.json"}},
+		{path: []string{"neighbors"}, base: []string{"--model", m}, args: []string{jingYeSi}, poems: true},
+		{path: []string{"pack"}, base: []string{"--model", m, "--out", "packed.ckpt", "--force"}},
+		{path: []string{"plot", "curves"}, base: []string{"-o", "curves.svg"}, args: []string{"run.metrics.jsonl"}},
+		// serve is stopped as soon as it listens, on a free port: its
+		// flags are read as in a real run.
+		{path: []string{"serve"}, base: []string{"--model", m, "--addr", "127.0.0.1:0"}, prepare: stopServeAtOnce},
+		// export has no flags but the names of files, which
+		// TestHostileFiles gives, and switches.
 		// Training as small as the shared model's, one epoch, no keyword
 		// index or sampler to build; --patience 1 ends a run of 2^62
 		// epochs at the first that does not improve.
@@ -243,7 +278,7 @@ func TestHostileInput(t *testing.T) {
 			}
 			// The quick run itself must succeed, or the table tests nothing.
 			args := slices.Concat(hc.path, hc.base, hc.args)
-			if code, _, stderr := hostileRun(t, args...); code != 0 {
+			if code, _, stderr := hostileRunApp(t, hc.prepare, args...); code != 0 {
 				t.Fatalf("poetvae %s: status %d: %s", hostileArgs(args), code, stderr)
 			}
 			for _, f := range cmd.Flags {
@@ -262,7 +297,7 @@ func TestHostileInput(t *testing.T) {
 				}
 				for _, v := range values {
 					args := slices.Concat(hc.path, hc.base, needs, []string{"--" + flag + "=" + v}, hc.args)
-					code, stdout, stderr := hostileRun(t, args...)
+					code, stdout, stderr := hostileRunApp(t, hc.prepare, args...)
 					checkHostile(t, args, "--"+flag, code, stdout, stderr)
 					runs++
 				}
@@ -275,7 +310,7 @@ func TestHostileInput(t *testing.T) {
 					poems := slices.Clone(hc.args)
 					poems[i] = v
 					args := slices.Concat(hc.path, hc.base, poems)
-					code, stdout, stderr := hostileRun(t, args...)
+					code, stdout, stderr := hostileRunApp(t, hc.prepare, args...)
 					checkHostile(t, args, "poem", code, stdout, stderr)
 					runs++
 				}
@@ -332,6 +367,21 @@ func TestHostileExplicit(t *testing.T) {
 		{[]string{"generate", "--model", m, "--rhyme-char", ""}, []string{"--rhyme-char is empty"}},
 		// A long value is quoted cut short.
 		{[]string{"generate", "--model", m, "--acrostic", strings.Repeat("春", 100000)}, []string{"--acrostic", "100000 characters"}},
+		{[]string{"neighbors", "--model", m, "--metric", strings.Repeat("m", 100000), jingYeSi}, []string{"--metric", "100000 characters", "cosine or euclidean"}},
+		{[]string{"serve", "--model", m, "--addr", strings.Repeat("8", 100000)}, []string{"--addr", "100000 characters", "HOST:PORT"}},
+		{[]string{"corpus", "check", strings.Repeat("月", 100000)}, []string{"the poem has 100000 characters"}},
+		// corpus check reads its poem as the other commands do theirs.
+		{[]string{"corpus", "check", "abc"}, []string{"the poem", "non-Han"}},
+		{[]string{"corpus", "check", ""}, []string{"the poem", "empty"}},
+		// The names of files: --corpus "" is not the sample corpus, and one
+		// to write is named before the work.
+		{[]string{"neighbors", "--model", m, "--corpus", "", jingYeSi}, []string{"--corpus is empty"}},
+		{[]string{"pack", "--model", m, "--out", " "}, []string{"--out must name a file"}},
+		{[]string{"corpus", "import", "-o", "out.txt", "--meta", "", "x.json"}, []string{"--meta is empty"}},
+		{[]string{"corpus", "import", "-o", " ", "x.json"}, []string{"--output FILE"}},
+		{[]string{"export", "--model", m, "--safetensors", " "}, []string{"--safetensors is empty"}},
+		{[]string{"export", "--model", m, "--projector", ""}, []string{"--projector is empty"}},
+		{[]string{"export", "--model", m, "--projector", "test.txt", "--out", " "}, []string{"--out needs a directory"}},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := hostileRun(t, tt.args...)
