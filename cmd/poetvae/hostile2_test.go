@@ -236,3 +236,20 @@ func TestHostileFiles(t *testing.T) {
 	}
 	t.Logf("%d runs in %s", runs, time.Since(start).Round(time.Millisecond))
 }
+
+// TestLongFileNameMessage: a file name of 100,000 characters gives an
+// error line of bounded length that still says what failed and why.
+func TestLongFileNameMessage(t *testing.T) {
+	inTempDir(t)
+	name := strings.Repeat("長", 100000) + ".txt"
+	code, _, stderr := poetvae(t, "corpus", "stats", name)
+	if code == 0 || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("corpus stats LONG: status %d, stderr of %d lines", code, strings.Count(stderr, "\n"))
+	}
+	if n := len([]rune(stderr)); n > maxErrorRunes+50 {
+		t.Errorf("error line of %d characters, want at most about %d", n, maxErrorRunes)
+	}
+	if !strings.Contains(stderr, "poetvae: corpus") || !strings.Contains(stderr, "…") {
+		t.Errorf("the cut message lost its head or its mark: %.200q", stderr)
+	}
+}

@@ -78,14 +78,24 @@ func runApp(app *cli.App, args []string, stderr io.Writer) (code int) {
 }
 
 // oneLine joins the lines of a message, so that an error wrapping text
-// with line breaks (a panic's, a library's) still prints as one line.
+// with line breaks (a panic's, a library's) still prints as one line, and
+// cuts it at maxErrorRunes characters: a message quoting what the user typed
+// (a file name of 100,000 characters, say) stays readable.
 func oneLine(s string) string {
 	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
 	for i, l := range lines {
 		lines[i] = strings.TrimSpace(l)
 	}
-	return strings.Join(lines, " ")
+	msg := strings.Join(lines, " ")
+	if r := []rune(msg); len(r) > maxErrorRunes {
+		msg = string(r[:maxErrorRunes/2]) + " … " + string(r[len(r)-maxErrorRunes/2:])
+	}
+	return msg
 }
+
+// maxErrorRunes is the most characters of an error message printed: the
+// start says what failed, the end why.
+const maxErrorRunes = 400
 
 // panicSite names, as " (at FUNCTION FILE:LINE)", the function of poetvae
 // or of a library that panicked, for the report: the first frame of the
