@@ -50,6 +50,9 @@ func plotLatent(c *cli.Context) error {
 	if err := checkPlotOutput(out); err != nil {
 		return err
 	}
+	if err := refuseDirectory("--output", out); err != nil {
+		return err
+	}
 	colorBy := c.String("color-by")
 	switch colorBy {
 	case colorByRhyme, colorByDynasty:
