@@ -179,18 +179,23 @@ func themeFigures(c *cli.Context, m *model.Model, ix *corpus.Index, poems []poet
 	start := time.Now()
 	const chunk = 1024
 	var mu, logvar [][]float64
+	update, clear := countBar(c.App.ErrWriter, "encoding the indexed poems")
 	for lo := 0; lo < len(poems); lo += chunk {
-		fmt.Fprintf(c.App.ErrWriter, "\rencoding the indexed poems: %s of %s", num(lo), num(len(poems)))
+		if update != nil {
+			update(lo, len(poems))
+		}
 		a, b, err := m.Encode(poems[lo:min(lo+chunk, len(poems))])
 		if err != nil {
+			clear()
 			return nil, err
 		}
 		mu, logvar = append(mu, a...), append(logvar, b...)
 	}
+	clear()
 	th, err := model.BuildThemes(ix, mu, logvar, c.Int("min-poems"))
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "\rencoded %s; figures of %s in %s or more (%s)\n", count(len(poems), "poem"), count(len(th.Words), "keyword"), count(c.Int("min-poems"), "poem"), time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(c.App.ErrWriter, "encoded %s; figures of %s in %s or more (%s)\n", count(len(poems), "poem"), count(len(th.Words), "keyword"), count(c.Int("min-poems"), "poem"), time.Since(start).Round(100*time.Millisecond))
 	return th, nil
 }
