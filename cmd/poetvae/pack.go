@@ -16,9 +16,11 @@ import (
 )
 
 // defaultThemeFloor is the fewest poems a keyword must be in for pack to
-// keep its figures: a word of one or two poems says more of them than of a
-// theme, and every word costs the file 4 bytes a latent dimension.
-const defaultThemeFloor = 5
+// keep its figures: a word of a few poems says more of them than of a
+// theme, and every word costs the file 4 bytes a latent dimension. For the
+// built-in model, a floor of 5 kept 33,139 keywords in a file of 13.3 MiB,
+// 20 keeps 9,804 in 10.2 MiB (the weights are 8.9 MiB).
+const defaultThemeFloor = 20
 
 func packCommand() *cli.Command {
 	return &cli.Command{

@@ -18,4 +18,4 @@ var Checkpoint []byte
 const Name = "the built-in model"
 
 // About says in a line what the model is, for the note that names it.
-const About = "a small model of the 137 poems of the built-in sample corpus"
+const About = "Tang and Song quatrains and the halves of their 律诗, traditional characters"
