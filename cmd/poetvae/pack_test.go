@@ -27,7 +27,7 @@ func TestPack(t *testing.T) {
 	if orig.Model.Keywords == nil {
 		t.Fatal("the shared test model has no keyword index to pack")
 	}
-	code, stdout, stderr := poetvae(t, "pack", "--model", src, "--out", "small.ckpt", "--valid", sample)
+	code, stdout, stderr := poetvae(t, "pack", "--model", src, "--out", "small.ckpt", "--min-poems", "3", "--valid", sample)
 	if code != 0 {
 		t.Fatalf("pack: status %d: %s", code, stderr)
 	}
@@ -66,7 +66,7 @@ func TestPack(t *testing.T) {
 	}
 
 	// The same model packs to the same bytes (make model's promise).
-	if code, _, stderr := poetvae(t, "pack", "--model", src, "--out", "again.ckpt"); code != 0 {
+	if code, _, stderr := poetvae(t, "pack", "--model", src, "--out", "again.ckpt", "--min-poems", "3"); code != 0 {
 		t.Fatalf("pack again: status %d: %s", code, stderr)
 	}
 	if again, err := os.ReadFile("again.ckpt"); err != nil || !bytes.Equal(again, data) {
