@@ -20,11 +20,15 @@ type Rewrite struct {
 // and read by a model trained on simplified ones (舉頭 as 举头), or the
 // reverse (举头 as 舉頭). chars is a poem's characters line after line,
 // or a template's, whose blanks (any rune that is not Han) are left alone.
-// Characters that known accepts are kept as written, even where the other
-// script writes them differently, and so are those it rejects in both
-// scripts. Each line is converted whole, so that the one-to-many cases
-// follow their context as OpenCC reads it (后 becomes 後 in 然后 and stays
-// 后 in 皇后).
+// Once a character known rejects shows the poem to be in the other script,
+// the poem is read in that script throughout: a character that known also
+// accepts as written is converted too where its form in the model's
+// script is known (a simplified 黄 or 楼, which a traditional corpus holds
+// a few times, reads as the 黃 and 樓 the model learnt from thousands of
+// lines). A poem of characters known as written is kept as it is, and so
+// are characters rejected in both scripts. Each line is converted whole,
+// so that the one-to-many cases follow their context as OpenCC reads it
+// (后 becomes 後 in 然后 and stays 后 in 皇后).
 //
 // MatchScript returns chars itself and no rewrites when nothing is
 // rewritten; otherwise a rewritten copy and each distinct rewrite in order
@@ -43,27 +47,49 @@ func MatchScript(chars []rune, known func(rune) bool) ([]rune, []Rewrite, error)
 		converted = append(converted, c)
 	}
 
-	var out []rune
-	var rewrites []Rewrite
+	// Which script the poem is in: the conversion that reads more of the
+	// unknown characters as known ones.
+	reads := make([]int, len(converted))
 	for i, r := range chars {
-		if !unknown(r) {
-			continue
-		}
-		for _, c := range converted {
-			if c[i] != r && poetry.IsHan(c[i]) && known(c[i]) {
-				if out == nil {
-					out = slices.Clone(chars)
+		if unknown(r) {
+			for k, c := range converted {
+				if c[i] != r && poetry.IsHan(c[i]) && known(c[i]) {
+					reads[k]++
 				}
-				out[i] = c[i]
-				if rw := (Rewrite{r, c[i]}); !slices.Contains(rewrites, rw) {
-					rewrites = append(rewrites, rw)
-				}
-				break
 			}
 		}
 	}
-	if out == nil {
+	dir := 0
+	if reads[1] > reads[0] {
+		dir = 1
+	}
+	if reads[dir] == 0 {
 		return chars, nil, nil
+	}
+	var out []rune
+	var rewrites []Rewrite
+	rewrite := func(i int, to rune) {
+		if out == nil {
+			out = slices.Clone(chars)
+		}
+		out[i] = to
+		if rw := (Rewrite{chars[i], to}); !slices.Contains(rewrites, rw) {
+			rewrites = append(rewrites, rw)
+		}
+	}
+	for i, r := range chars {
+		if !poetry.IsHan(r) {
+			continue
+		}
+		if c := converted[dir][i]; c != r && poetry.IsHan(c) && known(c) {
+			rewrite(i, c)
+			continue
+		}
+		// An unknown character the poem's script leaves alone may still
+		// be known in the other (a poem of mixed forms).
+		if c := converted[1-dir][i]; unknown(r) && c != r && poetry.IsHan(c) && known(c) {
+			rewrite(i, c)
+		}
 	}
 	return out, rewrites, nil
 }

@@ -33,6 +33,12 @@ func TestMatchScript(t *testing.T) {
 		{"simplified poem, traditional model", simplified, tangForm, tangForm, "床牀举舉头頭乡鄉"},
 		{"unknown in both scripts", "龘前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。", simplified, "龘" + simplified[len("床"):], "舉举頭头鄉乡"},
 		{"all known", simplified, simplified, simplified, ""},
+		// A simplified poem for a traditional model is read as traditional
+		// throughout: 黄 and 楼, which the model also knows (a traditional
+		// corpus holds them a few times), become the 黃 and 樓 it learnt.
+		{"the poem's script throughout", "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",
+			"白日依山盡，黃河入海流。欲窮千里目，更上一層樓。黄楼",
+			"白日依山盡，黃河入海流。欲窮千里目，更上一層樓。", "尽盡黄黃穷窮层層楼樓"},
 		{"nothing matches", simplified, "月", simplified, ""},
 		// 后 is 後 after 然 and stays 后 in 皇后, which the model lacks.
 		{"by context", "然后皇后来，白发落花中。山高月小时，水落石出后。",
