@@ -60,7 +60,7 @@ demo: deps build
 	@echo; echo "--- training at work: a small model learns the sample's 137 poems by heart (a minute or two) ---"
 	./$(BIN) train --sample --force --valid-split 0 --out $(DEMO) --epochs 150 --batch 16 --lr 0.005 \
 		--embed 64 --enc-hidden 128 --dec-hidden 128 --latent 16 --dropout 0.1 --word-dropout 0.1 \
-		--kl-anneal-steps 400 --free-bits 1
+		--kl-anneal-steps 400 --free-bits 1 --quiet
 	@echo; echo "--- what it keeps of 静夜思: learnt by heart, not a poet ---"
 	./$(BIN) reconstruct --model $(DEMO) "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
 
