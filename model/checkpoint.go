@@ -556,12 +556,8 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		}
 		return out, nil
 	}
-	weights, err := read(weightSize)
-	if err != nil {
+	if err := readWeights(r, p, weightSize); err != nil {
 		return nil, err
-	}
-	for i, w := range weights {
-		p.set(i, w)
 	}
 	ck := &Checkpoint{Model: &Model{Config: h.Config, Vocab: voc, Params: p, Keywords: keywords, Poems: poems, Themes: themes, Sampler: h.Sampler}, Train: h.Train, Float16: weightSize == 2}
 	if ck.Float16 && h.Train != nil {
@@ -590,6 +586,31 @@ func getBlock(r *bytes.Reader) ([]byte, error) {
 	b := make([]byte, n)
 	r.Read(b)
 	return b, nil
+}
+
+// readWeights fills the float32 parameters p with their values in r,
+// stored as float32 (size 4) or float16 (size 2): straight into the
+// tensors, since every command that uses a model pays for its reading
+// before its first poem.
+func readWeights(r *bytes.Reader, p *Params, size int) error {
+	for i := range p.Values {
+		d := p.Values[i].Data().([]float32)
+		if r.Len() < size*len(d) {
+			return errors.New("checkpoint parameters are truncated")
+		}
+		buf := make([]byte, size*len(d))
+		r.Read(buf)
+		if size == 2 {
+			for j := range d {
+				d[j] = float16.Frombits(binary.LittleEndian.Uint16(buf[2*j:])).Float32()
+			}
+			continue
+		}
+		for j := range d {
+			d[j] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:]))
+		}
+	}
+	return nil
 }
 
 // getFloats reads n little-endian floats of size 2 (float16), 4 (float32)
