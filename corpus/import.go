@@ -130,7 +130,7 @@ func Import(out io.Writer, meta io.Writer, opts ImportOptions, files ...string) 
 						return stats, fmt.Errorf("corpus: import: %s: %w", file, err)
 					}
 				}
-				fmt.Fprintf(mw, "%s\t%s\t%s\t%s\n", tsvField(author), tsvField(title), tsvField(source), text)
+				fmt.Fprintf(mw, "%s\t%s\t%s\t%s\n", TSVField(author), TSVField(title), TSVField(source), text)
 			}
 		}
 	}
@@ -219,8 +219,10 @@ func importRecord(rec record, lines int, simp bool) (poetry.Poem, string, error)
 	return p, "", nil
 }
 
-// tsvField makes s safe as one field of a tab-separated line.
-func tsvField(s string) string {
+// TSVField makes s safe as one field of a tab-separated line: tabs and
+// line ends become spaces, which read as what they separated (readers such
+// as the Embedding Projector unescape nothing).
+func TSVField(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch r {
 		case '\t', '\n', '\r':

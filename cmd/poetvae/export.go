@@ -19,7 +19,6 @@ import (
 
 	"poetvae/corpus"
 	"poetvae/model"
-	"poetvae/poetry"
 )
 
 func exportCommand() *cli.Command {
@@ -410,11 +409,7 @@ func exportProjector(c *cli.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	batch := make([]poetry.Poem, len(poems))
-	for i, p := range poems {
-		batch[i] = p.poem
-	}
-	mu, _, err := m.Encode(batch)
+	mu, err := encodeCorpus(m, poems)
 	if err != nil {
 		return err
 	}
@@ -441,7 +436,7 @@ func exportProjector(c *cli.Context, file string) error {
 			if j > 0 {
 				meta.WriteByte('\t')
 			}
-			meta.WriteString(tsvField(field))
+			meta.WriteString(corpus.TSVField(field))
 		}
 		meta.WriteByte('\n')
 	}
@@ -528,19 +523,6 @@ func projectorLabels(c *cli.Context, m *model.Model, all, poems []corpusPoem) ([
 		labels[i] = row
 	}
 	return header, labels, nil
-}
-
-// tsvField makes s one field of a TSV row: the Projector splits rows at
-// every newline and fields at every tab and unescapes nothing, so those
-// become spaces, which read as what they separated.
-func tsvField(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '\t', '\n', '\r':
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 // writeFileAtomic writes text to path through a temporary file renamed

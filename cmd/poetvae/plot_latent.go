@@ -113,11 +113,7 @@ func plotLatent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	batch := make([]poetry.Poem, len(poems))
-	for i, p := range poems {
-		batch[i] = p.poem
-	}
-	mu, _, err := m.Encode(batch)
+	mu, err := encodeCorpus(m, poems)
 	if err != nil {
 		return err
 	}
@@ -649,4 +645,14 @@ func ofModelLines(c *cli.Context, m *model.Model, all []corpusPoem) []corpusPoem
 		fmt.Fprintf(c.App.ErrWriter, "left out %s of other line counts than the model's %d\n", count(n, "poem"), m.Config.Lines)
 	}
 	return poems
+}
+
+// encodeCorpus returns the posterior means of a corpus's poems.
+func encodeCorpus(m *model.Model, poems []corpusPoem) ([][]float64, error) {
+	batch := make([]poetry.Poem, len(poems))
+	for i, p := range poems {
+		batch[i] = p.poem
+	}
+	mu, _, err := m.Encode(batch)
+	return mu, err
 }
