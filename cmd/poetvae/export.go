@@ -390,12 +390,9 @@ func exportProjector(c *cli.Context, file string) error {
 	if err := refuseToOverwrite(c, tensorPath, metaPath); err != nil {
 		return err
 	}
-	m, err := loadModel(c)
+	m, err := loadEncoderModel(c, "it has no codes to export")
 	if err != nil {
 		return err
-	}
-	if m.Config.LM {
-		return errors.New("the model is a language model without an encoder: it has no codes to export")
 	}
 	all, err := readMapCorpus(c, []string{file})
 	if err != nil {

@@ -121,12 +121,9 @@ func findNeighbors(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(c)
+	m, err := loadEncoderModel(c, "it has no latent space to search")
 	if err != nil {
 		return err
-	}
-	if m.Config.LM {
-		return errors.New("the model is a language model without an encoder: it has no latent space to search")
 	}
 	query, err := parsePoems(c, m, c.Args().Slice())
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"image/color"
 	"math/rand/v2"
@@ -74,12 +73,9 @@ func plotLatent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(c)
+	m, err := loadEncoderModel(c, "it has no latent space to map")
 	if err != nil {
 		return err
-	}
-	if m.Config.LM {
-		return errors.New("the model is a language model without an encoder: it has no latent space to map")
 	}
 	// The path's poems are read first: a mistake in them is found before
 	// the corpus is encoded.

@@ -88,6 +88,19 @@ func loadModel(c *cli.Context) (*model.Model, error) {
 	return ck.Model, nil
 }
 
+// loadEncoderModel is loadModel for a command that needs the latent
+// codes: a language model, which has no encoder, is refused with why.
+func loadEncoderModel(c *cli.Context, why string) (*model.Model, error) {
+	m, err := loadModel(c)
+	if err != nil {
+		return nil, err
+	}
+	if m.Config.LM {
+		return nil, fmt.Errorf("the model is a language model without an encoder: %s", why)
+	}
+	return m, nil
+}
+
 // modelFile is the model file that a command which rewrites the model
 // works on: the built-in model cannot be rewritten.
 func modelFile(c *cli.Context) (string, error) {
