@@ -8,10 +8,12 @@ DEMO    ?= demo.ckpt
 # The shared corpora: the training data of the built-in model (make model).
 POETVAE_DATA ?= ../shared/data
 
-# Debian packages the build needs: OpenBLAS for the matrix products (cgo),
-# a C++ compiler for gojieba's segmenter, a font with Chinese characters
-# for poetvae plot, and Chromium for the test of poetvae serve's page.
-DEBIAN_PACKAGES := libopenblas-dev g++ pkg-config fonts-droid-fallback chromium
+# Debian packages: OpenBLAS for the matrix products (not needed to build:
+# poetvae finds it at run time and runs pure Go without it, several times
+# slower), a C++ compiler for gojieba's segmenter, a font with Chinese
+# characters for poetvae plot, and Chromium for the test of poetvae
+# serve's page.
+DEBIAN_PACKAGES := libopenblas0 g++ pkg-config fonts-droid-fallback chromium
 
 .PHONY: all build test test-short lint demo model fuzz deps install bench torch-check clean load screenshots serve-race
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
@@ -223,8 +225,9 @@ gpu-asan-test:
 
 # Everything gpu-check runs, built here for a GPU machine without Go: the
 # GPU and CPU poetvae, and the test binaries (compiled, not run: they exit
-# at once on a machine without a GPU). Pure-Go BLAS, so that they need no
-# OpenBLAS there; stripped, as they only travel.
+# at once on a machine without a GPU). Pure-Go BLAS (-tags noopenblas),
+# whether or not the GPU machine has OpenBLAS, as the CPU figures taken
+# there are pure Go's (docs/BENCHMARKS.md); stripped, as they only travel.
 GPU_BUILD := -trimpath -ldflags='-s -w'
 gpu-bin:
 	@mkdir -p $(GPU_DIR)

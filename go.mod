@@ -16,7 +16,6 @@ require (
 	golang.org/x/term v0.28.0
 	golang.org/x/text v0.22.0
 	gonum.org/v1/gonum v0.15.1
-	gonum.org/v1/netlib v0.0.0-20220323200511-14de99971b2d
 	gonum.org/v1/plot v0.15.2
 	gorgonia.org/cu v0.9.6
 	gorgonia.org/gorgonia v0.9.18

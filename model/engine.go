@@ -119,4 +119,4 @@ func (e *cpuEngine) inference() gpuInference { return nil }
 
 func (e *cpuEngine) close() { e.graph.Close() }
 
-func (e *cpuEngine) name() string { return "the CPU (Gorgonia, " + BLAS + ")" }
+func (e *cpuEngine) name() string { return "the CPU (Gorgonia, " + BLAS() + ")" }

@@ -620,10 +620,10 @@ func train(c *cli.Context) error {
 	cfg := m.Config
 	say("training on %s from %s, validating on %s; %s characters\n", count(len(trainPoems), "poem"), source, num(len(validPoems)), num(cfg.Vocab-corpus.NumSpecial))
 	if cfg.LM {
-		say("language model: embedding %d, decoder %d, %s parameters (%s)\n", cfg.Embed, cfg.DecHidden, num(m.Params.Count()), model.BLAS)
+		say("language model: embedding %d, decoder %d, %s parameters (%s)\n", cfg.Embed, cfg.DecHidden, num(m.Params.Count()), model.BLAS())
 	} else {
 		say("model: embedding %d, %d highway, encoder 2×%d, decoder %d, latent %d, %s parameters (%s)\n",
-			cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS)
+			cfg.Embed, cfg.Highway, cfg.EncHidden, cfg.DecHidden, cfg.Latent, num(m.Params.Count()), model.BLAS())
 	}
 
 	// Indexing a large corpus with jieba takes a while: a Ctrl-C leaves it
