@@ -21,14 +21,14 @@ import (
 )
 
 // pureGo names gonum's BLAS, the one used when OpenBLAS is not.
-const pureGo = "gonum (pure Go)"
+const pureGo = "gonum, pure Go"
 
 // blasName is what BLAS reports, set once at start-up.
 var blasName = pureGo
 
 // BLAS names the matrix library in use, for benchmarks and logs:
-// "OpenBLAS (libopenblas.so.0)" (the file it was opened as) or
-// "gonum (pure Go)".
+// "OpenBLAS, libopenblas.so.0" (the file it was opened as) or
+// "gonum, pure Go".
 func BLAS() string { return blasName }
 
 func init() {
@@ -49,7 +49,7 @@ func init() {
 	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
 		setOpenBLASThreads(1)
 	}
-	blasName = "OpenBLAS (" + lib + ")"
+	blasName = "OpenBLAS, " + lib
 	useBLAS(splitBLAS{openBLAS{}})
 }
 

@@ -141,7 +141,7 @@ func TestOpenBLASDgemmChecks(t *testing.T) {
 // TestBLASInUse: Gorgonia and blas64 run what BLAS names, and
 // POETVAE_BLAS=go makes a fresh process run pure Go whatever is installed.
 func TestBLASInUse(t *testing.T) {
-	want := "gonum (pure Go)"
+	want := pureGo
 	if os.Getenv("POETVAE_BLAS") == "go" || BLAS() == want {
 		if BLAS() != want {
 			t.Fatalf("POETVAE_BLAS=go, yet BLAS() = %q", BLAS())
