@@ -3,11 +3,13 @@ package corpus
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -99,10 +101,77 @@ func ReadFrom(rd io.Reader, name string) ([]poetry.Poem, *Report, error) {
 	return c.finish()
 }
 
+// ReadFromLines is ReadFrom that also returns the line of rd (1-based)
+// that each poem was read from, by which PoemsAt finds it again.
+func ReadFromLines(rd io.Reader, name string) (poems []poetry.Poem, lines []int, rep *Report, err error) {
+	c := newCollector()
+	if err := c.read(rd, name); err != nil {
+		return nil, nil, c.rep, err
+	}
+	poems, rep, err = c.finish()
+	if err != nil {
+		return nil, nil, rep, err
+	}
+	return poems, c.lines, rep, nil
+}
+
+// PoemsAt returns the poems on the given lines (1-based, in any order) of
+// data, the contents of a corpus file, read as ReadFrom reads them: for a
+// program that keeps where a file's poems are (ReadFromLines) and has made
+// sure that the file is the one read then, so that it need not read every
+// poem again to show a few. A line that holds no poem is an error.
+func PoemsAt(data []byte, name string, lines []int) ([]poetry.Poem, error) {
+	if bytes.HasPrefix(data, gzipMagic) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("corpus: %s: %w", name, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("corpus: %s: %w", name, err)
+		}
+	}
+	order := make([]int, len(lines)) // the places of lines, by line
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(lines[a], lines[b]) })
+	poems := make([]poetry.Poem, len(lines))
+	n, rest := 1, data // rest starts at line n
+	for _, i := range order {
+		want := lines[i]
+		for n < want && len(rest) > 0 {
+			end := bytes.IndexByte(rest, '\n')
+			if end < 0 {
+				rest = nil
+				break
+			}
+			rest, n = rest[end+1:], n+1
+		}
+		if n != want || len(rest) == 0 {
+			return nil, fmt.Errorf("corpus: %s has no line %d", name, want)
+		}
+		line := rest
+		if end := bytes.IndexByte(line, '\n'); end >= 0 {
+			line = line[:end+1]
+		}
+		line = trimEOL(line)
+		if n == 1 {
+			line = bytes.TrimPrefix(line, bom)
+		}
+		p, err := poetry.Parse(string(bytes.TrimSpace(line)))
+		if err != nil {
+			return nil, fmt.Errorf("corpus: %s:%d: %w", name, n, err)
+		}
+		poems[i] = p
+	}
+	return poems, nil
+}
+
 // collector accumulates the poems of several files, dropping duplicates
 // across all of them.
 type collector struct {
 	poems []poetry.Poem
+	lines []int // the line each poem was read from, in its file
 	seen  map[string]struct{}
 	rep   *Report
 }
@@ -229,6 +298,7 @@ func (c *collector) line(name string, n int, line []byte, tooLong bool) {
 	}
 	c.seen[key] = struct{}{}
 	c.poems = append(c.poems, p)
+	c.lines = append(c.lines, n)
 	rep.Accepted++
 }
 

@@ -83,10 +83,11 @@ func TestBuildThemes(t *testing.T) {
 	}
 	// Mean 2; second moment ((1+1) + (1+9))/2 = 6, variance 2 in the first
 	// dimension; in the second (1 + 4)/2 = 2.5.
-	if got := th.Mean[i]; math.Abs(got[0]-2) > 1e-12 || math.Abs(got[1]) > 1e-12 {
+	mean, logVar := th.Figures(i)
+	if got := mean; math.Abs(got[0]-2) > 1e-12 || math.Abs(got[1]) > 1e-12 {
 		t.Errorf("月 mean %v, want [2 0]", got)
 	}
-	if got := th.LogVar[i]; math.Abs(got[0]-math.Log(2)) > 1e-12 || math.Abs(got[1]-math.Log(2.5)) > 1e-12 {
+	if got := logVar; math.Abs(got[0]-math.Log(2)) > 1e-12 || math.Abs(got[1]-math.Log(2.5)) > 1e-12 {
 		t.Errorf("月 log variance %v, want [log 2, log 2.5]", got)
 	}
 	if _, ok := th.Lookup("山"); ok {
@@ -104,13 +105,23 @@ func TestBuildThemes(t *testing.T) {
 	if !slices.Equal(back.Words, th.Words) || !slices.Equal(back.Poems, th.Poems) {
 		t.Fatalf("round trip: %q %v, want %q %v", back.Words, back.Poems, th.Words, th.Poems)
 	}
+	if back.Dim() != th.Dim() {
+		t.Errorf("round trip: %d dimensions, want %d", back.Dim(), th.Dim())
+	}
 	for k := range th.Words {
-		for d := range th.Mean[k] {
-			if math.Abs(back.Mean[k][d]-th.Mean[k][d]) > 1e-3*(1+math.Abs(th.Mean[k][d])) ||
-				math.Abs(back.LogVar[k][d]-th.LogVar[k][d]) > 1e-3*(1+math.Abs(th.LogVar[k][d])) {
-				t.Errorf("%s[%d]: %g %g after the round trip, want %g %g", th.Words[k], d, back.Mean[k][d], back.LogVar[k][d], th.Mean[k][d], th.LogVar[k][d])
+		mean, logVar := th.Figures(k)
+		backMean, backLogVar := back.Figures(k)
+		for d := range mean {
+			if math.Abs(backMean[d]-mean[d]) > 1e-3*(1+math.Abs(mean[d])) ||
+				math.Abs(backLogVar[d]-logVar[d]) > 1e-3*(1+math.Abs(logVar[d])) {
+				t.Errorf("%s[%d]: %g %g after the round trip, want %g %g", th.Words[k], d, backMean[d], backLogVar[d], mean[d], logVar[d])
 			}
 		}
+	}
+	// Read back and written again: the same bytes.
+	again, err := back.MarshalBinary()
+	if err != nil || !bytes.Equal(again, data) {
+		t.Errorf("figures read back and written again differ (%v)", err)
 	}
 	for cut := range len(data) {
 		if err := new(Themes).UnmarshalBinary(data[:cut]); err == nil {

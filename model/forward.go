@@ -1,7 +1,9 @@
 package model
 
 import (
+	"fmt"
 	"math"
+	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -13,33 +15,62 @@ import (
 type Net struct {
 	Config Config
 	w      map[string][]float64
+	// encoderOnly marks a Net of the encoder's weights alone
+	// (newEncoderNet), which cannot decode.
+	encoderOnly bool
+	// embed32, when not nil, is the embedding of float32 parameters,
+	// read in place of a float64 copy (newEncoderNet).
+	embed32 []float32
 }
 
 // NewNet copies the parameters for inference.
-func NewNet(p *Params) *Net {
-	n := &Net{Config: p.Config, w: map[string][]float64{}}
-	cols := map[string]int{}
-	for i, name := range p.Names {
-		n.w[name] = p.Float64s(i)
-		cols[name] = p.Values[i].Shape()[1]
+func NewNet(p *Params) *Net { return newNet(p, false) }
+
+// newEncoderNet is NewNet of the encoder's parameters alone, all that
+// Encode reads: the embedding, the highway layers, the encoder's LSTMs and
+// the weights of mu and log σ². It cannot decode. A model that only
+// encodes (neighbors, plot latent) then copies a fifth of the built-in
+// model's weights, not the output layer, the largest, nor the embedding,
+// the next, whose few rows a batch reads are taken from the parameters
+// themselves where they are float32: unlike NewNet's, this Net is no
+// snapshot, and must be made again when they change (Model.Refresh). Its
+// Encode is NewNet's to the bit: the same code over the same values, a
+// float32 read as a float64 being exact.
+func newEncoderNet(p *Params) *Net { return newNet(p, true) }
+
+// isEncoderParam says whether Net.Encode reads the parameter.
+func isEncoderParam(name string) bool {
+	for _, prefix := range []string{"embed", "highway", "enc_fwd.", "enc_bwd.", "mu.", "logvar."} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
 	}
+	return false
+}
+
+func newNet(p *Params, encoderOnly bool) *Net {
+	n := &Net{Config: p.Config, w: map[string][]float64{}, encoderOnly: encoderOnly}
+	done := map[string]bool{} // parameters copied into a joined weight
 	// The plain pass does one product for all four gates: join the gates'
-	// weights side by side (rows × 4H, gates i f g o).
+	// weights side by side (rows × 4H, gates i f g o), converted straight
+	// from the parameters into their places.
 	for _, lstm := range []string{"enc_fwd.", "enc_bwd.", "dec."} {
 		for _, kind := range []string{"Wx", "Wz", "Wh", "b"} {
-			first := lstm + kind + ".i"
-			if _, ok := n.w[first]; !ok {
+			first, ok := p.index[lstm+kind+".i"]
+			if !ok || encoderOnly && !isEncoderParam(lstm) {
 				continue
 			}
-			H := cols[first]
-			rows := len(n.w[first]) / H
+			s := p.Values[first].Shape()
+			rows, H := s[0], s[1]
 			joined := make([]float64, rows*4*H)
+			prefault(joined)
 			for k, g := range gateNames {
-				part := n.w[lstm+kind+"."+g]
+				name := lstm + kind + "." + g
+				part := p.Get(name).Data()
 				for r := 0; r < rows; r++ {
-					copy(joined[r*4*H+k*H:r*4*H+(k+1)*H], part[r*H:(r+1)*H])
+					convertInto(joined[r*4*H+k*H:r*4*H+(k+1)*H], part, r*H)
 				}
-				delete(n.w, lstm+kind+"."+g)
+				done[name] = true
 			}
 			n.w[lstm+kind] = joined
 		}
@@ -47,13 +78,40 @@ func NewNet(p *Params) *Net {
 	// Stacking the per-direction blocks row-wise gives the weight of the
 	// concatenated final state [h_fwd ; h_bwd].
 	for _, out := range []string{"mu.", "logvar."} {
-		if f, ok := n.w[out+"Wf"]; ok {
-			n.w[out+"W"] = append(f, n.w[out+"Wb"]...)
-			delete(n.w, out+"Wf")
-			delete(n.w, out+"Wb")
+		if _, ok := p.index[out+"Wf"]; ok {
+			f, b := p.Get(out+"Wf"), p.Get(out+"Wb")
+			nf := f.Shape().TotalSize()
+			w := make([]float64, nf+b.Shape().TotalSize())
+			convertInto(w[:nf], f.Data(), 0)
+			convertInto(w[nf:], b.Data(), 0)
+			n.w[out+"W"] = w
+			done[out+"Wf"], done[out+"Wb"] = true, true
+		}
+	}
+	if embed, ok := p.Get("embed").Data().([]float32); ok && encoderOnly {
+		n.embed32, done["embed"] = embed, true
+	}
+	for i, name := range p.Names {
+		if !done[name] && (!encoderOnly || isEncoderParam(name)) {
+			n.w[name] = p.Float64s(i)
 		}
 	}
 	return n
+}
+
+// convertInto sets dst to the len(dst) values of data (a parameter's
+// []float32 or []float64) from offset off, as float64.
+func convertInto(dst []float64, data any, off int) {
+	switch d := data.(type) {
+	case []float32:
+		for j, v := range d[off : off+len(dst)] {
+			dst[j] = float64(v)
+		}
+	case []float64:
+		copy(dst, d[off:off+len(dst)])
+	default:
+		panic(fmt.Sprintf("model: unexpected data %T", data))
+	}
 }
 
 // matmul sets dst (m×n) to a (m×k) · w (k×n), or adds the product to dst
@@ -104,6 +162,12 @@ func lstmCellRows(pre, h, c []float64, H, lo, hi int) {
 func (n *Net) embedRows(ids []int) []float64 {
 	E := n.Config.Embed
 	x := make([]float64, len(ids)*E)
+	if n.embed32 != nil {
+		for r, id := range ids {
+			convertInto(x[r*E:(r+1)*E], n.embed32, id*E)
+		}
+		return x
+	}
 	for r, id := range ids {
 		copy(x[r*E:(r+1)*E], n.w["embed"][id*E:(id+1)*E])
 	}
@@ -188,6 +252,9 @@ type Decoder struct {
 
 // NewDecoder starts decoding from B latent codes (B × Latent).
 func (n *Net) NewDecoder(z []float64, B int) *Decoder {
+	if n.encoderOnly {
+		panic("model: decoding with an encoder-only Net") // a programming error
+	}
 	c := n.Config
 	H, Z := c.DecHidden, c.Latent
 	d := &Decoder{net: n, B: B, h: make([]float64, B*H), c: make([]float64, B*H),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"poetvae/corpus"
 	"poetvae/poetry"
@@ -32,10 +33,17 @@ type Model struct {
 	// the decoder's rhyme constraints go by when no rhyme table is given
 	// (see Prosody); nil for a model trained before they were learned.
 	Rhymes *poetry.RhymeClasses
-	// prosody is Prosody's value, made once by SetRhymes: constrained
-	// decoding caches its tables by the prosody's identity.
-	prosody *poetry.Prosody
+	// prosody makes Prosody's value, once for each SetRhymes: constrained
+	// decoding caches its tables by the prosody's identity. It is made on
+	// first use, since the Mandarin readings it starts from take
+	// milliseconds to build, which a command that only encodes
+	// (neighbors) need not pay.
+	prosody func() *poetry.Prosody
 	net     *Net // forward pass over a copy of Params; rebuilt by Refresh
+	// enc is the encoder's part of net, for a model that has encoded
+	// poems but not yet decoded any (newEncoderNet); also rebuilt by
+	// Refresh.
+	enc *Net
 	// gpu encodes and decodes on a GPU after UseDevice; nil runs on the CPU.
 	gpu gpuInference
 	// tabs caches what the last Prosody used for constrained decoding says
@@ -48,7 +56,7 @@ type Model struct {
 func (m *Model) SetRhymes(rc *poetry.RhymeClasses) {
 	m.Rhymes, m.prosody = rc, nil
 	if rc != nil && rc.Len() > 0 {
-		m.prosody = poetry.NewProsody().WithRhymeClasses(rc)
+		m.prosody = sync.OnceValue(func() *poetry.Prosody { return poetry.NewProsody().WithRhymeClasses(rc) })
 	}
 }
 
@@ -59,7 +67,7 @@ func (m *Model) SetRhymes(rc *poetry.RhymeClasses) {
 // Mandarin finals for a model without them.
 func (m *Model) Prosody() *poetry.Prosody {
 	if m.prosody != nil {
-		return m.prosody
+		return m.prosody()
 	}
 	return poetry.NewProsody()
 }
@@ -75,7 +83,7 @@ func (m *Model) Forward() *Net {
 // Refresh drops the forward pass's copy of the parameters after they
 // change (and the GPU's, which is uploaded again when next needed).
 func (m *Model) Refresh() {
-	m.net = nil
+	m.net, m.enc = nil, nil
 	if m.gpu != nil {
 		m.gpu.refresh()
 	}
@@ -114,8 +122,21 @@ func (m *Model) encode(ids []int, B int) (mu, logvar []float64, err error) {
 	if m.gpu != nil && !m.Config.LM {
 		return m.gpu.encode(m, ids, B)
 	}
-	mu, logvar = m.Forward().Encode(ids, B)
+	mu, logvar = m.encoder().Encode(ids, B)
 	return mu, logvar, nil
+}
+
+// encoder returns the forward pass to encode with: the whole of it once
+// built, else the encoder's part alone, so that a command that only
+// encodes does not copy the decoder's weights.
+func (m *Model) encoder() *Net {
+	if m.net != nil {
+		return m.net
+	}
+	if m.enc == nil {
+		m.enc = newEncoderNet(m.Params)
+	}
+	return m.enc
 }
 
 // UseDevice makes encoding and decoding (generation, interpolation,

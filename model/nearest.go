@@ -52,32 +52,81 @@ type Neighbor struct {
 // nearest first; codes at the same distance come in their order. Every
 // code must have the length of z.
 //
-// It measures every code and sorts them all: for the tens of thousands of
-// codes of a corpus that is a millisecond or two, far less than reading
-// them, and it keeps the order of ties plain.
+// It measures every code and keeps the k nearest as it goes, in a heap
+// whose top is the farthest of them, so that a query of tens of thousands
+// of codes sorts only the few it returns (sorting all 15,000 codes of a
+// corpus took two of the milliseconds of every neighbors query). The order
+// is by distance, then by place: a total order, which makes the k kept
+// those that sorting them all would give.
 func Nearest(codes [][]float64, z []float64, k int, metric Metric) []Neighbor {
-	all := make([]Neighbor, len(codes))
+	var distance func(c []float64) float64
 	switch metric {
 	case Cosine:
 		zz := dot(z, z)
-		for i, c := range codes {
-			all[i] = Neighbor{i, cosineDistance(c, z, dot(c, c), zz)}
-		}
+		distance = func(c []float64) float64 { return cosineDistance(c, z, dot(c, c), zz) }
 	case Euclidean:
-		for i, c := range codes {
+		distance = func(c []float64) float64 {
 			var d float64
 			for j, v := range c {
 				d += (v - z[j]) * (v - z[j])
 			}
-			all[i] = Neighbor{i, math.Sqrt(d)}
+			return math.Sqrt(d)
 		}
 	default:
 		panic(fmt.Sprintf("model.Nearest: %v", metric))
 	}
-	slices.SortFunc(all, func(a, b Neighbor) int {
-		return cmp.Or(cmp.Compare(a.Distance, b.Distance), cmp.Compare(a.Index, b.Index))
-	})
-	return all[:min(max(k, 0), len(all))]
+	k = min(max(k, 0), len(codes))
+	near := make([]Neighbor, 0, k)
+	if k == 0 {
+		return near
+	}
+	for i, c := range codes {
+		n := Neighbor{i, distance(c)}
+		switch {
+		case len(near) < k:
+			near = append(near, n)
+			siftUp(near, len(near)-1)
+		case nearer(n, near[0]) < 0:
+			near[0] = n
+			siftDown(near, 0)
+		}
+	}
+	slices.SortFunc(near, nearer)
+	return near
+}
+
+// nearer orders neighbours by distance, then by place.
+func nearer(a, b Neighbor) int {
+	return cmp.Or(cmp.Compare(a.Distance, b.Distance), cmp.Compare(a.Index, b.Index))
+}
+
+// siftUp and siftDown keep h a heap whose every element is no nearer than
+// its children, the farthest at the top, after h[i] came in or changed.
+func siftUp(h []Neighbor, i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if nearer(h[i], h[parent]) <= 0 {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func siftDown(h []Neighbor, i int) {
+	for {
+		far := i
+		for _, child := range [2]int{2*i + 1, 2*i + 2} {
+			if child < len(h) && nearer(h[child], h[far]) > 0 {
+				far = child
+			}
+		}
+		if far == i {
+			return
+		}
+		h[i], h[far] = h[far], h[i]
+		i = far
+	}
 }
 
 // cosineDistance is 1 − cos θ of a and b, whose squared norms are aa and

@@ -265,21 +265,28 @@ func count(n int, noun string) string {
 // for train --resume --out m.ckpt.
 func readCorpus(c *cli.Context, files ...string) ([]poetry.Poem, *corpus.Report, error) {
 	poems, rep, err := corpus.Read(files...)
-	if nt, ok := errors.AsType[*corpus.NotTextError](err); ok && model.IsCheckpointStart(nt.Head) {
-		msg := fmt.Sprintf("%s is a poetvae model, not a corpus (one poem per line)", nt.File)
-		switch {
-		case c.Command.Name == "train" && slices.Contains(c.Args().Slice(), nt.File):
-			out := nt.File
-			if base, ok := strings.CutSuffix(out, ".last.ckpt"); ok {
-				out = base + ".ckpt" // runPaths's inverse
-			}
-			msg += fmt.Sprintf("; to continue its run: poetvae train --resume --out %s CORPUS", out)
-		case hasFlag(c, "model"):
-			msg += "; a model goes to --model"
-		}
-		err = errors.New(msg)
+	return poems, rep, explainCorpusError(c, err)
+}
+
+// explainCorpusError is err, of reading corpus files, where a file that is
+// a model says so, and where the model goes.
+func explainCorpusError(c *cli.Context, err error) error {
+	nt, ok := errors.AsType[*corpus.NotTextError](err)
+	if !ok || !model.IsCheckpointStart(nt.Head) {
+		return err
 	}
-	return poems, rep, err
+	msg := fmt.Sprintf("%s is a poetvae model, not a corpus (one poem per line)", nt.File)
+	switch {
+	case c.Command.Name == "train" && slices.Contains(c.Args().Slice(), nt.File):
+		out := nt.File
+		if base, ok := strings.CutSuffix(out, ".last.ckpt"); ok {
+			out = base + ".ckpt" // runPaths's inverse
+		}
+		msg += fmt.Sprintf("; to continue its run: poetvae train --resume --out %s CORPUS", out)
+	case hasFlag(c, "model"):
+		msg += "; a model goes to --model"
+	}
+	return errors.New(msg)
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -190,18 +192,30 @@ func TestNeighborsCache(t *testing.T) {
 	same("second query")
 
 	// The cache is what the second query read: the same file with the
-	// codes moved one poem along is trusted, and answers otherwise.
+	// codes moved one poem along is trusted, and answers otherwise. It
+	// names the model by its file's checksum and the corpus by its bytes
+	// and its poems.
 	ck, err := model.Load(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := codesKey{model: ck.Model.WeightsDigest(), poems: model.Fingerprint(poems), engine: "cpu"}
-	codes, err := readCodes(cache, key, ck.Model.Config.Latent)
+	cc, err := readCodes(cache)
 	if err != nil {
-		t.Fatalf("reading the cache with the key of the query: %v", err)
+		t.Fatalf("reading the cache: %v", err)
 	}
-	moved := append(slices.Clone(codes[1:]), codes[0])
-	if err := writeCodes(cache, key, moved); err != nil {
+	text, err := os.ReadFile("poems.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := codesKey{model: ck.Sum, corpus: sha256.Sum256(text), poems: model.Fingerprint(poems), engine: "cpu"}
+	if cc.key != want || cc.size != int64(len(text)) || cc.all != len(poems) || cc.rejected != 0 || len(cc.codes) != len(poems) {
+		t.Errorf("cache of key %+v, size %d, %d poems read, %d rejected, %d codes; want key %+v, size %d, %d poems",
+			cc.key, cc.size, cc.all, cc.rejected, len(cc.codes), want, len(text), len(poems))
+	}
+	codes := cc.codes
+	moved := *cc
+	moved.codes = append(slices.Clone(codes[1:]), codes[0])
+	if err := writeCodes(cache, &moved); err != nil {
 		t.Fatal(err)
 	}
 	_, rows, _ := runNeighbors(t, args...)
@@ -212,7 +226,7 @@ func TestNeighborsCache(t *testing.T) {
 
 	// Damaged, truncated, or not a cache at all: a note, the corpus
 	// encoded again, the same answer, and the cache good again.
-	if err := writeCodes(cache, key, codes); err != nil {
+	if err := writeCodes(cache, cc); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(cache)
@@ -239,9 +253,23 @@ func TestNeighborsCache(t *testing.T) {
 	}
 
 	// A comment, or a poem repeated, leaves the poems as they were, and
-	// the cache good.
+	// the cache good: it is made the changed file's, which the next query
+	// need not read.
 	appendLines(t, "poems.txt", "# 又一首", jingYeSi)
 	same("after a comment and a repeated poem were added")
+	text, err = os.ReadFile("poems.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc, err := readCodes(cache); err != nil || cc.key.corpus != sha256.Sum256(text) || cc.size != int64(len(text)) {
+		t.Errorf("after a comment was added, the cache is not the file's: %v", err)
+	}
+	same("again after a comment and a repeated poem were added")
+	// A comment put first moves every poem a line down: the poems shown
+	// are those of the lines they are on now.
+	writeFile(t, "poems.txt", "# 唐诗\n"+string(text))
+	same("after a comment was put first")
+	same("again after a comment was put first")
 
 	// Another poem in the corpus: its codes are not in the cache.
 	const extra = "明月照山空，春风入故乡。花落知何处，夜来思不归。" // not in the sample
@@ -471,15 +499,46 @@ func BenchmarkNeighborsSearch(b *testing.B) {
 
 func BenchmarkNeighborsCacheRead(b *testing.B) {
 	path := filepath.Join(b.TempDir(), ".poems.txt"+codesSuffix)
-	key := codesKey{poems: "0123456789abcdef", engine: "cpu"}
-	if err := writeCodes(path, key, randomCodes(benchPoems, benchLatent, 1)); err != nil {
+	cc := &codesCache{key: codesKey{poems: "0123456789abcdef", engine: "cpu"}, all: benchPoems, latent: benchLatent,
+		codes: randomCodes(benchPoems, benchLatent, 1), lines: make([]int, benchPoems), index: make([]int, benchPoems)}
+	for i := range benchPoems {
+		cc.lines[i], cc.index[i] = i+1, i
+	}
+	if err := writeCodes(path, cc); err != nil {
 		b.Fatal(err)
 	}
 	timeMedian(b, func() {
-		if _, err := readCodes(path, key, benchLatent); err != nil {
+		if _, err := readCodes(path); err != nil {
 			b.Fatal(err)
 		}
 	})
+}
+
+// cacheCodes caches codes as those of the poems of the model's line count
+// of a corpus file, under the key that neighbors computes.
+func cacheCodes(t testing.TB, corpusPath, modelPath string, codes func(n, latent int) [][]float64) {
+	t.Helper()
+	data, err := os.ReadFile(corpusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := model.Load(modelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &searchCorpus{name: corpusPath, path: corpusPath, data: data, size: int64(len(data)), sum: sha256.Sum256(data)}
+	var rep *corpus.Report
+	if sc.all, sc.lines, rep, err = corpus.ReadFromLines(bytes.NewReader(data), corpusPath); err != nil {
+		t.Fatal(err)
+	}
+	sc.rejected = rep.Rejected()
+	if err := sc.selectLines(ck.Model.Config.Lines); err != nil {
+		t.Fatal(err)
+	}
+	key := codesKey{model: ck.Sum, corpus: sc.sum, poems: model.Fingerprint(sc.poems), engine: "cpu"}
+	if err := writeCodes(codesPath(corpusPath), sc.newCache(key, codes(len(sc.poems), ck.Model.Config.Latent))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // BenchmarkNeighborsCached runs poetvae neighbors over 15,000 random poems
@@ -523,10 +582,7 @@ func BenchmarkNeighborsCached(b *testing.B) {
 	if err := (&model.Checkpoint{Model: m}).Save(modelPath); err != nil {
 		b.Fatal(err)
 	}
-	key := codesKey{model: m.WeightsDigest(), poems: model.Fingerprint(poems), engine: "cpu"}
-	if err := writeCodes(codesPath(corpusPath), key, randomCodes(len(poems), m.Config.Latent, 4)); err != nil {
-		b.Fatal(err)
-	}
+	cacheCodes(b, corpusPath, modelPath, func(n, latent int) [][]float64 { return randomCodes(n, latent, 4) })
 	args := []string{"poetvae", "neighbors", "--model", modelPath, "--corpus", corpusPath, poems[0].String()}
 	var stderr strings.Builder
 	if code := run(args, io.Discard, &stderr); code != 0 || stderr.Len() > 0 {

@@ -232,7 +232,8 @@ func themeFigureSampler(c *cli.Context, m *model.Model, seg *corpus.Segmenter, r
 		z := make([][]float64, max(n, 0))
 		for i := range z {
 			k := found[rng.IntN(len(found))]
-			z[i] = m.SampleAround(m.Themes.Mean[k], m.Themes.LogVar[k], 1, spread, rng)[0]
+			mean, logVar := m.Themes.Figures(k)
+			z[i] = m.SampleAround(mean, logVar, 1, spread, rng)[0]
 		}
 		return z, nil
 	}, tj, nil

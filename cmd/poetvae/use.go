@@ -64,6 +64,16 @@ func modelPath(c *cli.Context) string {
 // a line on stderr that names it, so that nobody mistakes its poems for
 // those of a model of their own.
 func loadModel(c *cli.Context) (*model.Model, error) {
+	ck, err := loadCheckpoint(c)
+	if err != nil {
+		return nil, err
+	}
+	return ck.Model, nil
+}
+
+// loadCheckpoint is loadModel with the rest of what the model's file holds
+// (its checksum, which names it).
+func loadCheckpoint(c *cli.Context) (*model.Checkpoint, error) {
 	dev, err := device(c)
 	if err != nil {
 		return nil, err
@@ -85,20 +95,30 @@ func loadModel(c *cli.Context) (*model.Model, error) {
 	if err := ck.Model.UseDevice(dev); err != nil {
 		return nil, err
 	}
-	return ck.Model, nil
+	return ck, nil
 }
 
 // loadEncoderModel is loadModel for a command that needs the latent
 // codes: a language model, which has no encoder, is refused with why.
 func loadEncoderModel(c *cli.Context, why string) (*model.Model, error) {
-	m, err := loadModel(c)
+	ck, err := loadEncoderCheckpoint(c, why)
 	if err != nil {
 		return nil, err
 	}
-	if m.Config.LM {
+	return ck.Model, nil
+}
+
+// loadEncoderCheckpoint is loadEncoderModel with the rest of the file, as
+// loadCheckpoint.
+func loadEncoderCheckpoint(c *cli.Context, why string) (*model.Checkpoint, error) {
+	ck, err := loadCheckpoint(c)
+	if err != nil {
+		return nil, err
+	}
+	if ck.Model.Config.LM {
 		return nil, fmt.Errorf("the model is a language model without an encoder: %s", why)
 	}
-	return m, nil
+	return ck, nil
 }
 
 // modelFile is the model file that a command which rewrites the model
