@@ -17,6 +17,20 @@ type Shape struct {
 	EncSteps                                            int // characters a poem; the decoder runs one step more
 	LM                                                  bool
 	BagOfChars                                          bool // the bag-of-characters loss from z (model.Config.BagOfChars)
+	RhymeChars                                          bool // the same over the even lines' last characters (model.Config.RhymeChars)
+}
+
+// bagSteps are the encoder steps whose characters the bag predicts from z,
+// as model.Config.BagSteps gives them: every step, or the last of each
+// even line.
+func (s Shape) bagSteps() []int {
+	var steps []int
+	for t := range s.EncSteps {
+		if s.BagOfChars || (s.RhymeChars && t%10 == 9) {
+			steps = append(steps, t)
+		}
+	}
+	return steps
 }
 
 // DecSteps is the decoder's steps: the characters and EOS.
@@ -64,7 +78,7 @@ func Layout(s Shape) []Tensor {
 	add("dec.b", 1, 4*Hd)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
-	if s.BagOfChars && !s.LM {
+	if (s.BagOfChars || s.RhymeChars) && !s.LM {
 		add("bow.W", Z, V)
 		add("bow.b", 1, V)
 	}
@@ -121,8 +135,10 @@ type Trainer struct {
 	logits, rowLoss, dHsd, dPreDec, dxdec  Buffer
 	dcDec                                  Buffer
 	// bag of characters: z·W + b (then its gradient), the same taken for
-	// each character, the rows' losses, and the row map (int32) that takes them
+	// each character it predicts, the rows' losses, and the row map (int32)
+	// that takes them
 	bagZ, bagLogits, bagLoss, bagRows Buffer
+	bagSteps                          []int
 }
 
 // NewTrainer allocates a trainer's buffers; the parameters start at zero
@@ -169,9 +185,11 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
 	if t.bag() {
-		t.bagZ, t.bagLogits, t.bagLoss, t.bagRows = buf(B*V), buf(T*B*V), buf(T*B), buf(T*B)
+		t.bagSteps = s.bagSteps()
+		n := len(t.bagSteps)
+		t.bagZ, t.bagLogits, t.bagLoss, t.bagRows = buf(B*V), buf(n*B*V), buf(n*B), buf(n*B)
 		if t.mem.err == nil {
-			rows := make([]int32, T*B) // row t·B + b of the bag's logits is poem b's
+			rows := make([]int32, n*B) // row k·B + b of the bag's logits is poem b's
 			for i := range rows {
 				rows[i] = int32(i % B)
 			}
@@ -192,8 +210,8 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	return t, nil
 }
 
-// bag reports whether the step trains the bag-of-characters loss.
-func (t *Trainer) bag() bool { return t.s.BagOfChars && !t.s.LM }
+// bag reports whether the step trains the bag-of-characters or rhyme loss.
+func (t *Trainer) bag() bool { return (t.s.BagOfChars || t.s.RhymeChars) && !t.s.LM }
 
 // Close frees the device memory.
 func (t *Trainer) Close() {
@@ -364,11 +382,19 @@ func (t *Trainer) forward(p StepParams) {
 		d.tanhFwd(B*Hd, t.h0.p, t.h0.p)
 		if t.bag() {
 			// The bag of characters: the logits z·W + b of each poem, taken
-			// once for each of its characters (time-major, as the encoder's
-			// ids), through the decoder's softmax cross-entropy.
+			// once for each character it predicts (time-major, as the
+			// encoder's ids), through the decoder's softmax cross-entropy:
+			// at once over every step, or step by step over some.
+			n := len(t.bagSteps)
 			d.gemmBias(zm, t.wm("bow.W"), t.wp("bow.b"), 0, m(t.bagZ, 0, B, s.Vocab))
-			d.gather(s.EncSteps*B, s.Vocab, t.bagRows.p, t.bagZ.p, t.bagLogits.p)
-			d.xent(s.EncSteps*B, s.Vocab, B, p.Rows, t.encIDs(), t.bagLogits.p, t.bagLoss.p)
+			d.gather(n*B, s.Vocab, t.bagRows.p, t.bagZ.p, t.bagLogits.p)
+			if n == s.EncSteps {
+				d.xent(n*B, s.Vocab, B, p.Rows, t.encIDs(), t.bagLogits.p, t.bagLoss.p)
+			} else {
+				for k, step := range t.bagSteps {
+					d.xent(B, s.Vocab, B, p.Rows, t.encIDs().at(step*B), t.bagLogits.p.at(k*B*s.Vocab), t.bagLoss.p.at(k*B))
+				}
+			}
 		}
 	}
 
@@ -408,7 +434,7 @@ func (t *Trainer) forward(p StepParams) {
 	}
 	bagRows := 0
 	if t.bag() {
-		bagRows = s.EncSteps * B
+		bagRows = len(t.bagSteps) * B
 	}
 	d.finishLoss(Td*B, t.rowLoss.p, bagRows, t.bagLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
 }
@@ -474,7 +500,7 @@ func (t *Trainer) backward(p StepParams) {
 	if t.bag() { // the gradient of the bag's logits of each poem, summed over its characters
 		dBag := m(t.bagZ, 0, B, s.Vocab)
 		d.zero(t.bagZ)
-		d.sumBlocks(T, B*s.Vocab, t.bagLogits.p, t.bagZ.p)
+		d.sumBlocks(len(t.bagSteps), B*s.Vocab, t.bagLogits.p, t.bagZ.p)
 		d.gemm(zm.T(), dBag, 1, t.gm("bow.W"))
 		d.colSum(dBag, t.gp("bow.b"), t.colParts)
 		d.gemm(dBag, t.wm("bow.W").T(), 1, m(t.dz, 0, B, Z))

@@ -30,6 +30,11 @@ type Config struct {
 	// decoder can then read. Its weights (bow.W, bow.b) serve training
 	// only.
 	BagOfChars bool `json:"bag_of_chars,omitempty"`
+	// RhymeChars adds the same loss over the characters that end the even
+	// lines alone: the code is trained to say how the poem rhymes, which
+	// the decoder can read and DecodeOptions.RhymeFromCode can keep. Its
+	// weights are the bag's (bow.W, bow.b); they also serve decoding.
+	RhymeChars bool `json:"rhyme_chars,omitempty"`
 }
 
 // DefaultConfig returns the sizes measured to train well on a few thousand
@@ -62,8 +67,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dropout %g outside [0, 1)", c.Dropout)
 	case c.BagOfChars && c.LM:
 		return errors.New("a language model has no code for the bag-of-characters loss to predict from")
+	case c.RhymeChars && c.LM:
+		return errors.New("a language model has no code for the rhyme loss to predict from")
+	case c.RhymeChars && c.BagOfChars:
+		return errors.New("the bag-of-characters and rhyme losses share their weights: choose one")
 	}
 	return nil
+}
+
+// HasBag reports whether the model predicts characters from z (the bag of
+// characters or the rhyme loss), with the weights bow.W and bow.b.
+func (c Config) HasBag() bool { return c.BagOfChars || c.RhymeChars }
+
+// BagSteps are the encoder steps whose characters the bag predicts from z:
+// every step for the bag of characters, the last of each even line for
+// the rhyme loss, none without either.
+func (c Config) BagSteps() []int {
+	var steps []int
+	for t := range c.EncSteps() {
+		if c.BagOfChars || (c.RhymeChars && t%10 == 9) {
+			steps = append(steps, t)
+		}
+	}
+	return steps
 }
 
 // EncSteps is the number of characters in a poem: the encoder's steps.

@@ -67,6 +67,11 @@ type DecodeOptions struct {
 	NoRepeat bool
 	// Prosody judges tones and rhymes; nil means poetry.NewProsody().
 	Prosody *poetry.Prosody
+	// RhymeFromCode, when Rhyme is set and neither RhymeGroup nor
+	// RhymeChar names a group, rhymes each poem in the group its code
+	// predicts (CodeRhymeGroup), for a model trained with the rhyme loss;
+	// other models choose the group as they write.
+	RhymeFromCode bool
 }
 
 // OptionError is a mistake in one field of [DecodeOptions], which it names
@@ -171,6 +176,9 @@ func (m *Model) decodeRowBytes() int {
 // decode implements Decode and DecodeResults; score asks for LogProb, which
 // sampling and greedy decoding need not compute otherwise.
 func (m *Model) decode(z [][]float64, opt DecodeOptions, rng *rand.Rand, score bool) ([]DecodeResult, error) {
+	if opt.RhymeFromCode && m.Config.RhymeChars && opt.Rhyme && opt.RhymeGroup == "" && opt.RhymeChar == 0 {
+		return m.decodeByCodeRhyme(z, opt, rng, score)
+	}
 	p, err := m.checkOptions(opt)
 	if err != nil {
 		return nil, err
@@ -503,7 +511,14 @@ func (m *Model) Reconstruct(poems []poetry.Poem) ([]poetry.Poem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.Decode(mu, DecodeOptions{Lines: m.Config.Lines, Greedy: true}, nil)
+	return m.Decode(mu, reconOptions(m), nil)
+}
+
+// reconOptions decode a poem's code greedily, as the model alone writes
+// it; a model trained with the rhyme loss ends the even lines in the
+// rhyme group the code predicts, the part of the code that loss trains.
+func reconOptions(m *Model) DecodeOptions {
+	return DecodeOptions{Lines: m.Config.Lines, Greedy: true, Rhyme: m.Config.RhymeChars, RhymeFromCode: m.Config.RhymeChars}
 }
 
 // Recovered is the share of positions where two poems of the same shape

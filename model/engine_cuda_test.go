@@ -90,6 +90,8 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 		{"long-batch", Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 12, DecHidden: 16, Latent: 4, Dropout: 0.3}, 110, false},
 		// The bag-of-characters loss from z.
 		{"bag-of-chars", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, BagOfChars: true}, 5, false},
+		// The rhyme loss: the bag over two steps of each poem, one at a time.
+		{"rhyme-chars", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, RhymeChars: true}, 5, false},
 	}
 	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},

@@ -349,10 +349,14 @@ type Report struct {
 	Latent      int     `json:"latent"`
 
 	// Reconstruction decodes each poem's posterior mean greedily (as
-	// Model.Reconstruct does) and compares the result with the poem.
-	CharsRecovered float64 `json:"chars_recovered"` // share of characters in place
-	LinesRecovered float64 `json:"lines_recovered"` // share of lines recovered whole
-	ReconBLEU      float64 `json:"recon_bleu"`      // corpus BLEU-4 of the reconstructions against the poems
+	// Model.Reconstruct does) and compares the result with the poem. A
+	// model trained with the rhyme loss ends the even lines in the rhyme
+	// group its code predicts (DecodeOptions.RhymeFromCode), and says so
+	// by ReconRhymeFromCode.
+	ReconRhymeFromCode bool    `json:"recon_rhyme_from_code,omitempty"`
+	CharsRecovered     float64 `json:"chars_recovered"` // share of characters in place
+	LinesRecovered     float64 `json:"lines_recovered"` // share of lines recovered whole
+	ReconBLEU          float64 `json:"recon_bleu"`      // corpus BLEU-4 of the reconstructions against the poems
 
 	// ShuffledCharsRecovered is the control of CharsRecovered: the same
 	// share, with each poem's reconstruction decoded greedily from another
@@ -367,8 +371,11 @@ type Report struct {
 
 	// Reconstructions holds the greedy reconstructions from the posterior
 	// means, in the order of the poems, for figures that need more than
-	// the model knows, such as rhyme. It is not part of the JSON report.
-	Reconstructions []poetry.Poem `json:"-"`
+	// the model knows, such as rhyme; ShuffledReconstructions those of the
+	// control, from another poem's code. They are not part of the JSON
+	// report.
+	Reconstructions         []poetry.Poem `json:"-"`
+	ShuffledReconstructions []poetry.Poem `json:"-"`
 }
 
 // Evaluation noise streams: each measurement draws from a generator of its
@@ -403,11 +410,11 @@ func derangement(n int, rng *rand.Rand) []int {
 }
 
 // greedyDecode decodes each row of mu greedily into a poem of the model's
-// number of lines, evalRows rows a pass.
+// number of lines, evalRows rows a pass: as Model.Reconstruct does.
 func greedyDecode(m *Model, mu [][]float64) ([]poetry.Poem, error) {
 	out := make([]poetry.Poem, 0, len(mu))
 	for start := 0; start < len(mu); start += evalRows {
-		part, err := m.Decode(mu[start:min(start+evalRows, len(mu))], DecodeOptions{Lines: m.Config.Lines, Greedy: true}, nil)
+		part, err := m.Decode(mu[start:min(start+evalRows, len(mu))], reconOptions(m), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -497,6 +504,7 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 		lines += p.NumLines()
 	}
 	r.CharsRecovered = charsRecovered(poems, recon)
+	r.ReconRhymeFromCode = reconOptions(m).RhymeFromCode
 	r.LinesRecovered = float64(sameLines) / float64(lines)
 	r.Reconstructions = recon
 	if perm := derangement(len(poems), rand.New(rand.NewPCG(seed, streamShuffle))); perm != nil {
@@ -510,6 +518,7 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 		}
 		share := charsRecovered(poems, shuffled)
 		r.ShuffledCharsRecovered = &share
+		r.ShuffledReconstructions = shuffled
 	}
 	r.ReconBLEU = poetry.CorpusBLEU(recon, refs, bleuOrder)
 	return r, nil

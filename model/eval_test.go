@@ -258,7 +258,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	var back Report
 	want := r
-	want.Reconstructions = nil // not in the JSON
+	want.Reconstructions, want.ShuffledReconstructions = nil, nil // not in the JSON
 	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, want) {
 		t.Errorf("JSON round trip: %s gave %+v, %v", b, back, err)
 	}

@@ -35,7 +35,8 @@ type Graph struct {
 	encIDs, decIDs, targets *tensor.Dense
 	tokW, klW, eps, encMask *tensor.Dense
 	decMask, freeBits       *tensor.Dense
-	bagRows, bagW           *tensor.Dense // the bag-of-characters loss's row map and weights
+	bagRows, bagW           *tensor.Dense // the bag's row map and weights (Config.HasBag)
+	bagTargets              *tensor.Dense // its characters, when it predicts only some steps'
 	beta                    *G.Node
 	// reads receives the scalars G.Read copies out of each run. It is an
 	// object of its own: Read keeps a pointer to its target, and a pointer
@@ -53,7 +54,7 @@ type Stats struct {
 	Loss float64 // the objective: NLL + β·KL (with the free-bits floor)
 	NLL  float64 // reconstruction: −log p(x|z), summed over steps
 	KL   float64 // KL(q(z|x) ‖ N(0, I)), summed over dimensions
-	Bag  float64 // the bag-of-characters loss, when the model has one (see Config.BagOfChars)
+	Bag  float64 // the bag's loss, when the model has one (see Config.HasBag)
 }
 
 // NewGraph builds the forward pass, the loss and its gradient for batches of
@@ -126,19 +127,23 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 		loss = b.do(G.Add(nll, b.do(G.Mul(gr.beta, klLoss))))
 	}
 	var bag *G.Node
-	if c.BagOfChars {
-		// −Σₜ log softmax(z·W + b)[xₜ]: the logits of each poem, taken once
-		// for each of its characters (rows laid out as the encoder's ids,
-		// time-major), through the decoder's own softmax cross-entropy.
-		rows := input("bag_rows", &gr.bagRows, tensor.Int, T*B)
-		for t := 0; t < T; t++ {
-			for r := 0; r < B; r++ {
-				gr.bagRows.Ints()[t*B+r] = r
-			}
+	if c.HasBag() {
+		// −Σₜ log softmax(z·W + b)[xₜ] over the bag's steps: the logits of
+		// each poem, taken once for each of those characters (rows laid
+		// out as the encoder's ids, time-major), through the decoder's own
+		// softmax cross-entropy.
+		n := len(c.BagSteps())
+		rows := input("bag_rows", &gr.bagRows, tensor.Int, n*B)
+		for i := range n * B {
+			gr.bagRows.Ints()[i] = i % B
 		}
-		bagW := input("bag_weight", &gr.bagW, dt, T*B)
+		bagTargets := encIDs
+		if n < T {
+			bagTargets = input("bag_targets", &gr.bagTargets, tensor.Int, n*B)
+		}
+		bagW := input("bag_weight", &gr.bagW, dt, n*B)
 		logits := b.do(gatherRows(b.do(G.Mul(z, node["bow.W"])), rows))
-		bagTok := b.do(softmaxXent(logits, node["bow.b"], encIDs))
+		bagTok := b.do(softmaxXent(logits, node["bow.b"], bagTargets))
 		bag = b.do(G.Sum(b.do(G.HadamardProd(bagTok, bagW))))
 		loss = b.do(G.Add(loss, bag))
 	}
@@ -280,9 +285,13 @@ func (gr *Graph) bind(f *Feed) error {
 	}
 	setFloats(gr.klW, klW)
 	if gr.bagW != nil {
-		bagW := make([]float64, T*B)
-		for t := 0; t < T; t++ {
-			copy(bagW[t*B:(t+1)*B], f.Weight)
+		steps := c.BagSteps()
+		bagW := make([]float64, len(steps)*B)
+		for k, t := range steps {
+			copy(bagW[k*B:(k+1)*B], f.Weight)
+			if gr.bagTargets != nil {
+				copy(gr.bagTargets.Ints()[k*B:(k+1)*B], f.EncIDs[t*B:(t+1)*B])
+			}
 		}
 		setFloats(gr.bagW, bagW)
 	}

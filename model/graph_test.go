@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -141,7 +142,29 @@ func TestGradientCheckBagOfChars(t *testing.T) {
 	c := tinyConfig()
 	c.BagOfChars = true
 	checkGradients(t, c)
+	checkBagLoss(t, c, c.EncSteps())
+}
 
+// TestGradientCheckRhymeChars: the same with the rhyme loss, the bag's
+// formula over the last characters of the even lines alone.
+func TestGradientCheckRhymeChars(t *testing.T) {
+	c := tinyConfig()
+	c.RhymeChars = true
+	for lines, want := range map[int]string{2: "[9]", 4: "[9 19]", 8: "[9 19 29 39]"} {
+		c := c
+		c.Lines = lines
+		if got := fmt.Sprint(c.BagSteps()); got != want {
+			t.Fatalf("the rhyme loss predicts steps %s of a poem of %d lines, want %s", got, lines, want)
+		}
+	}
+	checkGradients(t, c)
+	checkBagLoss(t, c, c.Lines/2)
+}
+
+// checkBagLoss compares the graph's bag loss with the plain formula over
+// the config's BagSteps, of which there must be steps.
+func checkBagLoss(t *testing.T, c Config, steps int) {
+	t.Helper()
 	p, err := NewParams(c, tensor.Float64, 11)
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +181,9 @@ func TestGradientCheckBagOfChars(t *testing.T) {
 	}
 	mu, logvar := NewNet(p).Encode(enc, B)
 	W, bias := p.Get("bow.W").Float64s(), p.Get("bow.b").Float64s()
+	if len(c.BagSteps()) != steps {
+		t.Fatalf("the bag predicts %d steps, want %d", len(c.BagSteps()), steps)
+	}
 	var want float64
 	for b := 0; b < B; b++ {
 		logits := make([]float64, V)
@@ -169,12 +195,12 @@ func TestGradientCheckBagOfChars(t *testing.T) {
 			}
 		}
 		lse := logSumExp(logits)
-		for t := 0; t < T; t++ {
+		for _, t := range c.BagSteps() {
 			want += f.Weight[b] * (lse - logits[enc[b*T+t]])
 		}
 	}
 	if !close(st.Bag, want, 1e-10) {
-		t.Errorf("bag-of-characters loss %.12g, want %.12g", st.Bag, want)
+		t.Errorf("bag loss %.12g, want %.12g", st.Bag, want)
 	}
 	if !(want > 0) {
 		t.Errorf("the loss is %v: the check compares nothing", want)

@@ -77,7 +77,7 @@ func layout(c Config) (names []string, shapes [][2]int) {
 	lstm("dec.", E, Hd, true)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
-	if c.BagOfChars {
+	if c.HasBag() {
 		add("bow.W", Z, V)
 		add("bow.b", 1, V)
 	}

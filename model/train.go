@@ -269,7 +269,7 @@ func NewModel(c Config, v *corpus.Vocab, seed uint64) (*Model, error) {
 		return nil, fmt.Errorf("vocabulary of %d entries for a model of %d", v.Size(), c.Vocab)
 	}
 	p.set(p.index["out.b"], unigramBias(c, v))
-	if c.BagOfChars { // the bag's first guess is the unigram distribution too
+	if c.HasBag() { // the bag's first guess is the unigram distribution too
 		p.set(p.index["bow.b"], unigramBias(c, v))
 	}
 	return &Model{Config: c, Vocab: v, Params: p}, nil

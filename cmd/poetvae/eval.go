@@ -158,6 +158,9 @@ type evalReport struct {
 	// poem; RhymePoems is how many it counts.
 	RhymeRecovered *float64 `json:"recon_rhyme_recovered"`
 	RhymePoems     int      `json:"recon_rhyme_poems"`
+	// ShuffledRhymeRecovered is its control: the same share for the
+	// reconstructions from another poem's code (nil where either is).
+	ShuffledRhymeRecovered *float64 `json:"shuffled_rhyme_recovered"`
 
 	Baseline *baselineReport `json:"baseline,omitempty"`
 }
@@ -258,6 +261,10 @@ func evaluate(c *cli.Context) error {
 	}
 	if share, n := rhymeRecovered(pros, test, rep.Test.Reconstructions); n > 0 {
 		rep.RhymeRecovered, rep.RhymePoems = &share, n
+		if other := rep.Test.ShuffledReconstructions; other != nil {
+			share, _ := rhymeRecovered(pros, test, other)
+			rep.ShuffledRhymeRecovered = &share
+		}
 	}
 	rep.TestForm = measureForm(pros, test)
 	if n := c.Int("samples"); n > 0 {
@@ -377,7 +384,11 @@ func printEval(c *cli.Context, r evalReport) {
 		fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f   (reconstruction %.2f + KL %.2f)\n", label("−ELBO"), t.ELBO, t.ELBOPPL, t.NLL, t.KL)
 		fmt.Fprintf(w, "  %s %8.2f nats\n", label("mutual information"), t.MI)
 		fmt.Fprintf(w, "  %s %5d of %d\n", label("active units"), t.ActiveUnits, t.Latent)
-		fmt.Fprintf(w, "reconstruction from the posterior mean (greedy)\n")
+		if t.ReconRhymeFromCode {
+			fmt.Fprintf(w, "reconstruction from the posterior mean (greedy; the even lines in the rhyme group the code predicts)\n")
+		} else {
+			fmt.Fprintf(w, "reconstruction from the posterior mean (greedy)\n")
+		}
 		fmt.Fprintf(w, "  characters %.1f%%   whole lines %.1f%%   BLEU-4 %.3f\n", 100*t.CharsRecovered, 100*t.LinesRecovered, t.ReconBLEU)
 		if t.ShuffledCharsRecovered != nil {
 			share := *t.ShuffledCharsRecovered
@@ -392,6 +403,9 @@ func printEval(c *cli.Context, r evalReport) {
 				fmt.Fprintf(w, " (of the %s whose even lines end in known groups)", count(r.RhymePoems, "poem"))
 			}
 			fmt.Fprintln(w)
+			if r.ShuffledRhymeRecovered != nil {
+				fmt.Fprintf(w, "  rhyme group from another poem's code %.1f%% (the control)\n", 100**r.ShuffledRhymeRecovered)
+			}
 		} else {
 			fmt.Fprintf(w, "  rhyme group of the even lines n/a (no test poem's even lines all end in known groups)\n")
 		}

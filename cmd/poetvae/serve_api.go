@@ -522,7 +522,7 @@ func (s *server) interpolate(ctx context.Context, rq *request) (any, error) {
 	if steps > maxSteps {
 		return nil, badf("--steps %d is more than this server's limit of %d", steps, maxSteps)
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines}
+	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines, RhymeFromCode: true}
 	if err := s.form(rq, &opt, false, steps+1); err != nil {
 		return nil, err
 	}
@@ -610,7 +610,7 @@ func (s *server) reconstruct(ctx context.Context, rq *request) (any, error) {
 	if text == "" {
 		return nil, badf(`reconstruct needs a poem: {"poem": "床前明月光，疑是地上霜。举头望明月，低头思故乡。"}`)
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines}
+	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines, RhymeFromCode: true}
 	if err := s.form(rq, &opt, false, 1); err != nil {
 		return nil, err
 	}
@@ -656,7 +656,7 @@ func (s *server) decode(ctx context.Context, rq *request) (any, error) {
 			return nil, err
 		}
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: s.m.Config.Lines}
+	opt := model.DecodeOptions{Greedy: true, Lines: s.m.Config.Lines, RhymeFromCode: true}
 	if err := s.form(rq, &opt, false, len(z)); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,7 @@ Examples:
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
 			&cli.BoolFlag{Name: "bag-of-chars", Usage: "also train z to predict the poem's characters regardless of place (Zhao et al. 2017): codes that say which characters a poem holds"},
+			&cli.BoolFlag{Name: "rhyme-loss", Usage: "also train z to predict the characters that end the even lines: codes that keep how a poem rhymes, so that reconstruct and interpolate rhyme as the poems given do"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
@@ -179,7 +180,7 @@ func trainingBytes(mc model.Config, batch int) float64 {
 			2*4*(E*He+He*He+He) + // encoder LSTMs, both ways
 			2*(2*He*Z+Z) // mu and log σ²
 	}
-	if mc.BagOfChars {
+	if mc.HasBag() {
 		params += Z*V + V
 	}
 	const perParam = 4 + 4 + 8 + 2*8
@@ -593,7 +594,7 @@ func train(c *cli.Context) error {
 		}
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
 			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
-			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars")}
+			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars"), RhymeChars: c.Bool("rhyme-loss")}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
@@ -955,6 +956,7 @@ func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train
 		"lr-decay": tc.LRDecay, "pretrain-epochs": tc.PretrainEpochs,
 		"embed": mc.Embed, "highway": mc.Highway, "enc-hidden": mc.EncHidden, "dec-hidden": mc.DecHidden,
 		"latent": mc.Latent, "dropout": mc.Dropout, "lm": mc.LM, "bag-of-chars": mc.BagOfChars,
+		"rhyme-loss": mc.RhymeChars,
 	}
 	var given, theirs []string
 	for _, f := range c.Command.Flags {

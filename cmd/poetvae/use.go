@@ -553,12 +553,15 @@ func quoteRunes(rs []rune) string {
 // arguments and encodes them to their posterior means: the common start of
 // interpolate and reconstruct, which decode greedily.
 func encodeArgs(c *cli.Context) (m *model.Model, poems []poetry.Poem, mu [][]float64, opt model.DecodeOptions, err error) {
-	opt = model.DecodeOptions{Greedy: true}
+	opt = model.DecodeOptions{Greedy: true, RhymeFromCode: true}
 	if err = formOptions(c, &opt, false); err != nil {
 		return
 	}
 	if m, err = loadModel(c); err != nil {
 		return
+	}
+	if m.Config.RhymeChars && !c.IsSet("rhyme") && !c.IsSet("rhyme-char") && !c.IsSet("rhyme-first-line") {
+		opt.Rhyme = true // in the group the code predicts: what the model was trained to keep
 	}
 	if poems, err = parsePoems(c, m, c.Args().Slice()); err != nil {
 		return
