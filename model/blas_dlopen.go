@@ -30,6 +30,11 @@ static pv_threads_fn pv_threads_p;
 // it, its thread setting): 1 when both products are there, else 0 with
 // the library closed again.
 static int pv_open(const char *name) {
+	// OpenBLAS starts its thread pool as it loads, sized by this variable;
+	// poetvae runs it on one thread (see blas.go), so a pool of one spares
+	// every command starting threads that would only spin. A value the
+	// user set is kept.
+	setenv("OPENBLAS_NUM_THREADS", "1", 0);
 	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		return 0;
