@@ -38,9 +38,9 @@ func TestEval(t *testing.T) {
 		t.Fatalf("status %d: %s", code, errs)
 	}
 	for _, want := range []string{"NLL (IS, K=4)", "mutual information", "active units", "well formed", "100.0%", "self-BLEU", "copied from the training corpus",
-		"reconstruction from the posterior mean (greedy)\n  characters ",
+		"reconstruction from the posterior mean (greedy; the even lines in the rhyme group the code predicts)\n  characters ",
 		"\n  characters from another poem's code ", "% (a control: the language alone)\n",
-		"\n  rhyme group of the even lines "} {
+		"\n  rhyme group of the even lines ", "\n  rhyme group from another poem's code "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("eval output lacks %q:\n%s", want, out)
 		}

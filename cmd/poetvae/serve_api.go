@@ -522,10 +522,11 @@ func (s *server) interpolate(ctx context.Context, rq *request) (any, error) {
 	if steps > maxSteps {
 		return nil, badf("--steps %d is more than this server's limit of %d", steps, maxSteps)
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines, RhymeFromCode: true}
+	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines}
 	if err := s.form(rq, &opt, false, steps+1); err != nil {
 		return nil, err
 	}
+	rhymeFromCode(rq.c, m, &opt)
 	codes := make([][]float64, 2)
 	var texts []string
 	var textEnd []int
@@ -610,10 +611,11 @@ func (s *server) reconstruct(ctx context.Context, rq *request) (any, error) {
 	if text == "" {
 		return nil, badf(`reconstruct needs a poem: {"poem": "床前明月光，疑是地上霜。举头望明月，低头思故乡。"}`)
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines, RhymeFromCode: true}
+	opt := model.DecodeOptions{Greedy: true, Lines: m.Config.Lines}
 	if err := s.form(rq, &opt, false, 1); err != nil {
 		return nil, err
 	}
+	rhymeFromCode(rq.c, m, &opt)
 	in, err := parsePoems(c, m, []string{text})
 	if err != nil {
 		return nil, err
@@ -656,10 +658,11 @@ func (s *server) decode(ctx context.Context, rq *request) (any, error) {
 			return nil, err
 		}
 	}
-	opt := model.DecodeOptions{Greedy: true, Lines: s.m.Config.Lines, RhymeFromCode: true}
+	opt := model.DecodeOptions{Greedy: true, Lines: s.m.Config.Lines}
 	if err := s.form(rq, &opt, false, len(z)); err != nil {
 		return nil, err
 	}
+	rhymeFromCode(rq.c, s.m, &opt)
 	res, err := s.m.DecodeResults(z, opt, nil)
 	if err != nil {
 		return nil, err

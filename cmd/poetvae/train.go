@@ -86,7 +86,7 @@ Examples:
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
 			&cli.BoolFlag{Name: "bag-of-chars", Usage: "also train z to predict the poem's characters regardless of place (Zhao et al. 2017): codes that say which characters a poem holds"},
-			&cli.BoolFlag{Name: "rhyme-loss", Usage: "also train z to predict the characters that end the even lines: codes that keep how a poem rhymes, so that reconstruct and interpolate rhyme as the poems given do"},
+			&cli.BoolFlag{Name: "rhyme-loss", Value: true, Usage: "also train z to predict the characters that end the even lines: codes that keep how a poem rhymes, so that reconstruct and interpolate rhyme as the poems given do (--rhyme-loss=false: none; not with --lm or --bag-of-chars)"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
@@ -594,7 +594,7 @@ func train(c *cli.Context) error {
 		}
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
 			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
-			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars"), RhymeChars: c.Bool("rhyme-loss")}
+			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars"), RhymeChars: rhymeLoss(c)}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
@@ -948,6 +948,16 @@ func restoreBest(out, lastPath string, m *model.Model, st *model.TrainState, dam
 // (--sampler, --device, --quiet...). --min-count, which the state does not
 // record, is compared by the vocabulary it would build from the training
 // poems.
+// rhymeLoss reports whether the run trains the rhyme loss: by default,
+// unless the model is a language model (no code) or has the bag of
+// characters (which shares its weights), where asking for it is an error.
+func rhymeLoss(c *cli.Context) bool {
+	if c.IsSet("rhyme-loss") {
+		return c.Bool("rhyme-loss")
+	}
+	return !c.Bool("lm") && !c.Bool("bag-of-chars")
+}
+
 func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train []poetry.Poem) error {
 	tc, mc := st.Config, m.Config
 	stored := map[string]any{

@@ -553,21 +553,31 @@ func quoteRunes(rs []rune) string {
 // arguments and encodes them to their posterior means: the common start of
 // interpolate and reconstruct, which decode greedily.
 func encodeArgs(c *cli.Context) (m *model.Model, poems []poetry.Poem, mu [][]float64, opt model.DecodeOptions, err error) {
-	opt = model.DecodeOptions{Greedy: true, RhymeFromCode: true}
+	opt = model.DecodeOptions{Greedy: true}
 	if err = formOptions(c, &opt, false); err != nil {
 		return
 	}
 	if m, err = loadModel(c); err != nil {
 		return
 	}
-	if m.Config.RhymeChars && !c.IsSet("rhyme") && !c.IsSet("rhyme-char") && !c.IsSet("rhyme-first-line") {
-		opt.Rhyme = true // in the group the code predicts: what the model was trained to keep
-	}
+	rhymeFromCode(c, m, &opt)
 	if poems, err = parsePoems(c, m, c.Args().Slice()); err != nil {
 		return
 	}
 	mu, _, err = m.Encode(poems)
 	return
+}
+
+// rhymeFromCode makes a poem decoded from a code rhyme in the group the
+// code predicts, for a model trained with the rhyme loss (train
+// --rhyme-loss): what it was trained to keep, unless the rhyme flags ask
+// for something else. interpolate, reconstruct and serve's calls that
+// decode codes share it, so that the two never disagree.
+func rhymeFromCode(c *cli.Context, m *model.Model, opt *model.DecodeOptions) {
+	opt.RhymeFromCode = true
+	if m.Config.RhymeChars && !c.IsSet("rhyme") && !c.IsSet("rhyme-char") && !c.IsSet("rhyme-first-line") {
+		opt.Rhyme = true
+	}
 }
 
 func strictFlag() cli.Flag {
