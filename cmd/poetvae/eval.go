@@ -108,15 +108,7 @@ func measureForm(pros *poetry.Prosody, poems []poetry.Poem) formRates {
 func rhymeRecovered(pros *poetry.Prosody, poems, recon []poetry.Poem) (share float64, counted int) {
 	kept := 0
 	for i, p := range poems {
-		known, same := true, true
-		for l := 1; l < p.NumLines(); l += 2 {
-			end := p.Line(l)[poetry.LineLen-1]
-			if pros.RhymeGroups(end) == nil {
-				known = false
-				break
-			}
-			same = same && pros.Rhymes(end, recon[i].Line(l)[poetry.LineLen-1])
-		}
+		known, same := rhymeKept(pros, p, recon[i])
 		if !known {
 			continue
 		}
@@ -129,6 +121,21 @@ func rhymeRecovered(pros *poetry.Prosody, poems, recon []poetry.Poem) (share flo
 		return 0, 0
 	}
 	return float64(kept) / float64(counted), counted
+}
+
+// rhymeKept says whether the last character of each even line of recon
+// shares a rhyme group with that of p (same), when pros places every one
+// of p's in a group (known).
+func rhymeKept(pros *poetry.Prosody, p, recon poetry.Poem) (known, same bool) {
+	same = true
+	for l := 1; l < p.NumLines(); l += 2 {
+		end := p.Line(l)[poetry.LineLen-1]
+		if pros.RhymeGroups(end) == nil {
+			return false, false
+		}
+		same = same && pros.Rhymes(end, recon.Line(l)[poetry.LineLen-1])
+	}
+	return true, same
 }
 
 type sampleReport struct {

@@ -568,6 +568,15 @@ func encodeArgs(c *cli.Context) (m *model.Model, poems []poetry.Poem, mu [][]flo
 	return
 }
 
+// prosodyOf is what judges the rhyme of poems decoded with opt: its
+// Prosody, else the model's own.
+func prosodyOf(m *model.Model, opt model.DecodeOptions) *poetry.Prosody {
+	if opt.Prosody != nil {
+		return opt.Prosody
+	}
+	return m.Prosody()
+}
+
 // rhymeFromCode makes a poem decoded from a code rhyme in the group the
 // code predicts, for a model trained with the rhyme loss (train
 // --rhyme-loss): what it was trained to keep, unless the rhyme flags ask
@@ -667,10 +676,15 @@ func interpolate(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "%.3f %s %s\n", ts[i], mark, p)
 	}
+	pros := prosodyOf(m, opt)
 	for i, e := range []int{0, steps} {
 		if !poems[e].Equal(ends[i]) {
-			fmt.Fprintf(w, "* poem %c reconstructs to this, not to %s (%.0f%% of characters recovered)\n",
-				'A'+i, ends[i], 100*model.Recovered(poems[e], ends[i]))
+			rhyme := ""
+			if known, same := rhymeKept(pros, ends[i], poems[e]); known && same {
+				rhyme = ", its rhyme kept"
+			}
+			fmt.Fprintf(w, "* poem %c reconstructs to this, not to %s (%.0f%% of characters recovered%s)\n",
+				'A'+i, ends[i], 100*model.Recovered(poems[e], ends[i]), rhyme)
 		}
 	}
 	return nil
@@ -722,7 +736,11 @@ Examples:
 			}
 			fmt.Fprintln(c.App.Writer, out[0])
 			n := len(in[0].Chars())
-			fmt.Fprintf(c.App.Writer, "%d of %d characters recovered (%.0f%%)\n", int(share*float64(n)+0.5), n, 100*share)
+			rhyme := ""
+			if known, same := rhymeKept(prosodyOf(m, opt), in[0], out[0]); known && same {
+				rhyme = ", its rhyme kept"
+			}
+			fmt.Fprintf(c.App.Writer, "%d of %d characters recovered (%.0f%%)%s\n", int(share*float64(n)+0.5), n, 100*share, rhyme)
 			return nil
 		},
 	}
