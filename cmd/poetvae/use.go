@@ -737,7 +737,7 @@ Examples:
 			fmt.Fprintln(c.App.Writer, out[0])
 			n := len(in[0].Chars())
 			rhyme := ""
-			if known, same := rhymeKept(prosodyOf(m, opt), in[0], out[0]); known && same {
+			if known, same := rhymeKept(prosodyOf(m, opt), in[0], out[0]); known && same && share < 1 {
 				rhyme = ", its rhyme kept"
 			}
 			fmt.Fprintf(c.App.Writer, "%d of %d characters recovered (%.0f%%)%s\n", int(share*float64(n)+0.5), n, 100*share, rhyme)
