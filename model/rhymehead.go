@@ -22,38 +22,45 @@ func (m *Model) CodeRhymeGroup(z []float64, pros *poetry.Prosody) (string, error
 	if len(z) != m.Config.Latent {
 		return "", fmt.Errorf("latent code has %d values, the model %d", len(z), m.Config.Latent)
 	}
-	if pros == nil {
-		pros = m.Prosody()
+	// The groups of each character, as constrained decoding has them.
+	t, err := m.tables(pros)
+	if err != nil {
+		return "", err
 	}
 	V := m.Config.Vocab
-	w, b := m.Params.Float64s(m.Params.index["bow.W"]), m.Params.Float64s(m.Params.index["bow.b"])
 	logits := make([]float64, V)
-	copy(logits, b)
+	convertInto(logits, m.Params.Get("bow.b").Data(), 0)
+	w, row := m.Params.Get("bow.W").Data(), make([]float64, V)
 	for d, zd := range z {
-		row := w[d*V : (d+1)*V]
+		convertInto(row, w, d*V)
 		for j, wj := range row {
 			logits[j] += zd * wj
 		}
 	}
 	top := math.Inf(-1)
-	for _, l := range logits {
+	for _, l := range logits[corpus.NumSpecial:] {
 		top = max(top, l)
 	}
-	weight := map[string]float64{}
+	weight := make([]float64, len(t.names))
 	for id := corpus.NumSpecial; id < V; id++ {
-		groups := pros.RhymeGroups(m.Vocab.Rune(id))
+		if t.groups[id].empty() {
+			continue
+		}
 		p := math.Exp(logits[id] - top)
-		for _, g := range groups {
+		for _, g := range t.groups[id].ids() {
 			weight[g] += p
 		}
 	}
-	best, bestW := "", 0.0
-	for g, w := range weight {
-		if w > bestW || (w == bestW && g < best) {
-			best, bestW = g, w
+	best := -1
+	for g, wg := range weight {
+		if best < 0 || wg > weight[best] || (wg == weight[best] && t.names[g] < t.names[best]) {
+			best = g
 		}
 	}
-	return best, nil
+	if best < 0 {
+		return "", nil
+	}
+	return t.names[best], nil
 }
 
 // decodeByCodeRhyme decodes each code with its CodeRhymeGroup as the
