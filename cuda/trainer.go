@@ -16,21 +16,10 @@ type Shape struct {
 	Vocab, Embed, Highway, EncHidden, DecHidden, Latent int
 	EncSteps                                            int // characters a poem; the decoder runs one step more
 	LM                                                  bool
-	BagOfChars                                          bool // the bag-of-characters loss from z (model.Config.BagOfChars)
-	RhymeChars                                          bool // the same over the even lines' last characters (model.Config.RhymeChars)
-}
-
-// bagSteps are the encoder steps whose characters the bag predicts from z,
-// as model.Config.BagSteps gives them: every step, or the last of each
-// even line.
-func (s Shape) bagSteps() []int {
-	var steps []int
-	for t := range s.EncSteps {
-		if s.BagOfChars || (s.RhymeChars && t%10 == 9) {
-			steps = append(steps, t)
-		}
-	}
-	return steps
+	// BagSteps are the encoder steps whose characters the bag loss
+	// predicts from z (model.Config.BagSteps: every step for the bag of
+	// characters, the even lines' last for the rhyme loss); none, no bag.
+	BagSteps []int
 }
 
 // DecSteps is the decoder's steps: the characters and EOS.
@@ -78,7 +67,7 @@ func Layout(s Shape) []Tensor {
 	add("dec.b", 1, 4*Hd)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
-	if (s.BagOfChars || s.RhymeChars) && !s.LM {
+	if len(s.BagSteps) > 0 && !s.LM {
 		add("bow.W", Z, V)
 		add("bow.b", 1, V)
 	}
@@ -138,7 +127,6 @@ type Trainer struct {
 	// each character it predicts, the rows' losses, and the row map (int32)
 	// that takes them
 	bagZ, bagLogits, bagLoss, bagRows Buffer
-	bagSteps                          []int
 }
 
 // NewTrainer allocates a trainer's buffers; the parameters start at zero
@@ -185,8 +173,7 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
 	if t.bag() {
-		t.bagSteps = s.bagSteps()
-		n := len(t.bagSteps)
+		n := len(s.BagSteps)
 		t.bagZ, t.bagLogits, t.bagLoss, t.bagRows = buf(B*V), buf(n*B*V), buf(n*B), buf(n*B)
 		if t.mem.err == nil {
 			rows := make([]int32, n*B) // row k·B + b of the bag's logits is poem b's
@@ -211,7 +198,7 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 }
 
 // bag reports whether the step trains the bag-of-characters or rhyme loss.
-func (t *Trainer) bag() bool { return (t.s.BagOfChars || t.s.RhymeChars) && !t.s.LM }
+func (t *Trainer) bag() bool { return len(t.s.BagSteps) > 0 && !t.s.LM }
 
 // Close frees the device memory.
 func (t *Trainer) Close() {
@@ -385,13 +372,13 @@ func (t *Trainer) forward(p StepParams) {
 			// once for each character it predicts (time-major, as the
 			// encoder's ids), through the decoder's softmax cross-entropy:
 			// at once over every step, or step by step over some.
-			n := len(t.bagSteps)
+			n := len(s.BagSteps)
 			d.gemmBias(zm, t.wm("bow.W"), t.wp("bow.b"), 0, m(t.bagZ, 0, B, s.Vocab))
 			d.gather(n*B, s.Vocab, t.bagRows.p, t.bagZ.p, t.bagLogits.p)
 			if n == s.EncSteps {
 				d.xent(n*B, s.Vocab, B, p.Rows, t.encIDs(), t.bagLogits.p, t.bagLoss.p)
 			} else {
-				for k, step := range t.bagSteps {
+				for k, step := range s.BagSteps {
 					d.xent(B, s.Vocab, B, p.Rows, t.encIDs().at(step*B), t.bagLogits.p.at(k*B*s.Vocab), t.bagLoss.p.at(k*B))
 				}
 			}
@@ -434,7 +421,7 @@ func (t *Trainer) forward(p StepParams) {
 	}
 	bagRows := 0
 	if t.bag() {
-		bagRows = len(t.bagSteps) * B
+		bagRows = len(s.BagSteps) * B
 	}
 	d.finishLoss(Td*B, t.rowLoss.p, bagRows, t.bagLoss.p, Zl, klDim, float32(p.Beta), float32(p.FreeBits), t.scalars.p)
 }
@@ -500,7 +487,7 @@ func (t *Trainer) backward(p StepParams) {
 	if t.bag() { // the gradient of the bag's logits of each poem, summed over its characters
 		dBag := m(t.bagZ, 0, B, s.Vocab)
 		d.zero(t.bagZ)
-		d.sumBlocks(len(t.bagSteps), B*s.Vocab, t.bagLogits.p, t.bagZ.p)
+		d.sumBlocks(len(s.BagSteps), B*s.Vocab, t.bagLogits.p, t.bagZ.p)
 		d.gemm(zm.T(), dBag, 1, t.gm("bow.W"))
 		d.colSum(dBag, t.gp("bow.b"), t.colParts)
 		d.gemm(dBag, t.wm("bow.W").T(), 1, m(t.dz, 0, B, Z))
