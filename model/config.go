@@ -9,6 +9,8 @@ package model
 import (
 	"errors"
 	"fmt"
+
+	"poetvae/poetry"
 )
 
 // Config fixes the shape of a model. It is stored in every checkpoint.
@@ -85,7 +87,7 @@ func (c Config) HasBag() bool { return c.BagOfChars || c.RhymeChars }
 func (c Config) BagSteps() []int {
 	var steps []int
 	for t := range c.EncSteps() {
-		if c.BagOfChars || (c.RhymeChars && t%10 == 9) {
+		if c.BagOfChars || (c.RhymeChars && (t+1)%(2*poetry.LineLen) == 0) {
 			steps = append(steps, t)
 		}
 	}
