@@ -1,6 +1,6 @@
 // A CPU runtime for poetvae's CUDA kernels, for tests on machines without a
-// GPU. Each block runs by itself; each of its threads is a fiber (ucontext)
-// on one OS thread, switched at __syncthreads, so barriers and shared memory
+// GPU. Each block runs by itself; each of its threads is a fiber on one OS
+// thread, switched at __syncthreads, so barriers and shared memory
 // (a static array, shared by the block's fibers) behave as on the GPU.
 // Kernels declared with KERNEL register themselves by name.
 #pragma once
@@ -41,21 +41,119 @@ inline thread_local dim3 emu_thread_idx, emu_block_idx, emu_block_dim, emu_grid_
 // doing, as on a GPU, where warps run independently between block barriers.
 enum EmuWait { EMU_RUNNING, EMU_AT_BLOCK_BARRIER, EMU_AT_WARP_BARRIER, EMU_DONE };
 
+// Switching between fibers. glibc's swapcontext saves and restores the
+// signal mask with a system call at every switch, so that kernels with a
+// barrier in their inner loop (a GEMM's tiles) spent most of their time in
+// the system. On x86-64 the emulator switches by hand instead: the
+// registers a System V function call must keep (rbx, rbp, r12–r15) go on
+// the stack being left, whose pointer is saved, and come off the stack
+// switched to. AddressSanitizer must see every stack switch, which it does
+// by intercepting swapcontext: under it, and on other machines, the
+// emulator keeps ucontext.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#endif
+#if defined(__x86_64__) && !defined(EMU_ASAN)
+#define EMU_FAST_SWITCH 1
+#endif
+
 struct EmuFiber {
+#ifdef EMU_FAST_SWITCH
+    void* sp;  // the stack pointer saved by emu_switch
+#else
     ucontext_t ctx;
+#endif
     dim3 tid;
     EmuWait wait;
 };
 
-inline thread_local ucontext_t emu_scheduler;
 inline thread_local EmuFiber* emu_current;
 inline thread_local const std::function<void()>* emu_body;
 inline thread_local const char* emu_kernel_name = "";
+
+#ifdef EMU_FAST_SWITCH
+inline thread_local void* emu_scheduler_sp;
+
+// emu_switch saves the callee-saved registers on the current stack and its
+// pointer in *save, then takes the stack at to and returns to whatever was
+// saved there: the point where that stack's owner called emu_switch, or, for
+// a fiber not yet started, emu_fiber_entry (emu_fiber_init).
+__attribute__((naked, noinline)) static void emu_switch(void** save, void* to) {
+    asm volatile(
+        "pushq %rbp\n\t"
+        "pushq %rbx\n\t"
+        "pushq %r12\n\t"
+        "pushq %r13\n\t"
+        "pushq %r14\n\t"
+        "pushq %r15\n\t"
+        "movq %rsp, (%rdi)\n\t"
+        "movq %rsi, %rsp\n\t"
+        "popq %r15\n\t"
+        "popq %r14\n\t"
+        "popq %r13\n\t"
+        "popq %r12\n\t"
+        "popq %rbx\n\t"
+        "popq %rbp\n\t"
+        "ret\n\t");
+}
+
+inline void emu_wait(EmuWait w) {
+    emu_current->wait = w;
+    emu_switch(&emu_current->sp, emu_scheduler_sp);
+}
+
+// emu_fiber_entry is where a fiber starts; it never returns: at the end of
+// the kernel it goes back to the scheduler, which does not resume it.
+static void emu_fiber_entry() {
+    (*emu_body)();
+    emu_current->wait = EMU_DONE;
+    emu_switch(&emu_current->sp, emu_scheduler_sp);
+    __builtin_unreachable();
+}
+
+// emu_fiber_init lays out a fresh stack as emu_switch leaves one: six
+// zeroed registers, then emu_fiber_entry as the address to return to,
+// above it a null return address for emu_fiber_entry itself, so that it
+// starts with the stack aligned as after a call (16 bytes, less the 8 of
+// the return address).
+inline void emu_fiber_init(EmuFiber& f, char* stack, size_t size) {
+    void** sp = (void**)(((uintptr_t)(stack + size)) & ~(uintptr_t)15);
+    *--sp = nullptr;
+    *--sp = (void*)&emu_fiber_entry;
+    for (int i = 0; i < 6; i++) *--sp = nullptr;
+    f.sp = sp;
+}
+
+// emu_enter runs the fiber f until it waits or ends.
+inline void emu_enter(EmuFiber& f) { emu_switch(&emu_scheduler_sp, f.sp); }
+#else
+inline thread_local ucontext_t emu_scheduler;
 
 inline void emu_wait(EmuWait w) {
     emu_current->wait = w;
     swapcontext(&emu_current->ctx, &emu_scheduler);
 }
+
+inline void emu_fiber_main() {
+    (*emu_body)();
+    emu_current->wait = EMU_DONE;  // returning resumes the scheduler (uc_link)
+}
+
+inline void emu_fiber_init(EmuFiber& f, char* stack, size_t size) {
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = stack;
+    f.ctx.uc_stack.ss_size = size;
+    f.ctx.uc_link = &emu_scheduler;
+    makecontext(&f.ctx, emu_fiber_main, 0);
+}
+
+inline void emu_enter(EmuFiber& f) { swapcontext(&emu_scheduler, &f.ctx); }
+#endif
 
 inline void __syncthreads() { emu_wait(EMU_AT_BLOCK_BARRIER); }
 
@@ -97,11 +195,6 @@ inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
         d[r] = s;
     }
     emu_wait(EMU_AT_WARP_BARRIER);
-}
-
-inline void emu_fiber_main() {
-    (*emu_body)();
-    emu_current->wait = EMU_DONE;  // returning resumes the scheduler (uc_link)
 }
 
 // The order in which the emulator runs a grid's blocks, a block's threads
@@ -191,11 +284,7 @@ inline void emu_run(dim3 grid, dim3 block, const std::function<void()>& body) {
             EmuFiber& f = fibers[i];
             f.tid = dim3{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
             f.wait = EMU_RUNNING;
-            getcontext(&f.ctx);
-            f.ctx.uc_stack.ss_sp = stacks[i].data();
-            f.ctx.uc_stack.ss_size = stack_size;
-            f.ctx.uc_link = &emu_scheduler;
-            makecontext(&f.ctx, emu_fiber_main, 0);
+            emu_fiber_init(f, stacks[i].data(), stack_size);
         }
         // Each round runs every released thread to its next barrier or to
         // its end.
@@ -206,7 +295,7 @@ inline void emu_run(dim3 grid, dim3 block, const std::function<void()>& body) {
                 if (f.wait != EMU_RUNNING) continue;
                 emu_current = &f;
                 emu_thread_idx = f.tid;
-                swapcontext(&emu_scheduler, &f.ctx);
+                emu_enter(f);
             }
         } while (emu_release(fibers));
     }
