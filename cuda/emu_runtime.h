@@ -42,14 +42,15 @@ inline thread_local dim3 emu_thread_idx, emu_block_idx, emu_block_dim, emu_grid_
 enum EmuWait { EMU_RUNNING, EMU_AT_BLOCK_BARRIER, EMU_AT_WARP_BARRIER, EMU_DONE };
 
 // Switching between fibers. glibc's swapcontext saves and restores the
-// signal mask with a system call at every switch, so that kernels with a
-// barrier in their inner loop (a GEMM's tiles) spent most of their time in
-// the system. On x86-64 the emulator switches by hand instead: the
-// registers a System V function call must keep (rbx, rbp, r12–r15) go on
-// the stack being left, whose pointer is saved, and come off the stack
-// switched to. AddressSanitizer must see every stack switch, which it does
-// by intercepting swapcontext: under it, and on other machines, the
-// emulator keeps ucontext.
+// signal mask with a system call at every switch (and AddressSanitizer's
+// interceptor of it clears the shadow of the whole stack switched to), so
+// that kernels with a barrier in their inner loop (a GEMM's tiles) spent
+// most of their time switching. On x86-64 the emulator switches by hand:
+// the registers a System V function call must keep (rbx, rbp, r12–r15) go
+// on the stack being left, whose pointer is saved, and come off the stack
+// switched to; under AddressSanitizer each switch is announced to it
+// (__sanitizer_start_switch_fiber), as it must see every change of stack.
+// Elsewhere the emulator keeps ucontext.
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define EMU_ASAN 1
@@ -58,13 +59,25 @@ enum EmuWait { EMU_RUNNING, EMU_AT_BLOCK_BARRIER, EMU_AT_WARP_BARRIER, EMU_DONE 
 #if defined(__SANITIZE_ADDRESS__)
 #define EMU_ASAN 1
 #endif
-#if defined(__x86_64__) && !defined(EMU_ASAN)
+#if defined(__x86_64__)
 #define EMU_FAST_SWITCH 1
+#endif
+#if defined(EMU_FAST_SWITCH) && defined(EMU_ASAN)
+extern "C" {
+void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
+}
 #endif
 
 struct EmuFiber {
 #ifdef EMU_FAST_SWITCH
     void* sp;  // the stack pointer saved by emu_switch
+#ifdef EMU_ASAN
+    char* stack;  // the fiber's stack, and AddressSanitizer's save of it
+    size_t size;
+    void* fake;
+#endif
 #else
     ucontext_t ctx;
 #endif
@@ -78,6 +91,13 @@ inline thread_local const char* emu_kernel_name = "";
 
 #ifdef EMU_FAST_SWITCH
 inline thread_local void* emu_scheduler_sp;
+#ifdef EMU_ASAN
+// The scheduler's stack, as AddressSanitizer reports it at a fiber's first
+// switch, and its save of it.
+inline thread_local const void* emu_scheduler_bottom;
+inline thread_local size_t emu_scheduler_size;
+inline thread_local void* emu_scheduler_fake;
+#endif
 
 // emu_switch saves the callee-saved registers on the current stack and its
 // pointer in *save, then takes the stack at to and returns to whatever was
@@ -103,15 +123,28 @@ __attribute__((naked, noinline)) static void emu_switch(void** save, void* to) {
 }
 
 inline void emu_wait(EmuWait w) {
-    emu_current->wait = w;
-    emu_switch(&emu_current->sp, emu_scheduler_sp);
+    EmuFiber* self = emu_current;
+    self->wait = w;
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(&self->fake, emu_scheduler_bottom, emu_scheduler_size);
+#endif
+    emu_switch(&self->sp, emu_scheduler_sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(self->fake, &emu_scheduler_bottom, &emu_scheduler_size);
+#endif
 }
 
 // emu_fiber_entry is where a fiber starts; it never returns: at the end of
 // the kernel it goes back to the scheduler, which does not resume it.
 static void emu_fiber_entry() {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &emu_scheduler_bottom, &emu_scheduler_size);
+#endif
     (*emu_body)();
     emu_current->wait = EMU_DONE;
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(nullptr, emu_scheduler_bottom, emu_scheduler_size);  // the fiber ends
+#endif
     emu_switch(&emu_current->sp, emu_scheduler_sp);
     __builtin_unreachable();
 }
@@ -127,10 +160,26 @@ inline void emu_fiber_init(EmuFiber& f, char* stack, size_t size) {
     *--sp = (void*)&emu_fiber_entry;
     for (int i = 0; i < 6; i++) *--sp = nullptr;
     f.sp = sp;
+#ifdef EMU_ASAN
+    // The frames of the stack's last fiber never returned: their red
+    // zones are still poisoned.
+    __asan_unpoison_memory_region(stack, size);
+    f.stack = stack;
+    f.size = size;
+    f.fake = nullptr;
+#endif
 }
 
 // emu_enter runs the fiber f until it waits or ends.
-inline void emu_enter(EmuFiber& f) { emu_switch(&emu_scheduler_sp, f.sp); }
+inline void emu_enter(EmuFiber& f) {
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(&emu_scheduler_fake, f.stack, f.size);
+#endif
+    emu_switch(&emu_scheduler_sp, f.sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(emu_scheduler_fake, nullptr, nullptr);
+#endif
+}
 #else
 inline thread_local ucontext_t emu_scheduler;
 
