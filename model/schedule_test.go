@@ -192,3 +192,69 @@ func TestLRScaleZeroMeansConfigured(t *testing.T) {
 		t.Errorf("LR %v, want %v", st.LR(), st.Config.LR/4)
 	}
 }
+
+// TestMinGain: with a least gain no epoch reaches, every epoch after the
+// first counts toward patience, improving or not, so the run ends after
+// 1 + patience epochs; an epoch that improves is still kept as the best,
+// and the epochs trained are those of the same run without the rule: the
+// same validation figures, learning rates and weights.
+func TestMinGain(t *testing.T) {
+	// Validated on the poems it trains on, so that its epochs improve.
+	poems := samplePoems(t, 64)
+	setup := func(tc TrainConfig) *Trainer {
+		tr := smallSetup(t, poems, tc)
+		tr.Valid, tr.Device = poems, "cpu"
+		return tr
+	}
+	tc := DefaultTrainConfig()
+	tc.BatchSize, tc.Epochs, tc.LR, tc.LRDecay, tc.FreeBits, tc.WordDropout = 4, 3, 5e-3, 0.5, 0, 0
+	plain := setup(tc)
+	var want []EpochInfo
+	plain.OnEpoch = func(e EpochInfo) { want = append(want, e) }
+	if err := plain.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	tc.Epochs, tc.Patience, tc.MinGain = 10, 2, 1e6
+	tr := setup(tc)
+	var got []EpochInfo
+	tr.OnEpoch = func(e EpochInfo) { got = append(got, e) }
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || !tr.State.Done {
+		t.Fatalf("ran %d epochs (done %v), want 3: the first, then patience 2 of slight gains", len(got), tr.State.Done)
+	}
+	improved := 0
+	for i, e := range got {
+		w := want[i]
+		if e.Valid.ELBO != w.Valid.ELBO || e.LR != w.LR || e.Improved != w.Improved {
+			t.Errorf("epoch %d: ELBO %v, rate %v, improved %v; without the rule %v, %v, %v",
+				e.Epoch, e.Valid.ELBO, e.LR, e.Improved, w.Valid.ELBO, w.LR, w.Improved)
+		}
+		if e.Slight != (i > 0 && e.Improved) {
+			t.Errorf("epoch %d: slight %v, improved %v", e.Epoch, e.Slight, e.Improved)
+		}
+		if e.Improved {
+			improved = e.Epoch
+		}
+	}
+	if improved < 2 {
+		t.Fatalf("no epoch after the first improved (%+v): the case tests nothing of a slight gain", got)
+	}
+	if tr.State.BestEpoch != improved || tr.State.BestEpoch != plain.State.BestEpoch {
+		t.Errorf("best epoch %d, want %d (the last that improved) as without the rule (%d)", tr.State.BestEpoch, improved, plain.State.BestEpoch)
+	}
+	for i, name := range plain.Model.Params.Names {
+		if !slices.Equal(plain.Model.Params.Float64s(i), tr.Model.Params.Float64s(i)) {
+			t.Fatalf("%s differs from the run without the rule", name)
+		}
+	}
+
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		tc.MinGain = bad
+		if tc.Validate() == nil {
+			t.Errorf("least gain %v accepted", bad)
+		}
+	}
+}

@@ -43,6 +43,13 @@ type TrainConfig struct {
 	// that say something about the poem before the KL term pulls them in,
 	// and the new decoder learns to read them rather than to ignore them.
 	PretrainEpochs int `json:"pretrain_epochs,omitempty"`
+	// MinGain is the least gain on the best validation ELBO, in nats per
+	// poem, that starts patience over. An epoch that gains less is kept
+	// as the best but counts toward patience, so that a run whose last
+	// epochs gain hundredths of a nat ends; the learning rate is halved
+	// only after an epoch without gain, so the epochs a run trains are
+	// the same with or without it, up to where it stops. 0: any gain.
+	MinGain float64 `json:"min_gain,omitempty"`
 }
 
 // DefaultTrainConfig returns the settings measured on the shared Tang and
@@ -85,6 +92,8 @@ func (c TrainConfig) Validate() error {
 		return errors.New("patience cannot be negative")
 	case c.LRDecay < 0 || c.LRDecay > 1 || math.IsNaN(c.LRDecay):
 		return fmt.Errorf("learning-rate decay %g outside [0, 1]", c.LRDecay)
+	case !(c.MinGain >= 0) || math.IsInf(c.MinGain, 1):
+		return fmt.Errorf("least gain %g is not a finite number of nats, 0 or more", c.MinGain)
 	case c.PretrainEpochs < 0:
 		return errors.New("pretraining epochs cannot be negative")
 	case c.PretrainEpochs >= c.Epochs:
@@ -104,7 +113,7 @@ type TrainState struct {
 	Pos       int         `json:"pos"`        // batches of the current epoch done
 	BestELBO  float64     `json:"best_elbo"`  // validation ELBO of the best epoch so far
 	BestEpoch int         `json:"best_epoch"` // 0 until an epoch has been validated
-	BadEpochs int         `json:"bad_epochs"`
+	BadEpochs int         `json:"bad_epochs"` // epochs since one gained at least MinGain
 	Done      bool        `json:"done"`
 	// LRScale is what LRDecay has made of the learning rate so far, as a
 	// factor of Config.LR; 0 (a state saved before the schedule) means 1.
@@ -145,6 +154,15 @@ func (st *TrainState) lrScale() float64 {
 // AdamStep is the next step's number for Adam's bias correction: it counts
 // from the start of the phase, whose moments started at zero.
 func (st *TrainState) AdamStep() int { return st.Step + 1 - st.PhaseStart }
+
+// losePatience counts an epoch that did not gain enough, and ends the run
+// when patience has run out.
+func (st *TrainState) losePatience() {
+	st.BadEpochs++
+	if st.Config.Patience > 0 && st.BadEpochs >= st.Config.Patience {
+		st.Done = true
+	}
+}
 
 // Pretraining reports whether the current epoch autoencodes (β = 0).
 func (st *TrainState) Pretraining() bool { return st.Epoch < st.Config.PretrainEpochs }
@@ -197,6 +215,9 @@ type EpochInfo struct {
 	Beta      float64
 	Valid     ValidStats
 	Improved  bool
+	// Slight marks an improvement by less than MinGain: the epoch is kept
+	// as the best but counts toward patience.
+	Slight bool
 	// Pretraining marks an epoch of autoencoder pretraining.
 	Pretraining bool
 	// LR is the learning rate the next epoch trains at.
@@ -435,12 +456,15 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			// epoch of it is kept as the best, none counts against patience.
 		case valid.Poems == 0 || st.BestEpoch == 0 || valid.ELBO < st.BestELBO:
 			ep.Improved = true
-			st.BestELBO, st.BestEpoch, st.BadEpochs = valid.ELBO, st.Epoch+1, 0
-		default:
-			st.BadEpochs++
-			if st.Config.Patience > 0 && st.BadEpochs >= st.Config.Patience {
-				st.Done = true
+			ep.Slight = valid.Poems > 0 && st.BestEpoch > 0 && st.BestELBO-valid.ELBO < st.Config.MinGain
+			st.BestELBO, st.BestEpoch = valid.ELBO, st.Epoch+1
+			if ep.Slight {
+				st.losePatience()
+			} else {
+				st.BadEpochs = 0
 			}
+		default:
+			st.losePatience()
 			if d := st.Config.LRDecay; d > 0 && d < 1 {
 				st.LRScale = st.lrScale() * d
 			}

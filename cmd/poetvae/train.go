@@ -41,7 +41,7 @@ run does not replace an existing --out or NAME.last.ckpt without --force.
 
 --resume goes on with the settings the run was started with, which its
 state records. Of the flags that shape the model and its training, only
---epochs and --patience may change; the others (--batch, --lr, --seed,
+--epochs, --patience and --min-gain may change; the others (--batch, --lr, --seed,
 --embed, --latent, --min-count...) are refused when given with other
 values than the run's. The flags that shape neither may change too:
 --sampler, --no-keywords, --jieba-dict, --device, --tf32 and --quiet.
@@ -63,7 +63,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable); default: hold out --valid-split of the training poems"},
 			&cli.BoolFlag{Name: "halves", Usage: "read each eight-line poem as two quatrains (lines 1–4 and 5–8), so that quatrain and eight-line files train one quatrain model"},
 			&cli.Float64Flag{Name: "valid-split", Value: 0.05, Usage: "share of the training poems held out for validation when no --valid is given"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt, with its settings (only --epochs, --patience and the flags that do not shape the run may change)"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in NAME.last.ckpt, with its settings (only --epochs, --patience, --min-gain and the flags that do not shape the run may change)"},
 			&cli.BoolFlag{Name: "force", Usage: "start a new run even where --out already holds a model, replacing it"},
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "the most passes over the training poems (--patience ends the run sooner when validation stops improving)"},
 			&cli.IntFlag{Name: "batch", Value: d.BatchSize, Usage: "poems per step"},
@@ -75,6 +75,7 @@ Examples:
 			&cli.Float64Flag{Name: "free-bits", Value: d.FreeBits, Usage: "floor on the KL of each latent dimension, in nats: the code keeps about latent × this, rather than collapsing to nothing"},
 			&cli.Float64Flag{Name: "word-dropout", Value: d.WordDropout, Usage: "share of decoder inputs replaced by UNK"},
 			&cli.IntFlag{Name: "patience", Value: d.Patience, Usage: "stop after this many epochs without a better validation ELBO (0: never): the best epoch is kept, later ones only overfit"},
+			&cli.Float64Flag{Name: "min-gain", Value: d.MinGain, Usage: "nats per poem an epoch must gain on the best validation ELBO to start --patience over; one that gains less is kept as the best but counts toward it (0: any gain)"},
 			&cli.Float64Flag{Name: "lr-decay", Value: d.LRDecay, Usage: "multiply the learning rate by this after an epoch without a better validation ELBO (1: constant): finer steps where the run stalls"},
 			&cli.IntFlag{Name: "pretrain-epochs", Value: d.PretrainEpochs, Usage: "epochs of plain autoencoding (β = 0) first, then the decoder is reset: codes that say something before the KL pulls them in"},
 			&cli.IntFlag{Name: "sampler", Value: model.DefaultMixtureComponents, Usage: "Gaussians fitted to the training codes for generate to sample from, so that it stays where poems are (0: the prior N(0, I))"},
@@ -139,6 +140,7 @@ func checkTrainFlags(c *cli.Context) error {
 		{"free-bits", func(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }, "a finite number of nats, 0 or more"},
 		{"word-dropout", func(x float64) bool { return x >= 0 && x < 1 }, "in [0, 1)"},
 		{"lr-decay", func(x float64) bool { return x >= 0 && x <= 1 }, "in [0, 1]"},
+		{"min-gain", func(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }, "a finite number of nats, 0 or more"},
 		{"dropout", func(x float64) bool { return x >= 0 && x < 1 }, "in [0, 1)"},
 	} {
 		if v := c.Float64(f.name); !f.ok(v) {
@@ -550,6 +552,9 @@ func train(c *cli.Context) error {
 		if err := resumeConflicts(c, st, m, trainPoems); err != nil {
 			return err
 		}
+		if c.IsSet("min-gain") {
+			st.Config.MinGain = c.Float64("min-gain") // from the next epoch on
+		}
 		if c.IsSet("patience") {
 			// Done only records that patience ran out: judged again by
 			// the patience given.
@@ -582,7 +587,7 @@ func train(c *cli.Context) error {
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch"), LR: c.Float64("lr"), Clip: c.Float64("clip"),
 			Seed: c.Uint64("seed"), Anneal: c.String("kl-anneal"), AnnealSteps: c.Int("kl-anneal-steps"),
 			FreeBits: c.Float64("free-bits"), WordDropout: c.Float64("word-dropout"), Patience: c.Int("patience"),
-			LRDecay: c.Float64("lr-decay"), PretrainEpochs: c.Int("pretrain-epochs"),
+			LRDecay: c.Float64("lr-decay"), PretrainEpochs: c.Int("pretrain-epochs"), MinGain: c.Float64("min-gain"),
 			LogEvery: 10,
 		}
 		if err := tc.Validate(); err != nil {
@@ -734,6 +739,9 @@ func (l *epochLines) ended(e model.EpochInfo) {
 	mark := ""
 	if e.Pretraining {
 		mark = "  (autoencoder pretraining)"
+	}
+	if e.Slight {
+		mark = "  (gained less than --min-gain: counts toward --patience)"
 	}
 	if e.LR != l.lr {
 		mark += fmt.Sprintf("  learning rate now %.3g", e.LR)
@@ -939,15 +947,6 @@ func restoreBest(out, lastPath string, m *model.Model, st *model.TrainState, dam
 	return nil
 }
 
-// resumeConflicts refuses the flags given with --resume whose values
-// differ from the run's: a resumed run goes on with the settings it was
-// started with (the model's shape, its training's schedule and seed), as
-// its saved state records them, and a flag that seems to change one would
-// be silently ignored. Only flags given are compared; --epochs and
-// --patience may change, and so may the flags that do not shape the run
-// (--sampler, --device, --quiet...). --min-count, which the state does not
-// record, is compared by the vocabulary it would build from the training
-// poems.
 // rhymeLoss reports whether the run trains the rhyme loss: by default,
 // unless the model is a language model (no code) or has the bag of
 // characters (which shares its weights), where asking for it is an error.
@@ -958,6 +957,15 @@ func rhymeLoss(c *cli.Context) bool {
 	return !c.Bool("lm") && !c.Bool("bag-of-chars")
 }
 
+// resumeConflicts refuses the flags given with --resume whose values
+// differ from the run's: a resumed run goes on with the settings it was
+// started with (the model's shape, its training's schedule and seed), as
+// its saved state records them, and a flag that seems to change one would
+// be silently ignored. Only flags given are compared; --epochs,
+// --patience and --min-gain may change, and so may the flags that do not
+// shape the run (--sampler, --device, --quiet...). --min-count, which the
+// state does not record, is compared by the vocabulary it would build from
+// the training poems.
 func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train []poetry.Poem) error {
 	tc, mc := st.Config, m.Config
 	stored := map[string]any{

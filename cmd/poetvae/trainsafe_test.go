@@ -503,8 +503,8 @@ func TestResumeRestoresTheBestModel(t *testing.T) {
 // TestResumeRefusesOtherSettings: --resume refuses the flags given with
 // values other than the stored run's, naming each with the run's value,
 // and changes nothing; it takes those it may change (--epochs,
-// --patience, the flags that do not shape the run) and flags given with
-// the run's own values.
+// --patience, --min-gain, the flags that do not shape the run) and flags
+// given with the run's own values.
 func TestResumeRefusesOtherSettings(t *testing.T) {
 	inTempDir(t)
 	first := slices.Concat(tinyTrain, []string{"--epochs", "1", "--out", "m.ckpt"})
@@ -542,7 +542,7 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 		}
 	}
 
-	args := resume("--epochs", "2", "--patience", "5", "--sampler", "0", "--device", "cpu", "--min-count", "1",
+	args := resume("--epochs", "2", "--patience", "5", "--min-gain", "0.25", "--sampler", "0", "--device", "cpu", "--min-count", "1",
 		"--seed", "1", "--batch", "32", "--embed", "16", "--latent", "4")
 	if code, _, stderr := poetvae(t, args...); code != 0 {
 		t.Fatalf("poetvae %s: status %d: %s", strings.Join(args, " "), code, stderr)
@@ -551,8 +551,9 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := ck.Train.Config; c.Epochs != 2 || c.Patience != 5 || ck.Train.Epoch != 2 {
-		t.Errorf("after resuming with --epochs 2 --patience 5: epochs %d, patience %d, epoch %d", c.Epochs, c.Patience, ck.Train.Epoch)
+	if c := ck.Train.Config; c.Epochs != 2 || c.Patience != 5 || c.MinGain != 0.25 || ck.Train.Epoch != 2 {
+		t.Errorf("after resuming with --epochs 2 --patience 5 --min-gain 0.25: epochs %d, patience %d, least gain %g, epoch %d",
+			c.Epochs, c.Patience, c.MinGain, ck.Train.Epoch)
 	}
 }
 
@@ -564,7 +565,7 @@ func TestTrainHelpNamesWhatResumeMayChange(t *testing.T) {
 		t.Fatalf("train --help: status %d", code)
 	}
 	help := strings.Join(strings.Fields(out.String()), " ")
-	for _, w := range []string{"only --epochs and --patience may change", "--sampler, --no-keywords, --jieba-dict, --device, --tf32 and --quiet"} {
+	for _, w := range []string{"only --epochs, --patience and --min-gain may change", "--sampler, --no-keywords, --jieba-dict, --device, --tf32 and --quiet"} {
 		if !strings.Contains(help, w) {
 			t.Errorf("train --help does not say %q", w)
 		}
