@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -205,5 +206,76 @@ func TestCheckpointVersion2Index(t *testing.T) {
 	}
 	if got := ck.Model.Keywords.Lookup("明月"); !slices.Equal(got, []int{0, 3}) || len(ck.Model.Poems) != len(poems) {
 		t.Errorf("version 2 index: 明月 %v, %d poems", got, len(ck.Model.Poems))
+	}
+}
+
+// TestLoadEncoderOnly: a model read for encoding only has the encoder's
+// weights of the full read, at both precisions, and encodes the same
+// means; its decoder's are zero, and it refuses to decode, to give a
+// rhyme group, to fit codes or to be saved. Trusted skips the checksum
+// only: a damaged file read trusted still has every other check.
+func TestLoadEncoderOnly(t *testing.T) {
+	poems := samplePoems(t, 10)
+	m := smallSetup(t, poems, DefaultTrainConfig()).Model
+	for _, half := range []bool{false, true} {
+		data := saveBytes(t, &Checkpoint{Model: m, Float16: half})
+		full, err := decodeCheckpoint(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := decodeCheckpointFor(data, LoadOptions{EncoderOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := 0
+		for i, name := range full.Model.Params.Names {
+			want, got := full.Model.Params.Float64s(i), enc.Model.Params.Float64s(i)
+			for j := range want {
+				if isEncoderParam(name) && got[j] != want[j] || !isEncoderParam(name) && got[j] != 0 {
+					t.Fatalf("float16 %v: %s[%d] read for encoding only is %g, the full read's %g", half, name, j, got[j], want[j])
+				}
+			}
+			if isEncoderParam(name) {
+				read++
+			}
+		}
+		if read == 0 || read == len(full.Model.Params.Names) {
+			t.Fatalf("%d of %d tensors are the encoder's", read, len(full.Model.Params.Names))
+		}
+		wantMu, _, err := full.Model.Encode(poems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotMu, _, err := enc.Model.Encode(poems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(wantMu, gotMu, slices.Equal) {
+			t.Errorf("float16 %v: the encoder-only model encodes other means", half)
+		}
+		em := enc.Model
+		if _, err := em.Decode(wantMu, ReconOptions(em), nil); !errors.Is(err, errEncoderOnly) {
+			t.Errorf("decoding with the encoder alone: %v", err)
+		}
+		if _, err := em.CodeRhymeGroup(wantMu[0], nil); em.Config.RhymeChars && !errors.Is(err, errEncoderOnly) {
+			t.Errorf("a rhyme group from the encoder alone: %v", err)
+		}
+		if _, _, _, err := em.FitCodes(poems, DefaultFit); !errors.Is(err, errEncoderOnly) {
+			t.Errorf("fitting codes with the encoder alone: %v", err)
+		}
+		if _, err := enc.encode(); !errors.Is(err, errEncoderOnly) {
+			t.Errorf("saving the encoder alone: %v", err)
+		}
+	}
+	data := saveBytes(t, &Checkpoint{Model: m})
+	data[len(data)-1] ^= 1 // the checksum itself
+	if _, err := decodeCheckpoint(data); err == nil {
+		t.Fatal("a wrong checksum was accepted")
+	}
+	if _, err := decodeCheckpointFor(data, LoadOptions{Trusted: true}); err != nil {
+		t.Errorf("read trusted, a wrong checksum is not checked: %v", err)
+	}
+	if _, err := decodeCheckpointFor(data[:len(data)-100], LoadOptions{Trusted: true}); err == nil {
+		t.Error("read trusted, a truncated file was accepted")
 	}
 }

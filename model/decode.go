@@ -514,6 +514,9 @@ func (m *Model) Reconstruct(poems []poetry.Poem) ([]poetry.Poem, error) {
 	return m.Decode(mu, reconOptions(m), nil)
 }
 
+// ReconOptions are the options Reconstruct decodes with.
+func ReconOptions(m *Model) DecodeOptions { return reconOptions(m) }
+
 // reconOptions decode a poem's code greedily, as the model alone writes
 // it; a model trained with the rhyme loss ends the even lines in the
 // rhyme group the code predicts, the part of the code that loss trains.

@@ -46,6 +46,9 @@ type Model struct {
 	enc *Net
 	// gpu encodes and decodes on a GPU after UseDevice; nil runs on the CPU.
 	gpu gpuInference
+	// encoderOnly marks a model read without its decoder's weights
+	// (LoadOptions.EncoderOnly), which must not decode.
+	encoderOnly bool
 	// tabs caches what the last Prosody used for constrained decoding says
 	// of each character. It survives Refresh: it depends on the vocabulary,
 	// not on the weights.
@@ -74,6 +77,9 @@ func (m *Model) Prosody() *poetry.Prosody {
 
 // Forward returns the plain forward pass over the current parameters.
 func (m *Model) Forward() *Net {
+	if m.encoderOnly {
+		panic("model: the forward pass of a model read for encoding only") // a programming error
+	}
 	if m.net == nil {
 		m.net = NewNet(m.Params)
 	}
@@ -110,10 +116,25 @@ type gpuInference interface {
 }
 
 func (m *Model) newDecoder(z []float64, B int) (stepDecoder, error) {
+	if err := m.decodable(); err != nil {
+		return nil, err
+	}
 	if m.gpu != nil {
 		return m.gpu.newDecoder(m, z, B)
 	}
 	return m.Forward().NewDecoder(z, B), nil
+}
+
+// errEncoderOnly is what a model read for encoding only says when asked to
+// decode (LoadOptions.EncoderOnly).
+var errEncoderOnly = errors.New("the model was read without its decoder (for encoding only)")
+
+// decodable says why the model cannot decode, if it cannot.
+func (m *Model) decodable() error {
+	if m.encoderOnly {
+		return errEncoderOnly
+	}
+	return nil
 }
 
 // encode is Net.Encode (ids B × EncSteps, as the poems read) on the device

@@ -22,6 +22,9 @@ func (m *Model) CodeRhymeGroup(z []float64, pros *poetry.Prosody) (string, error
 	if len(z) != m.Config.Latent {
 		return "", fmt.Errorf("latent code has %d values, the model %d", len(z), m.Config.Latent)
 	}
+	if err := m.decodable(); err != nil {
+		return "", err
+	}
 	// The groups of each character, as constrained decoding has them.
 	t, err := m.tables(pros)
 	if err != nil {

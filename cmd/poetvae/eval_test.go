@@ -107,6 +107,26 @@ func TestEval(t *testing.T) {
 	if code, _, _ := poetvae(t, "eval", "--model", m, "--is-k", "0", "test.txt"); code != 2 {
 		t.Errorf("--is-k 0: status %d, want 2", code)
 	}
+
+	// --fit-steps: codes fitted to the test poems explain them better than
+	// their means, and the report says how much they rebuild.
+	code, out, errs = poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "1", "--fit-steps", "20", "--json", "test.txt")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, errs)
+	}
+	rep = evalReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("eval --fit-steps --json: %v\n%s", err, out)
+	}
+	if f := rep.Fitted; f == nil || f.Steps != 20 || !(f.NLLFitted < f.NLLAtMean) || f.CharsRecovered < 0 || f.CharsRecovered > 1 || f.Example == "" {
+		t.Errorf("fitted codes %+v: want 20 steps, a lower −log p(x|z) than at the means, a share and an example", f)
+	}
+	if code, out, errs = poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "1", "--fit-steps", "2", "test.txt"); code != 0 || !strings.Contains(out, "\n  characters from a code fitted to the poem ") {
+		t.Errorf("eval --fit-steps 2: status %d, %s\n%s", code, errs, out)
+	}
+	if code, _, _ := poetvae(t, "eval", "--model", m, "--fit-steps", "10001", "test.txt"); code != 2 {
+		t.Errorf("--fit-steps 10001: status %d, want 2", code)
+	}
 }
 
 // Test poems in traditional characters are scored as their simplified

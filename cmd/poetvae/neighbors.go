@@ -128,7 +128,9 @@ func findNeighbors(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ck, err := loadEncoderCheckpoint(c, "it has no latent space to search")
+	// The search only encodes: the decoder's weights, most of the model,
+	// are not read.
+	ck, err := loadEncoderCheckpoint(c, "it has no latent space to search", model.LoadOptions{EncoderOnly: true})
 	if err != nil {
 		return err
 	}

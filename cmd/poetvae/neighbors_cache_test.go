@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"poetvae/model"
 )
 
 // TestNeighborsOldCache: a cache in the format of version 1, whose key was
@@ -84,7 +86,7 @@ func TestNeighborsCacheReadsNoPoem(t *testing.T) {
 	if sc.all != nil || sc.cache == nil {
 		t.Fatalf("the corpus was read (%d poems) or the cache was not (%v)", len(sc.all), sc.cacheErr)
 	}
-	ck, err := loadEncoderCheckpoint(c, "")
+	ck, err := loadEncoderCheckpoint(c, "", model.LoadOptions{EncoderOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

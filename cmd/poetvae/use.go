@@ -74,6 +74,13 @@ func loadModel(c *cli.Context) (*model.Model, error) {
 // loadCheckpoint is loadModel with the rest of what the model's file holds
 // (its checksum, which names it).
 func loadCheckpoint(c *cli.Context) (*model.Checkpoint, error) {
+	return loadCheckpointFor(c, model.LoadOptions{})
+}
+
+// loadCheckpointFor is loadCheckpoint for what opt says the model is read
+// for. The built-in model's checksum is left to the test of the build
+// that embeds it (model/builtin), whatever opt says.
+func loadCheckpointFor(c *cli.Context, opt model.LoadOptions) (*model.Checkpoint, error) {
 	dev, err := device(c)
 	if err != nil {
 		return nil, err
@@ -82,9 +89,11 @@ func loadCheckpoint(c *cli.Context) (*model.Checkpoint, error) {
 	var ck *model.Checkpoint
 	if isBuiltin {
 		fmt.Fprintf(c.App.ErrWriter, "using %s (%s); --model FILE or $%s chooses another\n", builtin.Name, builtin.About, modelEnv)
-		ck, err = model.LoadBytes(builtin.Name, builtin.Checkpoint)
+		trusted := opt
+		trusted.Trusted = true
+		ck, err = model.LoadBytesFor(builtin.Name, builtin.Checkpoint, trusted)
 	} else {
-		ck, err = model.Load(path)
+		ck, err = model.LoadFor(path, opt)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no model at %s: train one with `poetvae train corpus.txt` (or `poetvae train --sample`), or point --model or $%s at one; without either, the built-in model is used", path, modelEnv)
@@ -101,7 +110,7 @@ func loadCheckpoint(c *cli.Context) (*model.Checkpoint, error) {
 // loadEncoderModel is loadModel for a command that needs the latent
 // codes: a language model, which has no encoder, is refused with why.
 func loadEncoderModel(c *cli.Context, why string) (*model.Model, error) {
-	ck, err := loadEncoderCheckpoint(c, why)
+	ck, err := loadEncoderCheckpoint(c, why, model.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +118,9 @@ func loadEncoderModel(c *cli.Context, why string) (*model.Model, error) {
 }
 
 // loadEncoderCheckpoint is loadEncoderModel with the rest of the file, as
-// loadCheckpoint.
-func loadEncoderCheckpoint(c *cli.Context, why string) (*model.Checkpoint, error) {
-	ck, err := loadCheckpoint(c)
+// loadCheckpoint; opt says what else the model is read for.
+func loadEncoderCheckpoint(c *cli.Context, why string, opt model.LoadOptions) (*model.Checkpoint, error) {
+	ck, err := loadCheckpointFor(c, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,270 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"poetvae/poetry"
+)
+
+// FitOptions say how FitCodes refines a poem's code.
+type FitOptions struct {
+	// Steps of Adam on each code; 0 returns the posterior means.
+	Steps int
+	// LR is Adam's step size, in the code's units (the prior's σ is 1).
+	LR float64
+	// PriorWeight weighs the prior's −log p(z) = ½‖z‖² against the
+	// poem's −log p(x|z): 1 fits the posterior's mode, 0 the code that
+	// rebuilds the poem best whatever the prior thinks of it.
+	PriorWeight float64
+}
+
+// DefaultFit is what reconstruct and interpolate use with --fit.
+var DefaultFit = FitOptions{Steps: 100, LR: 0.05, PriorWeight: 1}
+
+// FitCodes returns, for each poem, a code that explains it better than its
+// posterior mean: starting there, Adam lowers
+//
+//	−log p(x | z) + PriorWeight · ½‖z‖² (+ the bag or rhyme loss of a model trained with one)
+//
+// by the gradient of the decoder under teacher forcing. The encoder is an
+// amortised guess, trained to be good on average and kept from saying
+// much by the KL term; the decoder can often be steered much closer to a
+// given poem than the guess takes it (semi-amortised inference, Kim et
+// al. 2018, without the training through it). Also returns each poem's
+// −log p(x|z) at its mean (before) and at its fitted code (after). It
+// runs on the CPU.
+func (m *Model) FitCodes(poems []poetry.Poem, opt FitOptions) (z [][]float64, before, after []float64, err error) {
+	if m.Config.LM {
+		return nil, nil, nil, errors.New("a language model has no code to fit")
+	}
+	if opt.Steps < 0 || !(opt.LR > 0) || opt.PriorWeight < 0 || math.IsInf(opt.LR, 0) || math.IsInf(opt.PriorWeight, 0) {
+		return nil, nil, nil, fmt.Errorf("fit options %+v: want steps ≥ 0, a finite step size > 0 and a finite prior weight ≥ 0", opt)
+	}
+	if err := checkEvalPoems(m, poems); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := m.decodable(); err != nil {
+		return nil, nil, nil, err
+	}
+	mu, _, err := m.Encode(poems)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := m.Config
+	Z, Td := c.Latent, c.DecSteps()
+	n := m.Forward()
+	bow := n.bowWeights(m.Params)
+	z = make([][]float64, len(poems))
+	before, after = make([]float64, len(poems)), make([]float64, len(poems))
+	for _, b := range evalBatches(m, poems, evalRows) {
+		rows := b.Rows
+		flat := make([]float64, rows*Z)
+		for r := 0; r < rows; r++ {
+			copy(flat[r*Z:], mu[b.Index[r]])
+		}
+		decIn, targets := b.DecIn[:rows*Td], b.Target[:rows*Td]
+		// objective returns the loss of each poem and its gradient, and
+		// −log p(x|z) alone.
+		objective := func(zs []float64) (f, g, nll []float64) {
+			nll, g = n.nllGradZ(zs, decIn, targets, rows)
+			f = append([]float64(nil), nll...)
+			if bow != nil {
+				addBagLoss(f, g, zs, bow, c, targets, rows)
+			}
+			for r := range rows {
+				for d := range Z {
+					v := zs[r*Z+d]
+					f[r] += 0.5 * opt.PriorWeight * v * v
+					g[r*Z+d] += opt.PriorWeight * v
+				}
+			}
+			return f, g, nll
+		}
+		_, _, start := objective(flat)
+		adam := newZAdam(len(flat), opt.LR)
+		for range opt.Steps {
+			_, g, _ := objective(flat)
+			adam.step(flat, g)
+		}
+		_, _, end := objective(flat)
+		for r := 0; r < rows; r++ {
+			i := b.Index[r]
+			z[i] = flat[r*Z : (r+1)*Z]
+			before[i], after[i] = start[r], end[r]
+		}
+	}
+	return z, before, after, nil
+}
+
+// zAdam is Adam (Kingma and Ba 2015) for the codes being fitted.
+type zAdam struct {
+	lr   float64
+	t    int
+	m, v []float64
+}
+
+func newZAdam(n int, lr float64) *zAdam {
+	return &zAdam{lr: lr, m: make([]float64, n), v: make([]float64, n)}
+}
+
+func (a *zAdam) step(x, g []float64) {
+	const beta1, beta2, eps = 0.9, 0.999, 1e-8
+	a.t++
+	c1, c2 := 1-math.Pow(beta1, float64(a.t)), 1-math.Pow(beta2, float64(a.t))
+	for i, gi := range g {
+		a.m[i] = beta1*a.m[i] + (1-beta1)*gi
+		a.v[i] = beta2*a.v[i] + (1-beta2)*gi*gi
+		x[i] -= a.lr * (a.m[i] / c1) / (math.Sqrt(a.v[i]/c2) + eps)
+	}
+}
+
+// bowWeights returns the weights of the bag's softmax (the rhyme loss's,
+// or the bag of characters': Latent × Vocab, then the bias) as float64,
+// or nil for a model trained with neither.
+func (n *Net) bowWeights(p *Params) []float64 {
+	if !n.Config.HasBag() {
+		return nil
+	}
+	w, b := p.Get("bow.W"), p.Get("bow.b")
+	nw := w.Shape().TotalSize()
+	out := make([]float64, nw+b.Shape().TotalSize())
+	convertInto(out[:nw], w.Data(), 0)
+	convertInto(out[nw:], b.Data(), 0)
+	return out
+}
+
+// addBagLoss adds the bag loss of each poem, −Σ log softmax(z·W + b)[x]
+// over the characters of Config.BagSteps (those that end the even lines,
+// for the rhyme loss), to f, and its gradient W·(k·p − Σ onehot(x)) to g,
+// as the training step computes it.
+func addBagLoss(f, g, z, bow []float64, c Config, targets []int, B int) {
+	Z, V, Td := c.Latent, c.Vocab, c.DecSteps()
+	w, bias := bow[:Z*V], bow[Z*V:]
+	logits := make([]float64, B*V)
+	for r := range B {
+		copy(logits[r*V:(r+1)*V], bias)
+	}
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.NoTrans, B, V, Z, 1, z, Z, w, V, 1, logits, V)
+	dl := make([]float64, B*V)
+	for r := range B {
+		row, d := logits[r*V:(r+1)*V], dl[r*V:(r+1)*V]
+		lse := logSumExp(row)
+		ends := c.BagSteps()
+		for _, t := range ends {
+			id := targets[r*Td+t] // the target of step t is character t
+			f[r] += lse - row[id]
+			d[id]--
+		}
+		for j, l := range row {
+			d[j] += float64(len(ends)) * math.Exp(l-lse)
+		}
+	}
+	// g (B × Z) += dl (B × V) · Wᵀ (V × Z)
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, V, 1, dl, V, w, V, 1, g, Z)
+}
+
+// nllGradZ returns −log p(targets | z) of each of B poems under teacher
+// forcing, as NLL does, and its gradient with respect to z (B × Latent),
+// by backpropagation through the decoder's steps.
+func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []float64) {
+	c := n.Config
+	H, Z, V, Td := c.DecHidden, c.Latent, c.Vocab, c.DecSteps()
+	zIn := make([]float64, B*4*H)
+	matmul(zIn, z, B, Z, n.w["dec.Wz"], 4*H, false)
+	addRows(zIn, n.w["dec.b"])
+	h0 := make([]float64, B*H)
+	matmul(h0, z, B, Z, n.w["dec_init.W"], H, false)
+	addRows(h0, n.w["dec_init.b"])
+	for i, v := range h0 {
+		h0[i] = math.Tanh(v)
+	}
+	// What the backward pass needs of each step: the gates, the cell, and
+	// the gradient that the step's softmax sends to its hidden state.
+	type step struct{ i, f, g, o, cell, dhOut []float64 }
+	steps := make([]step, Td)
+	h, cell := h0, make([]float64, B*H)
+	nll = make([]float64, B)
+	prev, logits := make([]int, B), make([]float64, B*V)
+	for t := range Td {
+		for b := range B {
+			prev[b] = decIn[b*Td+t]
+		}
+		pre := make([]float64, B*4*H)
+		copy(pre, zIn)
+		matmul(pre, n.embedRows(prev), B, c.Embed, n.w["dec.Wx"], 4*H, true)
+		matmul(pre, h, B, H, n.w["dec.Wh"], 4*H, true)
+		s := step{make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H)}
+		hNext := make([]float64, B*H)
+		for b := range B {
+			p := pre[b*4*H : (b+1)*4*H]
+			for j := range H {
+				e := b*H + j
+				s.i[e], s.f[e] = sigmoid64(p[j]), sigmoid64(p[H+j])
+				s.g[e], s.o[e] = math.Tanh(p[2*H+j]), sigmoid64(p[3*H+j])
+				s.cell[e] = s.f[e]*cell[e] + s.i[e]*s.g[e]
+				hNext[e] = s.o[e] * math.Tanh(s.cell[e])
+			}
+		}
+		matmul(logits, hNext, B, H, n.w["out.W"], V, false)
+		addRows(logits, n.w["out.b"])
+		// d(−log softmax)[target]/d logits = softmax − onehot, sent back
+		// through the output layer at once so that only B × H is kept.
+		for b := range B {
+			row := logits[b*V : (b+1)*V]
+			lse := logSumExp(row)
+			target := targets[b*Td+t]
+			nll[b] += lse - row[target]
+			for j, l := range row {
+				row[j] = math.Exp(l - lse)
+			}
+			row[target]--
+		}
+		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, V, 1, logits, V, n.w["out.W"], V, 0, s.dhOut, H)
+		steps[t] = s
+		h, cell = hNext, s.cell
+	}
+	// Backward through the steps: dh and dc carry from a step to the one
+	// before; every step's pre-activation gradient reaches z through zIn.
+	dh, dc := make([]float64, B*H), make([]float64, B*H)
+	dzIn, dpre := make([]float64, B*4*H), make([]float64, B*4*H)
+	for t := Td - 1; t >= 0; t-- {
+		s := steps[t]
+		var cPrev []float64
+		if t > 0 {
+			cPrev = steps[t-1].cell
+		}
+		for b := range B {
+			d := dpre[b*4*H : (b+1)*4*H]
+			for j := range H {
+				e := b*H + j
+				tc := math.Tanh(s.cell[e])
+				dhv := dh[e] + s.dhOut[e]
+				dcv := dc[e] + dhv*s.o[e]*(1-tc*tc)
+				d[j] = dcv * s.g[e] * s.i[e] * (1 - s.i[e])
+				d[H+j] = 0
+				if cPrev != nil {
+					d[H+j] = dcv * cPrev[e] * s.f[e] * (1 - s.f[e])
+				}
+				d[2*H+j] = dcv * s.i[e] * (1 - s.g[e]*s.g[e])
+				d[3*H+j] = dhv * tc * s.o[e] * (1 - s.o[e])
+				dc[e] = dcv * s.f[e]
+			}
+		}
+		addTo(dzIn, dpre)
+		// dh (B × H) = dpre (B × 4H) · Whᵀ (4H × H)
+		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, 4*H, 1, dpre, 4*H, n.w["dec.Wh"], 4*H, 0, dh, H)
+	}
+	// dh now reaches the initial state h0 = tanh(z·W + b).
+	for i, v := range h0 {
+		dh[i] *= 1 - v*v
+	}
+	dz = make([]float64, B*Z)
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, 4*H, 1, dzIn, 4*H, n.w["dec.Wz"], 4*H, 0, dz, Z)
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, H, 1, dh, H, n.w["dec_init.W"], H, 1, dz, Z)
+	return nll, dz
+}
