@@ -421,8 +421,9 @@ type LoadOptions struct {
 	// EncoderOnly reads the encoder's weights alone and leaves the
 	// decoder's zero, for a command that only encodes poems (neighbors):
 	// the decoder's are three fifths of a default model's weights, most of
-	// the cost of reading it. The model it gives refuses to decode or to
-	// be saved.
+	// the cost of reading it. Nor does it read the keyword index or theme
+	// figures (generate --theme's). The model it gives refuses to decode
+	// or to be saved.
 	EncoderOnly bool
 	// Trusted skips the checksum of the bytes, for the model built into the
 	// program, which a test of the program's build checks instead: a
@@ -544,11 +545,14 @@ func decodeCheckpointFor(data []byte, opt LoadOptions) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		if keywords, poems, themes, err = decodeKeywordBlock(kwBytes, h.Config.Lines, version); err != nil {
-			return nil, err
-		}
-		if themes != nil && len(themes.Words) > 0 && themes.Dim() != h.Config.Latent {
-			return nil, fmt.Errorf("checkpoint theme figures have %d dimensions, the model's code %d", themes.Dim(), h.Config.Latent)
+		// What --theme starts from is no encoder's business.
+		if !opt.EncoderOnly {
+			if keywords, poems, themes, err = decodeKeywordBlock(kwBytes, h.Config.Lines, version); err != nil {
+				return nil, err
+			}
+			if themes != nil && len(themes.Words) > 0 && themes.Dim() != h.Config.Latent {
+				return nil, fmt.Errorf("checkpoint theme figures have %d dimensions, the model's code %d", themes.Dim(), h.Config.Latent)
+			}
 		}
 	}
 	weightSize := 4
@@ -670,6 +674,7 @@ func readWeights(data []byte, p *Params, size int, wanted func(name string) bool
 	}
 	for _, pt := range parts {
 		prefault(pt.dst)
+		prefaultRead(data[size*pt.src : size*(pt.src+len(pt.dst))])
 	}
 	inParallel(read, weightsPerCore, func(lo, hi int) {
 		at := 0 // the place of pt.dst[0] among the values read

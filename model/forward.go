@@ -121,6 +121,13 @@ func matmul(dst, a []float64, m, k int, w []float64, n int, accumulate bool) {
 	if accumulate {
 		beta = 1
 	}
+	if m == 1 {
+		// One row is wᵀ·a: a matrix-vector product reads w once, where
+		// OpenBLAS's Dgemm first copies all of w into its packed layout,
+		// each step of a single poem (for the output layer, 18 MB a step).
+		blas64.Implementation().Dgemv(blas.Trans, k, n, 1, w, n, a, 1, beta, dst, 1)
+		return
+	}
 	blas64.Implementation().Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, w, n, beta, dst, n)
 }
 

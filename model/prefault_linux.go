@@ -25,3 +25,24 @@ func prefault[F float32 | float64](d []F) {
 
 // prefaultMin is the fewest bytes worth the call: a few pages.
 const prefaultMin = 64 << 10
+
+// madvPopulateRead is Linux's MADV_POPULATE_READ (5.14 on): map the pages
+// of a range, readable, in one call.
+const madvPopulateRead = 0x16
+
+// prefaultRead maps the pages of b, already in memory or in the page cache
+// (the model built into the program, a mapped file), before they are
+// read: one call instead of a fault for each 4 KiB, as prefault does for
+// fresh memory.
+func prefaultRead(b []byte) {
+	if len(b) < prefaultMin {
+		return
+	}
+	// The call wants a range that starts on a page: the part of a page
+	// before the first whole one faults in as it is read.
+	page := uintptr(syscall.Getpagesize())
+	skip := int((page - uintptr(unsafe.Pointer(&b[0]))%page) % page)
+	if skip < len(b) {
+		syscall.Madvise(b[skip:], madvPopulateRead)
+	}
+}

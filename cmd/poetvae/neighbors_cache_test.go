@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"math"
+	"runtime/debug"
 	"slices"
 	"testing"
 
@@ -50,6 +51,13 @@ func TestNeighborsOldCache(t *testing.T) {
 	_, rows, stderr = runNeighbors(t, args...)
 	if stderr != "" || !slices.Equal(rows, first) {
 		t.Errorf("after the old cache was replaced: %v, stderr %q", rows, stderr)
+	}
+	// A query from the cache runs without the garbage collector, which
+	// is on again once it returns, as it was.
+	before := debug.SetGCPercent(250)
+	runNeighbors(t, args...)
+	if after := debug.SetGCPercent(before); after != 250 {
+		t.Errorf("a query left the collector at %d%%, it was at 250%%", after)
 	}
 	if _, err := readCodes(cache); err != nil {
 		t.Errorf("the cache that replaced the old one: %v", err)
