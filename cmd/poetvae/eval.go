@@ -23,7 +23,9 @@ its perplexity, the ELBO and its terms, the mutual information I(x; z), the
 active units, and how much of each poem a round trip through its posterior
 mean recovers: its characters, beside a control that decodes each poem
 from another poem's posterior mean (what the decoder gets from the
-language alone), and the rhyme groups of its even lines. On --samples
+language alone), and the rhyme groups of its even lines (with
+--fit-steps, also from codes fitted to the poems through the decoder: how
+much any code makes the decoder give back). On --samples
 poems drawn as generate draws them (its sampling distribution and default
 constraints, by the model's own rhyme classes: --rhyme-table only judges
 them; --rhyme none --tones off for the model alone): the share that is
