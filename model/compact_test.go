@@ -260,7 +260,7 @@ func TestLoadEncoderOnly(t *testing.T) {
 		if _, err := em.CodeRhymeGroup(wantMu[0], nil); em.Config.RhymeChars && !errors.Is(err, errEncoderOnly) {
 			t.Errorf("a rhyme group from the encoder alone: %v", err)
 		}
-		if _, _, _, err := em.FitCodes(poems, DefaultFit); !errors.Is(err, errEncoderOnly) {
+		if _, _, _, err := em.FitCodes(poems, CeilingFit); !errors.Is(err, errEncoderOnly) {
 			t.Errorf("fitting codes with the encoder alone: %v", err)
 		}
 		if _, err := enc.encode(); !errors.Is(err, errEncoderOnly) {

@@ -337,7 +337,8 @@ const maxFitSteps = 10_000
 // to them (eval --fit-steps).
 func fitCodes(c *cli.Context, m *model.Model, test []poetry.Poem, steps int) (*fitReport, error) {
 	fmt.Fprintf(c.App.ErrWriter, "fitting a code to each of %s (%d steps each)...\n", count(len(test), "test poem"), steps)
-	opt := model.FitOptions{Steps: steps, LR: 0.1, PriorWeight: 0}
+	opt := model.CeilingFit
+	opt.Steps = steps
 	z, before, after, err := m.FitCodes(test, opt)
 	if err != nil {
 		return nil, err
