@@ -35,11 +35,12 @@ var CeilingFit = FitOptions{Steps: 200, LR: 0.1, PriorWeight: 0}
 //
 //	−log p(x | z) + PriorWeight · ½‖z‖² (+ the bag or rhyme loss of a model trained with one)
 //
-// by the gradient of the decoder under teacher forcing. The encoder is an
-// amortised guess, trained to be good on average and kept from saying
-// much by the KL term; the decoder can often be steered much closer to a
-// given poem than the guess takes it (semi-amortised inference, Kim et
-// al. 2018, without the training through it). Also returns each poem's
+// by the gradient of the decoder under teacher forcing (semi-amortised
+// inference, Kim et al. 2018, without the training through it). The
+// encoder is an amortised guess, trained to be good on average and kept
+// from saying much by the KL term: how much closer to a poem the decoder
+// can be steered than the guess takes it tells whether the encoder or the
+// decoder limits what a code rebuilds. Also returns each poem's
 // −log p(x|z) at its mean (before) and at its fitted code (after). It
 // runs on the CPU.
 func (m *Model) FitCodes(poems []poetry.Poem, opt FitOptions) (z [][]float64, before, after []float64, err error) {
@@ -72,30 +73,25 @@ func (m *Model) FitCodes(poems []poetry.Poem, opt FitOptions) (z [][]float64, be
 			copy(flat[r*Z:], mu[b.Index[r]])
 		}
 		decIn, targets := b.DecIn[:rows*Td], b.Target[:rows*Td]
-		// objective returns the loss of each poem and its gradient, and
+		// gradient returns the objective's gradient for each poem, and
 		// −log p(x|z) alone.
-		objective := func(zs []float64) (f, g, nll []float64) {
+		gradient := func(zs []float64) (g, nll []float64) {
 			nll, g = n.nllGradZ(zs, decIn, targets, rows)
-			f = append([]float64(nil), nll...)
 			if bow != nil {
-				addBagLoss(f, g, zs, bow, c, targets, rows)
+				addBagLoss(make([]float64, rows), g, zs, bow, c, targets, rows)
 			}
-			for r := range rows {
-				for d := range Z {
-					v := zs[r*Z+d]
-					f[r] += 0.5 * opt.PriorWeight * v * v
-					g[r*Z+d] += opt.PriorWeight * v
-				}
+			for i, v := range zs {
+				g[i] += opt.PriorWeight * v // of ½‖z‖²
 			}
-			return f, g, nll
+			return g, nll
 		}
-		_, _, start := objective(flat)
+		_, start := gradient(flat)
 		adam := newZAdam(len(flat), opt.LR)
 		for range opt.Steps {
-			_, g, _ := objective(flat)
+			g, _ := gradient(flat)
 			adam.step(flat, g)
 		}
-		_, _, end := objective(flat)
+		_, end := gradient(flat)
 		for r := 0; r < rows; r++ {
 			i := b.Index[r]
 			z[i] = flat[r*Z : (r+1)*Z]
