@@ -360,15 +360,7 @@ func appendFloat64s(dst []byte, v []float64) []byte {
 // be wrong (missing, not a checkpoint, from a newer version, truncated,
 // damaged) is an error that names the file and says which.
 func Load(path string) (*Checkpoint, error) {
-	data, err := readCheckpointFile(path)
-	if err != nil {
-		return nil, err
-	}
-	ck, err := decodeCheckpoint(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ck, nil
+	return LoadFor(path, LoadOptions{})
 }
 
 // readCheckpointFile reads a file that should be a checkpoint, looking at

@@ -86,10 +86,10 @@ func (m *Model) FitCodes(poems []poetry.Poem, opt FitOptions) (z [][]float64, be
 			return g, nll
 		}
 		_, start := gradient(flat)
-		adam := newZAdam(len(flat), opt.LR)
-		for range opt.Steps {
+		m1, m2 := make([]float64, len(flat)), make([]float64, len(flat)) // Adam's moments
+		for step := range opt.Steps {
 			g, _ := gradient(flat)
-			adam.step(flat, g)
+			adamStep(flat, g, m1, m2, 1, opt.LR, step+1)
 		}
 		_, end := gradient(flat)
 		for r := 0; r < rows; r++ {
@@ -99,28 +99,6 @@ func (m *Model) FitCodes(poems []poetry.Poem, opt FitOptions) (z [][]float64, be
 		}
 	}
 	return z, before, after, nil
-}
-
-// zAdam is Adam (Kingma and Ba 2015) for the codes being fitted.
-type zAdam struct {
-	lr   float64
-	t    int
-	m, v []float64
-}
-
-func newZAdam(n int, lr float64) *zAdam {
-	return &zAdam{lr: lr, m: make([]float64, n), v: make([]float64, n)}
-}
-
-func (a *zAdam) step(x, g []float64) {
-	const beta1, beta2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	c1, c2 := 1-math.Pow(beta1, float64(a.t)), 1-math.Pow(beta2, float64(a.t))
-	for i, gi := range g {
-		a.m[i] = beta1*a.m[i] + (1-beta1)*gi
-		a.v[i] = beta2*a.v[i] + (1-beta2)*gi*gi
-		x[i] -= a.lr * (a.m[i] / c1) / (math.Sqrt(a.v[i]/c2) + eps)
-	}
 }
 
 // bowWeights returns the weights of the bag's softmax (the rhyme loss's,
@@ -169,11 +147,13 @@ func addBagLoss(f, g, z, bow []float64, c Config, targets []int, B int) {
 }
 
 // nllGradZ returns −log p(targets | z) of each of B poems under teacher
-// forcing, as NLL does, and its gradient with respect to z (B × Latent),
-// by backpropagation through the decoder's steps.
+// forcing, as NLL does, and its gradient with respect to z (B × Latent):
+// the decoder's steps run forwards and backwards through the LSTM kernels
+// of the training graph (lstmForward, lstmBackward), with z·Wz + b as
+// every step's extra pre-activation and tanh(z·W + b) as the first state.
 func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []float64) {
 	c := n.Config
-	H, Z, V, Td := c.DecHidden, c.Latent, c.Vocab, c.DecSteps()
+	E, H, Z, V, Td := c.Embed, c.DecHidden, c.Latent, c.Vocab, c.DecSteps()
 	zIn := make([]float64, B*4*H)
 	matmul(zIn, z, B, Z, n.w["dec.Wz"], 4*H, false)
 	addRows(zIn, n.w["dec.b"])
@@ -183,37 +163,41 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 	for i, v := range h0 {
 		h0[i] = math.Tanh(v)
 	}
-	// What the backward pass needs of each step: the gates, the cell, and
-	// the gradient that the step's softmax sends to its hidden state.
-	type step struct{ i, f, g, o, cell, dhOut []float64 }
-	steps := make([]step, Td)
-	h, cell := h0, make([]float64, B*H)
-	nll = make([]float64, B)
-	prev, logits := make([]int, B), make([]float64, B*V)
+	// The kernels' inputs: time-major embeddings, the weights and the extra
+	// pre-activations gate by gate, and the first state.
+	spec := lstmSpec{steps: Td, B: B, In: E, H: H, extra: true, h0: true}
+	prev := make([]int, Td*B)
 	for t := range Td {
 		for b := range B {
-			prev[b] = decIn[b*Td+t]
+			prev[t*B+b] = decIn[b*Td+t]
 		}
-		pre := make([]float64, B*4*H)
-		copy(pre, zIn)
-		matmul(pre, n.embedRows(prev), B, c.Embed, n.w["dec.Wx"], 4*H, true)
-		matmul(pre, h, B, H, n.w["dec.Wh"], 4*H, true)
-		s := step{make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H), make([]float64, B*H)}
-		hNext := make([]float64, B*H)
-		for b := range B {
-			p := pre[b*4*H : (b+1)*4*H]
-			for j := range H {
-				e := b*H + j
-				s.i[e], s.f[e] = sigmoid64(p[j]), sigmoid64(p[H+j])
-				s.g[e], s.o[e] = math.Tanh(p[2*H+j]), sigmoid64(p[3*H+j])
-				s.cell[e] = s.f[e]*cell[e] + s.i[e]*s.g[e]
-				hNext[e] = s.o[e] * math.Tanh(s.cell[e])
-			}
+	}
+	gates := func(joined []float64, rows int) [][]float64 {
+		g := make([][]float64, 4)
+		for k := range g {
+			g[k] = make([]float64, rows*H)
 		}
-		matmul(logits, hNext, B, H, n.w["out.W"], V, false)
+		splitGates(g, joined, rows, H)
+		return g
+	}
+	in := append([][]float64{n.embedRows(prev)}, gates(n.w["dec.Wx"], E)...)
+	in = append(in, gates(n.w["dec.Wh"], H)...)
+	in = append(in, gates(zIn, B)...)
+	in = append(in, h0)
+	rows := Td * B * H
+	state := make([]float64, lstmBlocks*rows)
+	lstmForward(spec, state, in)
+
+	// Each step's softmax: −log p of its targets, and the gradient
+	// softmax − onehot sent back through the output layer to the step's
+	// hidden states (dState's first block, all lstmBackward reads of it).
+	nll = make([]float64, B)
+	dState := make([]float64, lstmBlocks*rows)
+	logits := make([]float64, B*V)
+	for t := range Td {
+		hs := state[t*B*H : (t+1)*B*H]
+		matmul(logits, hs, B, H, n.w["out.W"], V, false)
 		addRows(logits, n.w["out.b"])
-		// d(−log softmax)[target]/d logits = softmax − onehot, sent back
-		// through the output layer at once so that only B × H is kept.
 		for b := range B {
 			row := logits[b*V : (b+1)*V]
 			lse := logSumExp(row)
@@ -224,47 +208,30 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 			}
 			row[target]--
 		}
-		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, V, 1, logits, V, n.w["out.W"], V, 0, s.dhOut, H)
-		steps[t] = s
-		h, cell = hNext, s.cell
+		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, V, 1, logits, V, n.w["out.W"], V, 0, dState[t*B*H:(t+1)*B*H], H)
 	}
-	// Backward through the steps: dh and dc carry from a step to the one
-	// before; every step's pre-activation gradient reaches z through zIn.
-	dh, dc := make([]float64, B*H), make([]float64, B*H)
-	dzIn, dpre := make([]float64, B*4*H), make([]float64, B*4*H)
-	for t := Td - 1; t >= 0; t-- {
-		s := steps[t]
-		var cPrev []float64
-		if t > 0 {
-			cPrev = steps[t-1].cell
-		}
+	size := 0
+	for _, sh := range spec.inputShapes() {
+		size += sh.TotalSize()
+	}
+	grads := make([]float64, size)
+	lstmBackward(spec, grads, append(in, state, dState))
+
+	// The extra pre-activations' gradients, gate by gate, are zIn's; the
+	// last is the first state's, through its tanh.
+	dh0 := grads[size-B*H:]
+	dExtra := grads[size-B*H-4*B*H : size-B*H]
+	dzIn := make([]float64, B*4*H)
+	for k := range 4 {
 		for b := range B {
-			d := dpre[b*4*H : (b+1)*4*H]
-			for j := range H {
-				e := b*H + j
-				tc := math.Tanh(s.cell[e])
-				dhv := dh[e] + s.dhOut[e]
-				dcv := dc[e] + dhv*s.o[e]*(1-tc*tc)
-				d[j] = dcv * s.g[e] * s.i[e] * (1 - s.i[e])
-				d[H+j] = 0
-				if cPrev != nil {
-					d[H+j] = dcv * cPrev[e] * s.f[e] * (1 - s.f[e])
-				}
-				d[2*H+j] = dcv * s.i[e] * (1 - s.g[e]*s.g[e])
-				d[3*H+j] = dhv * tc * s.o[e] * (1 - s.o[e])
-				dc[e] = dcv * s.f[e]
-			}
+			copy(dzIn[b*4*H+k*H:b*4*H+(k+1)*H], dExtra[k*B*H+b*H:k*B*H+(b+1)*H])
 		}
-		addTo(dzIn, dpre)
-		// dh (B × H) = dpre (B × 4H) · Whᵀ (4H × H)
-		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, 4*H, 1, dpre, 4*H, n.w["dec.Wh"], 4*H, 0, dh, H)
 	}
-	// dh now reaches the initial state h0 = tanh(z·W + b).
 	for i, v := range h0 {
-		dh[i] *= 1 - v*v
+		dh0[i] *= 1 - v*v
 	}
 	dz = make([]float64, B*Z)
 	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, 4*H, 1, dzIn, 4*H, n.w["dec.Wz"], 4*H, 0, dz, Z)
-	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, H, 1, dh, H, n.w["dec_init.W"], H, 1, dz, Z)
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, H, 1, dh0, H, n.w["dec_init.W"], H, 1, dz, Z)
 	return nll, dz
 }
