@@ -66,6 +66,7 @@ type Decoder struct {
 	logits        Buffer
 	host          []float32
 	spare, spare4 Buffer // Reorder's gather targets
+	z, spareZ     Buffer // the codes (a VAE's), which every step reads again with Shape.CodeToOutput
 	targets, nll  Buffer // StepNLL's: int32 and float32, B each
 	hostNLL       []float32
 	mem           memory // every buffer, for Close
@@ -95,17 +96,19 @@ func (ws *Weights) NewDecoder(z []float32, B int) (*Decoder, error) {
 		d.addBias(zIn, ws.wp("dec.b"))
 		d.zero(dec.h[0])
 	} else {
-		zb, err := d.alloc(B * Z)
-		if err != nil {
+		dec.z = buf(B * Z)
+		if s.CodeToOutput {
+			dec.spareZ = buf(B * Z)
+		}
+		if err := dec.mem.err; err != nil {
 			dec.Close()
 			return nil, err
 		}
-		defer d.release(zb)
-		if err := d.upload(zb, 0, z); err != nil {
+		if err := d.upload(dec.z, 0, z); err != nil {
 			dec.Close()
 			return nil, err
 		}
-		zm := m(zb, 0, B, Z)
+		zm := m(dec.z, 0, B, Z)
 		d.gemmBias(zm, ws.wm("dec.Wz"), ws.wp("dec.b"), 0, zIn)
 		d.gemmBias(zm, ws.wm("dec_init.W"), ws.wp("dec_init.b"), 0, m(dec.h[0], 0, B, H))
 		d.tanhFwd(B*H, dec.h[0].p, dec.h[0].p)
@@ -199,6 +202,9 @@ func (dec *Decoder) advance(prev []int32) error {
 	dec.cur, dec.started = next, true
 	logits := m(dec.logits, 0, B, V)
 	d.gemmBias(m(dec.h[next], 0, B, H), ws.wm("out.W"), ws.wp("out.b"), 0, logits)
+	if s.CodeToOutput && !s.LM {
+		d.gemm(m(dec.z, 0, B, s.Latent), ws.wm("out.Wz"), 1, logits)
+	}
 	return nil
 }
 
@@ -223,6 +229,10 @@ func (dec *Decoder) Reorder(src []int32) error {
 	}
 	d.gather(B, 4*H, dec.ids.p, dec.zIn.p, dec.spare4.p)
 	dec.zIn, dec.spare4 = dec.spare4, dec.zIn
+	if ws.s.CodeToOutput && !ws.s.LM {
+		d.gather(B, ws.s.Latent, dec.ids.p, dec.z.p, dec.spareZ.p)
+		dec.z, dec.spareZ = dec.spareZ, dec.z
+	}
 	return d.sync()
 }
 

@@ -20,6 +20,9 @@ type Shape struct {
 	// predicts from z (model.Config.BagSteps: every step for the bag of
 	// characters, the even lines' last for the rhyme loss); none, no bag.
 	BagSteps []int
+	// CodeToOutput feeds z to the output layer: every step's logits gain
+	// z·out.Wz (model.Config.CodeToOutput).
+	CodeToOutput bool
 }
 
 // DecSteps is the decoder's steps: the characters and EOS.
@@ -67,6 +70,9 @@ func Layout(s Shape) []Tensor {
 	add("dec.b", 1, 4*Hd)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
+	if s.CodeToOutput && !s.LM {
+		add("out.Wz", Z, V)
+	}
 	if len(s.BagSteps) > 0 && !s.LM {
 		add("bow.W", Z, V)
 		add("bow.b", 1, V)
@@ -127,6 +133,8 @@ type Trainer struct {
 	// each character it predicts, the rows' losses, and the row map (int32)
 	// that takes them
 	bagZ, bagLogits, bagLoss, bagRows Buffer
+	// the gradient of z·out.Wz, summed over the steps (Shape.CodeToOutput)
+	dzOut Buffer
 }
 
 // NewTrainer allocates a trainer's buffers; the parameters start at zero
@@ -172,6 +180,9 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	t.cDec, t.hDec, t.decMask, t.hsd, t.dHsd = buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd), buf(Td*B*Hd)
 	t.logits, t.rowLoss = buf(Td*B*V), buf(Td*B)
 	t.dcDec = buf(B * Hd)
+	if t.codeToOutput() {
+		t.dzOut = buf(B * V)
+	}
 	if t.bag() {
 		n := len(s.BagSteps)
 		t.bagZ, t.bagLogits, t.bagLoss, t.bagRows = buf(B*V), buf(n*B*V), buf(n*B), buf(n*B)
@@ -196,6 +207,9 @@ func NewTrainer(d *Device, s Shape, B int) (*Trainer, error) {
 	}
 	return t, nil
 }
+
+// codeToOutput reports whether z feeds the output layer.
+func (t *Trainer) codeToOutput() bool { return t.s.CodeToOutput && !t.s.LM }
 
 // bag reports whether the step trains the bag-of-characters or rhyme loss.
 func (t *Trainer) bag() bool { return len(t.s.BagSteps) > 0 && !t.s.LM }
@@ -410,6 +424,11 @@ func (t *Trainer) forward(p StepParams) {
 	d.dropoutFwd(Td*B*Hd, key, noise.DecDropout, dropTh, dropScale, t.hDec.p, t.decMask.p, t.hsd.p)
 	logits := m(t.logits, 0, Td*B, s.Vocab)
 	d.gemmBias(m(t.hsd, 0, Td*B, Hd), t.wm("out.W"), t.wp("out.b"), 0, logits)
+	if t.codeToOutput() { // z·out.Wz joins every step's logits
+		for tt := 0; tt < Td; tt++ {
+			d.gemm(m(t.z, 0, B, Z), t.wm("out.Wz"), 1, m(t.logits, tt*B, B, s.Vocab))
+		}
+	}
 	d.xent(Td*B, s.Vocab, B, p.Rows, t.targets(), t.logits.p, t.rowLoss.p)
 	var klDim ptr
 	if !s.LM {
@@ -491,6 +510,13 @@ func (t *Trainer) backward(p StepParams) {
 		d.gemm(zm.T(), dBag, 1, t.gm("bow.W"))
 		d.colSum(dBag, t.gp("bow.b"), t.colParts)
 		d.gemm(dBag, t.wm("bow.W").T(), 1, m(t.dz, 0, B, Z))
+	}
+	if t.codeToOutput() { // the gradient of z·out.Wz: every step's logits', summed
+		dOut := m(t.dzOut, 0, B, s.Vocab)
+		d.zero(t.dzOut)
+		d.sumBlocks(Td, B*s.Vocab, t.logits.p, t.dzOut.p)
+		d.gemm(zm.T(), dOut, 1, t.gm("out.Wz"))
+		d.gemm(dOut, t.wm("out.Wz").T(), 1, m(t.dz, 0, B, Z))
 	}
 
 	// Latent: reparameterisation and KL, then mu and log σ² layers.

@@ -37,6 +37,11 @@ type Config struct {
 	// the decoder can read and DecodeOptions.RhymeFromCode can keep. Its
 	// weights are the bag's (bow.W, bow.b); they also serve decoding.
 	RhymeChars bool `json:"rhyme_chars,omitempty"`
+	// CodeToOutput also feeds z to the output layer: every step's logits
+	// gain z·out.Wz, a path from the code to each character that the LSTM
+	// cannot wash out (the skip connections of Dieng et al. 2019, which
+	// keep a decoder from ignoring its code).
+	CodeToOutput bool `json:"code_to_output,omitempty"`
 }
 
 // DefaultConfig returns the sizes measured to train well on a few thousand
@@ -71,6 +76,8 @@ func (c Config) Validate() error {
 		return errors.New("a language model has no code for the bag-of-characters loss to predict from")
 	case c.RhymeChars && c.LM:
 		return errors.New("a language model has no code for the rhyme loss to predict from")
+	case c.CodeToOutput && c.LM:
+		return errors.New("a language model has no code to feed its output layer")
 	case c.RhymeChars && c.BagOfChars:
 		return errors.New("the bag-of-characters and rhyme losses share their weights: choose one")
 	}

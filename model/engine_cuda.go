@@ -56,7 +56,8 @@ func newGPUEngine(dev *cuda.Device, p *Params, B int) (*gpuEngine, error) {
 // GPUShape is the engine's view of a model's sizes.
 func GPUShape(c Config) cuda.Shape {
 	return cuda.Shape{Vocab: c.Vocab, Embed: c.Embed, Highway: c.Highway, EncHidden: c.EncHidden,
-		DecHidden: c.DecHidden, Latent: c.Latent, EncSteps: c.EncSteps(), LM: c.LM, BagSteps: c.BagSteps()}
+		DecHidden: c.DecHidden, Latent: c.Latent, EncSteps: c.EncSteps(), LM: c.LM, BagSteps: c.BagSteps(),
+		CodeToOutput: c.CodeToOutput}
 }
 
 // push uploads the parameters and, when the state has them, the moments.

@@ -92,6 +92,8 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 		{"bag-of-chars", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, BagOfChars: true}, 5, false},
 		// The rhyme loss: the bag over two steps of each poem, one at a time.
 		{"rhyme-chars", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, RhymeChars: true}, 5, false},
+		// z fed to the output layer too, with the rhyme loss.
+		{"code-to-output", Config{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 24, DecHidden: 20, Latent: 6, Dropout: 0.3, RhymeChars: true, CodeToOutput: true}, 5, false},
 	}
 	if withDefault {
 		cases = append(cases, tc{"default", DefaultConfig(v.Size(), 4), 64, false},
@@ -104,6 +106,7 @@ func testGPUSteps(t *testing.T, withDefault bool) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			randomCodeToOutput(p, 3)
 			batches := corpus.Batches(poems, v, tc.B, -1, false)
 			b := &batches[len(batches)-1] // the last batch has padding rows
 			if b.Rows == tc.B {
@@ -307,11 +310,13 @@ func TestGPUDecoding(t *testing.T) {
 	for _, c := range []Config{
 		{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 12, DecHidden: 20, Latent: 6},
 		{Vocab: v.Size(), Lines: 4, Embed: 16, EncHidden: 1, DecHidden: 20, Latent: 1, LM: true},
+		{Vocab: v.Size(), Lines: 4, Embed: 16, Highway: 1, EncHidden: 12, DecHidden: 20, Latent: 6, CodeToOutput: true},
 	} {
 		m, err := NewModel(c, v, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
+		randomCodeToOutput(m.Params, 5)
 		const B = 5
 		rng := rand.New(rand.NewPCG(1, 2))
 		z := m.SamplePrior(B, rng)

@@ -194,9 +194,19 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 	nll = make([]float64, B)
 	dState := make([]float64, lstmBlocks*rows)
 	logits := make([]float64, B*V)
+	// With the code fed to the output layer, z·out.Wz joins every step's
+	// logits, and the steps' logit gradients, summed, go back through it.
+	var zOut, dzOut []float64
+	if c.CodeToOutput {
+		zOut, dzOut = make([]float64, B*V), make([]float64, B*V)
+		matmul(zOut, z, B, Z, n.w["out.Wz"], V, false)
+	}
 	for t := range Td {
 		hs := state[t*B*H : (t+1)*B*H]
-		matmul(logits, hs, B, H, n.w["out.W"], V, false)
+		if zOut != nil {
+			copy(logits, zOut)
+		}
+		matmul(logits, hs, B, H, n.w["out.W"], V, zOut != nil)
 		addRows(logits, n.w["out.b"])
 		for b := range B {
 			row := logits[b*V : (b+1)*V]
@@ -207,6 +217,9 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 				row[j] = math.Exp(l - lse)
 			}
 			row[target]--
+		}
+		for i, g := range logits[:len(dzOut)] {
+			dzOut[i] += g
 		}
 		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, V, 1, logits, V, n.w["out.W"], V, 0, dState[t*B*H:(t+1)*B*H], H)
 	}
@@ -233,5 +246,8 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 	dz = make([]float64, B*Z)
 	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, 4*H, 1, dzIn, 4*H, n.w["dec.Wz"], 4*H, 0, dz, Z)
 	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, H, 1, dh0, H, n.w["dec_init.W"], H, 1, dz, Z)
+	if dzOut != nil {
+		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, Z, V, 1, dzOut, V, n.w["out.Wz"], V, 1, dz, Z)
+	}
 	return nll, dz
 }

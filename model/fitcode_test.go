@@ -15,10 +15,17 @@ import (
 func TestFitGradient(t *testing.T) {
 	c := tinyConfig()
 	c.Lines, c.Latent, c.DecHidden, c.RhymeChars = 4, 3, 5, true
+	t.Run("plain", func(t *testing.T) { checkFitGradient(t, c) })
+	c.CodeToOutput = true
+	t.Run("code to output", func(t *testing.T) { checkFitGradient(t, c) })
+}
+
+func checkFitGradient(t *testing.T, c Config) {
 	p, err := NewParams(c, tensor.Float64, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
+	randomCodeToOutput(p, 7)
 	n := NewNet(p)
 	bow := n.bowWeights(p)
 	const B = 2

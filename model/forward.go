@@ -253,6 +253,7 @@ type Decoder struct {
 	B    int
 	h, c []float64 // B × DecHidden
 	zIn  []float64 // B × 4·DecHidden: z·Wz + b, added at every step
+	zOut []float64 // B × Vocab: z·out.Wz, added to every step's logits (Config.CodeToOutput)
 	pre  []float64
 	out  []float64 // B × Vocab: the logits, reused from step to step
 }
@@ -272,6 +273,10 @@ func (n *Net) NewDecoder(z []float64, B int) *Decoder {
 	}
 	matmul(d.zIn, z, B, Z, n.w["dec.Wz"], 4*H, false)
 	addRows(d.zIn, n.w["dec.b"])
+	if c.CodeToOutput {
+		d.zOut = make([]float64, B*c.Vocab)
+		matmul(d.zOut, z, B, Z, n.w["out.Wz"], c.Vocab, false)
+	}
 	matmul(d.h, z, B, Z, n.w["dec_init.W"], H, false)
 	addRows(d.h, n.w["dec_init.b"])
 	for i, v := range d.h {
@@ -294,7 +299,10 @@ func (d *Decoder) Step(prev []int) []float64 {
 	if d.out == nil {
 		d.out = make([]float64, d.B*V)
 	}
-	matmul(d.out, d.h, d.B, H, n.w["out.W"], V, false)
+	if d.zOut != nil {
+		copy(d.out, d.zOut)
+	}
+	matmul(d.out, d.h, d.B, H, n.w["out.W"], V, d.zOut != nil)
 	addRows(d.out, n.w["out.b"])
 	return d.out
 }
@@ -318,6 +326,9 @@ func (d *Decoder) Reorder(src []int) {
 		return out
 	}
 	d.h, d.c, d.zIn = gather(d.h, H), gather(d.c, H), gather(d.zIn, 4*H)
+	if d.zOut != nil {
+		d.zOut = gather(d.zOut, d.net.Config.Vocab)
+	}
 }
 
 // NLL returns −log p(targets | z) for each of B poems under teacher forcing:

@@ -36,6 +36,7 @@ type Graph struct {
 	tokW, klW, eps, encMask *tensor.Dense
 	decMask, freeBits       *tensor.Dense
 	bagRows, bagW           *tensor.Dense // the bag's row map and weights (Config.HasBag)
+	codeRows                *tensor.Dense // the step-to-poem row map of z·out.Wz (Config.CodeToOutput)
 	bagTargets              *tensor.Dense // its characters, when it predicts only some steps'
 	beta                    *G.Node
 	// reads receives the scalars G.Read copies out of each run. It is an
@@ -118,8 +119,18 @@ func NewGraph(p *Params, B int) (*Graph, error) {
 	}
 	hs := b.hidden(b.lstm(xd, wx, bx, zIn, wh, h0, Td, B, false), 0, Td, B)
 	hs = b.do(G.HadamardProd(hs, decMask))
+	logits := b.do(G.Mul(hs, node["out.W"]))
+	if c.CodeToOutput {
+		// z·out.Wz, the same for every step of a poem: computed once per
+		// poem and taken for each step (rows time-major, as the logits).
+		rows := input("code_rows", &gr.codeRows, tensor.Int, Td*B)
+		for i := range Td * B {
+			gr.codeRows.Ints()[i] = i % B
+		}
+		logits = b.do(G.Add(logits, b.do(gatherRows(b.do(G.Mul(z, node["out.Wz"])), rows))))
+	}
 	// The output bias joins the logits inside the loss (see softmaxXent).
-	nllTok := b.do(softmaxXent(b.do(G.Mul(hs, node["out.W"])), node["out.b"], targets))
+	nllTok := b.do(softmaxXent(logits, node["out.b"], targets))
 	nll := b.do(G.Sum(b.do(G.HadamardProd(nllTok, tokW))))
 	loss := nll
 	if !c.LM {

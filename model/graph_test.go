@@ -62,6 +62,10 @@ func randomFeed(c Config, B int, seed uint64, masks bool) *Feed {
 // default width (a Gorgonia kernel once went wrong only on wide matrices).
 func TestGraphMatchesNet(t *testing.T) {
 	wide := DefaultConfig(300, 4)
+	skip := tinyConfig()
+	skip.CodeToOutput = true
+	wideSkip := wide
+	wideSkip.CodeToOutput = true
 	for _, tc := range []struct {
 		c   Config
 		dt  tensor.Dtype
@@ -70,6 +74,8 @@ func TestGraphMatchesNet(t *testing.T) {
 		{tinyConfig(), tensor.Float64, 1e-10},
 		{wide, tensor.Float64, 1e-10},
 		{wide, tensor.Float32, 1e-5},
+		{skip, tensor.Float64, 1e-10},
+		{wideSkip, tensor.Float32, 1e-5},
 	} {
 		for _, B := range []int{4, 64} {
 			c := tc.c
@@ -77,6 +83,7 @@ func TestGraphMatchesNet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			randomCodeToOutput(p, 7)
 			for i := range p.Values { // larger weights: saturated gates, large KL
 				v := p.Float64s(i)
 				for j := range v {
@@ -143,6 +150,29 @@ func TestGradientCheckBagOfChars(t *testing.T) {
 	c.BagOfChars = true
 	checkGradients(t, c)
 	checkBagLoss(t, c, c.EncSteps())
+}
+
+// TestGradientCheckCodeToOutput: the same with z fed to the output
+// layer, with the rhyme loss as the default recipe has it.
+func TestGradientCheckCodeToOutput(t *testing.T) {
+	c := tinyConfig()
+	c.CodeToOutput, c.RhymeChars = true, true
+	checkGradients(t, c)
+}
+
+// randomCodeToOutput gives out.Wz, which a new model starts at zero,
+// random values, so that checks see the code's path to the logits.
+func randomCodeToOutput(p *Params, seed uint64) {
+	i, ok := p.index["out.Wz"]
+	if !ok {
+		return
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	v := make([]float64, p.Values[i].Shape().TotalSize())
+	for j := range v {
+		v[j] = rng.NormFloat64() * 0.5
+	}
+	p.set(i, v)
 }
 
 // TestGradientCheckRhymeChars: the same with the rhyme loss, the bag's
@@ -212,6 +242,7 @@ func checkGradients(t *testing.T, c Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	randomCodeToOutput(p, 11)
 	const B = 3
 	f := randomFeed(c, B, 5, true)
 	gr := testGraph(t, p, B)

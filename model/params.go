@@ -77,6 +77,9 @@ func layout(c Config) (names []string, shapes [][2]int) {
 	lstm("dec.", E, Hd, true)
 	add("out.W", Hd, V)
 	add("out.b", 1, V)
+	if c.CodeToOutput {
+		add("out.Wz", Z, V)
+	}
 	if c.HasBag() {
 		add("bow.W", Z, V)
 		add("bow.b", 1, V)
@@ -101,6 +104,9 @@ func NewParams(c Config, dt tensor.Dtype, seed uint64) (*Params, error) {
 		shape := p.Values[i].Shape()
 		vals := make([]float64, shape.TotalSize())
 		switch {
+		case name == "out.Wz":
+			// zeros: the model starts as one without the path from its
+			// code to the output layer, and learns what to send through it.
 		case name == "embed":
 			for j := range vals {
 				vals[j] = rng.NormFloat64() * 0.1
