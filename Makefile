@@ -15,7 +15,7 @@ POETVAE_DATA ?= ../shared/data
 # serve's page.
 DEBIAN_PACKAGES := libopenblas0 g++ pkg-config fonts-droid-fallback chromium
 
-.PHONY: all build test test-short lint demo model fuzz deps install bench torch-check clean load screenshots serve-race
+.PHONY: all build test test-short lint demo model fuzz deps install bench torch-check clean load screenshots serve-race safetensors-python
 .PHONY: cuda cuda-deps ptx ptx-check ptx-sass gpu-lint gpu-emu-test gpu-asan-test gpu-bin gpu-corpus gpu-curve-ref gpu-bundle gpu-check emu-driver bench-host gpu-check-emu bench-gpu
 
 all: build
@@ -25,7 +25,10 @@ build:
 
 # The test command of the README and of CI: every package, then the GPU
 # engine's tests on the emulated device (no GPU or CUDA toolkit needed).
-test: deps
+# The export tests read the safetensors file with Python's safetensors
+# package, which Debian 12 lacks: safetensors-python unpacks Debian 13's
+# (without installing it; where it cannot, outside CI, those tests say so).
+test: deps safetensors-python
 	$(GO) test ./...
 	$(MAKE) --no-print-directory gpu-emu-test
 
@@ -144,6 +147,10 @@ bench:
 # computes the same loss and every gradient (model TestTorchModel, float64,
 # on the CPU). Installs Debian's python3-torch, into the system Python.
 TORCH_PYTHON ?= /usr/bin/python3
+SAFETENSORS_PYTHON := bin/safetensors-python
+safetensors-python:
+	@cmd/poetvae/testdata/fetch_safetensors_python.sh $(SAFETENSORS_PYTHON) || [ "$$CI" != true ]
+
 torch-check:
 	@$(TORCH_PYTHON) -c 'import torch' 2> /dev/null || { \
 		echo "installing python3-torch"; \

@@ -132,23 +132,63 @@ func parseSafetensors(t *testing.T, path string) (map[string]string, []stEntry) 
 	return meta, entries
 }
 
-// pythonReader returns the command that reads a safetensors file with
-// testdata/read_safetensors.py, or nil where there is no Python, except in
-// CI, which must run it.
-func pythonReader(t *testing.T) func(file string) *exec.Cmd {
+// safetensorsReader runs a Python script that summarises a safetensors
+// file as JSON (pySummary).
+type safetensorsReader struct {
+	name string // what reads the file, for messages
+	cmd  func(file string) *exec.Cmd
+}
+
+// safetensorsReaders returns the readers of the exported files that are
+// here: testdata/read_safetensors.py, the format read with Python's
+// standard library alone, under python3; and Python's safetensors package
+// itself (testdata/read_safetensors_package.py) under the Python that
+// testdata/fetch_safetensors_python.sh unpacks into bin/safetensors-python
+// (make test fetches it), or $POETVAE_SAFETENSORS_PYTHON. CI must have both.
+func safetensorsReaders(t *testing.T) []safetensorsReader {
 	t.Helper()
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 not found: CI must check the safetensors file with an independent reader")
+	script := func(name string) string {
+		path, err := filepath.Abs(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		return path
 	}
-	script, err := filepath.Abs(filepath.Join("testdata", "read_safetensors.py"))
-	if err != nil {
-		t.Fatal(err)
+	var readers []safetensorsReader
+	missing := func(what string) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s: CI must check the safetensors file with it", what)
+		}
+		t.Logf("%s: the exported values are not checked with it", what)
 	}
-	return func(file string) *exec.Cmd { return exec.Command(python, script, file) }
+	if python, err := exec.LookPath("python3"); err == nil {
+		stdlib := script("read_safetensors.py")
+		readers = append(readers, safetensorsReader{"read_safetensors.py", func(file string) *exec.Cmd {
+			return exec.Command(python, stdlib, file)
+		}})
+	} else {
+		missing("python3 not found")
+	}
+	python := os.Getenv("POETVAE_SAFETENSORS_PYTHON")
+	if python == "" {
+		python = script(filepath.Join("..", "..", "..", "bin", "safetensors-python", "python3"))
+	}
+	if _, err := os.Stat(python); err == nil {
+		pkg := script("read_safetensors_package.py")
+		readers = append(readers, safetensorsReader{"Python's safetensors package", func(file string) *exec.Cmd {
+			return exec.Command(python, pkg, file)
+		}})
+	} else {
+		missing("no Python with the safetensors package at " + python + " (make test fetches one)")
+	}
+	return readers
+}
+
+// want is an exported tensor as the model holds it.
+type want struct {
+	shape []int
+	vals  []float64
+	half  bool
 }
 
 type pyTensor struct {
@@ -171,15 +211,10 @@ func float16Error(x float64) float64 {
 }
 
 func TestExportSafetensors(t *testing.T) {
-	reader := pythonReader(t) // before inTempDir, which leaves the package directory
+	readers := safetensorsReaders(t) // before inTempDir, which leaves the package directory
 	ckpt, m := modelWithSampler(t)
 	inTempDir(t)
 
-	type want struct {
-		shape []int
-		vals  []float64
-		half  bool
-	}
 	weights := func(half bool) map[string]want {
 		w := map[string]want{}
 		for i, name := range m.Params.Names {
@@ -262,64 +297,12 @@ func TestExportSafetensors(t *testing.T) {
 				t.Errorf("metadata rhymes: %d classes (%v), want %d", rc.Len(), err, m.Rhymes.Len())
 			}
 
-			// The values, as an independent reader sees them.
-			if reader == nil {
-				t.Skip("python3 not found: the values are not checked with an independent reader")
+			// The values, as independent readers see them.
+			if len(readers) == 0 {
+				t.Skip("no Python here: the values are not checked with an independent reader")
 			}
-			cmd := reader(out)
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			js, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("read_safetensors.py %s: %v\n%s", out, err, errb.String())
-			}
-			var py pySummary
-			if err := json.Unmarshal(js, &py); err != nil {
-				t.Fatalf("read_safetensors.py %s: %v", out, err)
-			}
-			if !maps.Equal(py.Metadata, meta) {
-				t.Errorf("Python reads the metadata as %v, Go as %v", py.Metadata, meta)
-			}
-			if len(py.Tensors) != len(wants) {
-				t.Errorf("Python reads %d tensors, want %d", len(py.Tensors), len(wants))
-			}
-			for name, w := range wants {
-				got, ok := py.Tensors[name]
-				if !ok {
-					t.Errorf("no tensor %s", name)
-					continue
-				}
-				if !slices.Equal(got.Shape, w.shape) || len(got.First) != min(8, len(w.vals)) {
-					t.Errorf("%s: shape %v with %d first values, want %v", name, got.Shape, len(got.First), w.shape)
-					continue
-				}
-				var wantSum, bound float64
-				for _, v := range w.vals {
-					x := float64(float32(v))
-					wantSum += x
-					if w.half {
-						bound += float16Error(x)
-					} else {
-						bound += 1e-6 * math.Abs(x)
-					}
-				}
-				for j, g := range got.First {
-					x := float64(float32(w.vals[j]))
-					tol := 1e-6 * math.Abs(x)
-					if w.half {
-						tol = float16Error(x)
-						// And the bits are those of round-to-nearest-even.
-						if r := float64(float16.Frombits(float16Bits(float32(x))).Float32()); g != r {
-							t.Errorf("%s[%d]: Python reads %v, the nearest float16 to %v is %v", name, j, g, x, r)
-						}
-					}
-					if math.Abs(g-x) > tol {
-						t.Errorf("%s[%d] = %v, want %v within %g", name, j, g, x, tol)
-					}
-				}
-				if math.Abs(got.Sum-wantSum) > bound+1e-9 {
-					t.Errorf("%s: values sum to %v, want %v within %g", name, got.Sum, wantSum, bound)
-				}
+			for _, r := range readers {
+				checkPythonReading(t, r, out, meta, wants)
 			}
 		})
 	}
@@ -537,4 +520,65 @@ func TestExportUsageErrors(t *testing.T) {
 	}
 	parseSafetensors(t, "old.safetensors")
 	assertNoTempFiles(t)
+}
+
+// checkPythonReading holds what a Python reader makes of the exported file
+// to the metadata that Go read and to the model's values.
+func checkPythonReading(t *testing.T, r safetensorsReader, out string, meta map[string]string, wants map[string]want) {
+	t.Helper()
+	cmd := r.cmd(out)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	js, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s reading %s: %v\n%s", r.name, out, err, errb.String())
+	}
+	var py pySummary
+	if err := json.Unmarshal(js, &py); err != nil {
+		t.Fatalf("%s reading %s: %v", r.name, out, err)
+	}
+	if !maps.Equal(py.Metadata, meta) {
+		t.Errorf("%s reads the metadata as %v, Go as %v", r.name, py.Metadata, meta)
+	}
+	if len(py.Tensors) != len(wants) {
+		t.Errorf("%s reads %d tensors, want %d", r.name, len(py.Tensors), len(wants))
+	}
+	for name, w := range wants {
+		got, ok := py.Tensors[name]
+		if !ok {
+			t.Errorf("%s reads no tensor %s", r.name, name)
+			continue
+		}
+		if !slices.Equal(got.Shape, w.shape) || len(got.First) != min(8, len(w.vals)) {
+			t.Errorf("%s: shape %v with %d first values, want %v", name, got.Shape, len(got.First), w.shape)
+			continue
+		}
+		var wantSum, bound float64
+		for _, v := range w.vals {
+			x := float64(float32(v))
+			wantSum += x
+			if w.half {
+				bound += float16Error(x)
+			} else {
+				bound += 1e-6 * math.Abs(x)
+			}
+		}
+		for j, g := range got.First {
+			x := float64(float32(w.vals[j]))
+			tol := 1e-6 * math.Abs(x)
+			if w.half {
+				tol = float16Error(x)
+				// And the bits are those of round-to-nearest-even.
+				if near := float64(float16.Frombits(float16Bits(float32(x))).Float32()); g != near {
+					t.Errorf("%s[%d]: %s reads %v, the nearest float16 to %v is %v", name, j, r.name, g, x, near)
+				}
+			}
+			if math.Abs(g-x) > tol {
+				t.Errorf("%s[%d] = %v by %s, want %v within %g", name, j, g, r.name, x, tol)
+			}
+		}
+		if math.Abs(got.Sum-wantSum) > bound+1e-9 {
+			t.Errorf("%s: values sum to %v by %s, want %v within %g", name, got.Sum, r.name, wantSum, bound)
+		}
+	}
 }
