@@ -8,7 +8,9 @@ Prints one JSON object: "metadata", the header's __metadata__, and
 and the sum of all of them. The export tests compare these with the
 model's weights: a reader that shares no code with the writer, so that a
 mistake in the writer cannot hide behind the same mistake in the reader.
-(The safetensors package itself is not installed where the tests run.)
+The tests also read the files with the safetensors package
+(read_safetensors_package.py); this reader also checks what the package
+may accept, such as gaps between tensors.
 
 Exits with status 1 and a message on stderr when the file breaks the
 format: a header length past the end, JSON that is not an object, an
