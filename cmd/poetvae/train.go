@@ -87,7 +87,7 @@ Examples:
 			&cli.IntFlag{Name: "latent", Value: m.Latent, Usage: "size of the latent code z"},
 			&cli.Float64Flag{Name: "dropout", Value: m.Dropout, Usage: "dropout on the encoder input and decoder output"},
 			&cli.BoolFlag{Name: "bag-of-chars", Usage: "also train z to predict the poem's characters regardless of place (Zhao et al. 2017): codes that say which characters a poem holds"},
-			&cli.BoolFlag{Name: "code-to-output", Usage: "also feed z to the output layer at every step (Dieng et al. 2019): a path from the code to each character that the decoder cannot ignore (not with --lm)"},
+			&cli.BoolFlag{Name: "code-to-output", Value: true, Usage: "also feed z to the output layer at every step (Dieng et al. 2019): a path from the code to each character that the recurrence cannot wash out, which buys likelihood (--code-to-output=false: none; not with --lm)"},
 			&cli.BoolFlag{Name: "rhyme-loss", Value: true, Usage: "also train z to predict the characters that end the even lines: codes that keep how a poem rhymes, so that reconstruct and interpolate rhyme as the poems given do (--rhyme-loss=false: none; not with --lm or --bag-of-chars)"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
@@ -600,7 +600,7 @@ func train(c *cli.Context) error {
 		}
 		mc := model.Config{Vocab: vocab.Size(), Lines: lines, Embed: c.Int("embed"), Highway: c.Int("highway"),
 			EncHidden: c.Int("enc-hidden"), DecHidden: c.Int("dec-hidden"), Latent: c.Int("latent"), Dropout: c.Float64("dropout"),
-			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars"), RhymeChars: rhymeLoss(c), CodeToOutput: c.Bool("code-to-output")}
+			LM: c.Bool("lm"), BagOfChars: c.Bool("bag-of-chars"), RhymeChars: rhymeLoss(c), CodeToOutput: codeToOutput(c)}
 		if err := mc.Validate(); err != nil {
 			return usageError("%v", err)
 		}
@@ -956,6 +956,15 @@ func rhymeLoss(c *cli.Context) bool {
 		return c.Bool("rhyme-loss")
 	}
 	return !c.Bool("lm") && !c.Bool("bag-of-chars")
+}
+
+// codeToOutput reports whether z feeds the output layer: by default, unless
+// the model is a language model (no code), where asking for it is an error.
+func codeToOutput(c *cli.Context) bool {
+	if c.IsSet("code-to-output") {
+		return c.Bool("code-to-output")
+	}
+	return !c.Bool("lm")
 }
 
 // resumeConflicts refuses the flags given with --resume whose values
