@@ -218,8 +218,8 @@ func (n *Net) nllGradZ(z []float64, decIn, targets []int, B int) (nll, dz []floa
 			}
 			row[target]--
 		}
-		for i, g := range logits[:len(dzOut)] {
-			dzOut[i] += g
+		if dzOut != nil {
+			addTo(dzOut, logits)
 		}
 		blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, B, H, V, 1, logits, V, n.w["out.W"], V, 0, dState[t*B*H:(t+1)*B*H], H)
 	}
