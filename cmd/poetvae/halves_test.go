@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -271,4 +272,76 @@ func TestHalvesSharedData(t *testing.T) {
 	if len(train)+len(valid)+repeats != 2*len(poems) {
 		t.Errorf("%d train + %d valid + %d repeats, want %d", len(train), len(valid), repeats, 2*len(poems))
 	}
+}
+
+// TestPriorHalvesMatchesTrain: prior --halves fits the very mixture that
+// train --halves fits at its end (the mixture of a run stopped before it),
+// and prior without --halves, which leaves the eight-line poems out, does
+// not.
+func TestPriorHalvesMatchesTrain(t *testing.T) {
+	inTempDir(t)
+	sample, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 quatrains, and 48 eight-line poems made of two quatrains each:
+	// 136 poems with --halves, 40 without.
+	var quatrains, octaves strings.Builder
+	for _, p := range sample[:40] {
+		quatrains.WriteString(p.String() + "\n")
+	}
+	for i := 40; i+1 < len(sample); i += 2 {
+		octaves.WriteString(sample[i].String() + sample[i+1].String() + "\n")
+	}
+	writeFile(t, "quatrains.txt", quatrains.String())
+	writeFile(t, "lvshi.txt", octaves.String())
+	writeFile(t, "valid.txt", chunWang+"\n"+shanJuQiuMi+"\n"+songYouRen+"\n")
+
+	args := slices.Concat(tinyHalves, []string{"--halves", "--valid-split", "0", "--sampler", "2", "--out", "m.ckpt", "quatrains.txt", "lvshi.txt"})
+	if code, _, stderr := poetvae(t, args...); code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	trained, err := model.Load("m.ckpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trained.Model.Sampler == nil {
+		t.Fatal("train fitted no sampling mixture")
+	}
+	refit := func(flags ...string) *model.Mixture {
+		t.Helper()
+		data, err := os.ReadFile("m.ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, "p.ckpt", string(data))
+		for _, args := range [][]string{{"prior", "--model", "p.ckpt", "--none"},
+			slices.Concat([]string{"prior", "--model", "p.ckpt", "--components", "2"}, flags, []string{"quatrains.txt", "lvshi.txt"})} {
+			if code, _, stderr := poetvae(t, args...); code != 0 {
+				t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+			}
+		}
+		ck, err := model.Load("p.ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck.Model.Sampler == nil {
+			t.Fatalf("prior %v fitted no mixture", flags)
+		}
+		return ck.Model.Sampler
+	}
+	if got := refit("--halves"); !reflect.DeepEqual(got, trained.Model.Sampler) {
+		t.Errorf("prior --halves fitted\n%+v\nwhere train --halves fitted\n%+v", got, trained.Model.Sampler)
+	}
+	if got := refit(); reflect.DeepEqual(got, trained.Model.Sampler) {
+		t.Error("prior without --halves fitted the same mixture as train --halves: the eight-line poems made no difference")
+	}
+
+	// Validation files are halved too.
+	args = []string{"prior", "--model", "p.ckpt", "--halves", "--components", "2", "--valid", "valid.txt", "quatrains.txt", "lvshi.txt"}
+	code, _, stderr := poetvae(t, args...)
+	if code != 0 {
+		t.Fatalf("poetvae %s: status %d, stderr:\n%s", strings.Join(args, " "), code, stderr)
+	}
+	mentions(t, args, stderr, "codes of the 6 validation poems")
 }

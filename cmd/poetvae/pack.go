@@ -105,10 +105,7 @@ func pack(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if c.Bool("halves") {
-			poems, _ = halve(poems, map[string]bool{})
-		}
-		poems = ofLines(poems, m.Config.Lines)
+		poems = ofLinesOrHalves(poems, c.Bool("halves"), m.Config.Lines)
 		if len(poems) == 0 {
 			return fmt.Errorf("the corpus has no %d-line poems, which %s reads", m.Config.Lines, in)
 		}

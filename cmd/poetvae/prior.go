@@ -27,12 +27,14 @@ are under the mixture than under the prior (nats per code).
 Examples:
    poetvae prior --model poetvae.ckpt train.txt
    poetvae prior --components 64 --valid valid.txt train.txt
+   poetvae prior --halves quatrains.txt lvshi.txt  # as train --halves fits it
    poetvae prior --none                          # sample from N(0, I) again`,
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "components", Value: model.DefaultMixtureComponents, Usage: "Gaussians in the mixture"},
 			&cli.StringSliceFlag{Name: "valid", Usage: "validation corpus `FILE` (repeatable): report the codes' log-density"},
 			&cli.BoolFlag{Name: "none", Usage: "remove the fitted distribution: generate samples from N(0, I)"},
+			&cli.BoolFlag{Name: "halves", Usage: "read each eight-line poem as two quatrains, as train --halves does: the mixture a --halves run fits at its end"},
 			&cli.BoolFlag{Name: "rhymes", Usage: "also learn the corpus's rhyme classes into the model, as train does (for a model trained before it did)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the codes drawn and of the fit"},
 		},
@@ -74,14 +76,14 @@ func fitPrior(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	poems = ofLines(poems, m.Config.Lines)
+	poems = ofLinesOrHalves(poems, c.Bool("halves"), m.Config.Lines)
 	var valid []poetry.Poem
 	if files := c.StringSlice("valid"); len(files) > 0 {
 		v, _, err := readCorpus(c, files...)
 		if err != nil {
 			return fmt.Errorf("validation corpus: %w", err)
 		}
-		valid = ofLines(v, m.Config.Lines)
+		valid = ofLinesOrHalves(v, c.Bool("halves"), m.Config.Lines)
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(c.App.ErrWriter, format, args...) }
 	if c.Bool("rhymes") {

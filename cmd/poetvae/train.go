@@ -337,6 +337,17 @@ func halve(poems []poetry.Poem, seen map[string]bool) (out []poetry.Poem, repeat
 	return out, repeats
 }
 
+// ofLinesOrHalves keeps the poems of n lines, after reading each
+// eight-line poem as its two halves when halves is set (prior and pack
+// --halves, which must see the poems train --halves trained on: a half
+// repeating one read before is left out, as there).
+func ofLinesOrHalves(poems []poetry.Poem, halves bool, n int) []poetry.Poem {
+	if halves {
+		poems, _ = halve(poems, map[string]bool{})
+	}
+	return ofLines(poems, n)
+}
+
 // ofLines keeps the poems of n lines.
 func ofLines(poems []poetry.Poem, n int) []poetry.Poem {
 	var out []poetry.Poem
@@ -812,8 +823,12 @@ func fitTrainedSampler(ctx context.Context, c *cli.Context, out string, st *mode
 		return fit.Sampler, err
 	})
 	if ctx.Err() != nil {
+		halves := ""
+		if c.Bool("halves") {
+			halves = " --halves" // the mixture the run would have fitted
+		}
 		return interruptedError("while fitting the sampling distribution; %s holds the trained model (best epoch %d) without one, "+
-			"so generate samples its codes from N(0, I): fit it with poetvae prior --model %s and the training corpus", out, st.BestEpoch, out)
+			"so generate samples its codes from N(0, I): fit it with poetvae prior --model %s%s and the training corpus", out, st.BestEpoch, out, halves)
 	}
 	if err != nil {
 		return err
