@@ -102,20 +102,24 @@ func TestTrainInterruptedInEachPhase(t *testing.T) {
 
 	for _, tt := range []struct {
 		phase  string
+		extra  []string // flags beside the tiny run's
 		resume bool
 		blocks bool     // the phase runs aside, and is left behind
 		want   []string // in the last line
 		files  []string // the checkpoints left in a new run's directory
 	}{
-		{"corpus", false, true, []string{"interrupted before training began", "no file was written"}, nil},
-		{"keywords", false, true, []string{"interrupted before training began"}, nil},
-		{"rhymes", false, true, []string{"interrupted before training began"}, nil},
-		{"state", true, true, []string{"interrupted before training resumed", "m.last.ckpt is as it was", "train --resume"}, nil},
-		{"train", false, false, []string{"interrupted at step 0", "state saved to", "m.last.ckpt", "train --resume"}, []string{"m.last.ckpt"}},
-		{"sampler", false, true, []string{"interrupted while fitting the sampling distribution", "m.ckpt holds the trained model", "poetvae prior --model"},
+		{"corpus", nil, false, true, []string{"interrupted before training began", "no file was written"}, nil},
+		{"keywords", nil, false, true, []string{"interrupted before training began"}, nil},
+		{"rhymes", nil, false, true, []string{"interrupted before training began"}, nil},
+		{"state", nil, true, true, []string{"interrupted before training resumed", "m.last.ckpt is as it was", "train --resume"}, nil},
+		{"train", nil, false, false, []string{"interrupted at step 0", "state saved to", "m.last.ckpt", "train --resume"}, []string{"m.last.ckpt"}},
+		{"sampler", nil, false, true, []string{"interrupted while fitting the sampling distribution", "m.ckpt holds the trained model", "poetvae prior --model m.ckpt and"},
+			[]string{"m.ckpt", "m.last.ckpt"}},
+		// The mixture a --halves run fits is the one prior --halves fits.
+		{"sampler", []string{"--halves"}, false, true, []string{"interrupted while fitting the sampling distribution", "poetvae prior --model m.ckpt --halves"},
 			[]string{"m.ckpt", "m.last.ckpt"}},
 	} {
-		t.Run(tt.phase, func(t *testing.T) {
+		t.Run(strings.Join(append([]string{tt.phase}, tt.extra...), " "), func(t *testing.T) {
 			dir := base
 			if !tt.resume {
 				dir = t.TempDir()
@@ -136,7 +140,7 @@ func TestTrainInterruptedInEachPhase(t *testing.T) {
 					<-over.Done()
 				}
 			}
-			args := slices.Clone(tinyRun)
+			args := slices.Concat(tinyRun, tt.extra)
 			if tt.resume {
 				args = append(args, "--resume")
 			} else {
