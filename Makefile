@@ -237,20 +237,25 @@ gpu-asan-test:
 # GPU and CPU poetvae, and the test binaries (compiled, not run: they exit
 # at once on a machine without a GPU). Pure-Go BLAS (-tags noopenblas),
 # whether or not the GPU machine has OpenBLAS, as the CPU figures taken
-# there are pure Go's (docs/BENCHMARKS.md); stripped, as they only travel.
+# there are pure Go's (docs/BENCHMARKS.md); stripped, as they only travel;
+# without the built-in model (nobuiltin: 11 MB a binary), as gpu-check
+# names every model it uses.
 GPU_BUILD := -trimpath -ldflags='-s -w'
 gpu-bin:
 	@mkdir -p $(GPU_DIR)
-	$(GO) build $(GPU_BUILD) -tags 'gpu noopenblas' -o $(GPU_DIR)/poetvae ./cmd/poetvae
-	$(GO) build $(GPU_BUILD) -tags noopenblas -o $(GPU_DIR)/poetvae-cpu ./cmd/poetvae
+	$(GO) build $(GPU_BUILD) -tags 'gpu noopenblas nobuiltin' -o $(GPU_DIR)/poetvae ./cmd/poetvae
+	$(GO) build $(GPU_BUILD) -tags 'noopenblas nobuiltin' -o $(GPU_DIR)/poetvae-cpu ./cmd/poetvae
 	$(GO) test $(GPU_BUILD) -tags 'gpu noopenblas' -c -o $(GPU_DIR)/cuda.test ./cuda
 	$(GO) test $(GPU_BUILD) -tags 'gpu noopenblas' -c -o $(GPU_DIR)/model.test ./model
 
-# The training corpus of the GPU proofs, when the shared corpora are at hand
-# (POETVAE_DATA).
+# The training corpus of the GPU proofs, and the built-in model's training
+# and validation poems for gpu-check's train part (GPU_DIR/halves), when the
+# shared corpora are at hand (POETVAE_DATA).
+HALVES_FILES = tang_train song_train tang_lvshi_train song_lvshi_train tang_valid song_valid
 gpu-corpus:
-	@mkdir -p $(GPU_DIR)
+	@mkdir -p $(GPU_DIR)/halves
 	@if [ -f $(POETVAE_DATA)/simplified/tang_train.txt ]; then cat $(POETVAE_DATA)/simplified/tang_train.txt $(POETVAE_DATA)/simplified/song_train.txt > $(GPU_DIR)/train.txt; fi
+	@for f in $(HALVES_FILES); do [ ! -f $(POETVAE_DATA)/$$f.txt ] || cp $(POETVAE_DATA)/$$f.txt $(GPU_DIR)/halves/; done
 
 # The CPU engine's half of gpu-check's loss-curve proof (300 default-size
 # steps on that corpus, about 1.5 minutes on two cores), made here ahead of
@@ -270,6 +275,7 @@ GPU_BUNDLE := gpu-bundle/poetvae-gpu.tgz
 gpu-bundle: gpu-bin gpu-corpus
 	@mkdir -p $(dir $(GPU_BUNDLE))
 	@extra=; [ -f $(GPU_DIR)/train.txt ] && extra=$(GPU_DIR)/train.txt; \
+	for f in $(HALVES_FILES); do [ ! -f $(GPU_DIR)/halves/$$f.txt ] || extra="$$extra $(GPU_DIR)/halves/$$f.txt"; done; \
 	if [ -f $(GPU_DIR)/curve-cpu.txt ]; then \
 		if [ -n "$$(find model corpus poetry -name '*.go' -newer $(GPU_DIR)/curve-cpu.txt | head -1)" ]; then \
 			echo "gpu-bundle: $(GPU_DIR)/curve-cpu.txt is older than the sources, left out (make gpu-curve-ref)"; \
@@ -304,17 +310,22 @@ bench-host: gpu-bin emu-driver
 # A rehearsal of gpu-check where there is no GPU: the same script over
 # gpu-bin's binaries on the emulated driver, on the first 100 poems of the
 # shared corpora, running the parts that finish there in minutes (kernels,
-# step, decoding, checkpoints, builds: all but the 300-step loss curves, the
-# sanitizer, the benchmark and the profile). It tests the script, the GPU
-# build's binaries and the CLI's path across builds, not a GPU. CI runs it.
+# step, decoding, checkpoints, builds, and training on the first 30 lines of
+# each of the built-in model's files for EMU_TRAIN_SECONDS: all but the
+# 300-step loss curves, the sanitizer, the benchmark and the profile). It
+# tests the script, the GPU build's binaries and the CLI's path across
+# builds, not a GPU. CI runs it.
+EMU_TRAIN_SECONDS ?= 120
 gpu-check-emu: gpu-bin emu-driver
 	@[ -f $(POETVAE_DATA)/simplified/tang_train.txt ] || { echo "gpu-check-emu: no corpus: set POETVAE_DATA" >&2; exit 2; }
 	@mkdir -p $(GPU_EMU_DIR)/data/simplified
 	head -60 $(POETVAE_DATA)/simplified/tang_train.txt > $(GPU_EMU_DIR)/data/simplified/tang_train.txt
 	head -40 $(POETVAE_DATA)/simplified/song_train.txt > $(GPU_EMU_DIR)/data/simplified/song_train.txt
+	@mkdir -p $(GPU_EMU_DIR)/halves
+	for f in $(HALVES_FILES); do head -30 $(POETVAE_DATA)/$$f.txt > $(GPU_EMU_DIR)/halves/$$f.txt; done
 	cp $(addprefix $(GPU_DIR)/,poetvae poetvae-cpu cuda.test model.test) $(GPU_EMU_DIR)/
-	LD_LIBRARY_PATH=$(abspath $(GPU_EMU_DIR)/lib) POETVAE_DATA=$(GPU_EMU_DIR)/data \
-		bash bench/gpu-check.sh --only kernels,step,decoding,checkpoints,builds $(GPU_EMU_DIR)
+	LD_LIBRARY_PATH=$(abspath $(GPU_EMU_DIR)/lib) POETVAE_DATA=$(GPU_EMU_DIR)/data POETVAE_TRAIN_SECONDS=$(EMU_TRAIN_SECONDS) \
+		bash bench/gpu-check.sh --only kernels,step,decoding,checkpoints,builds,train $(GPU_EMU_DIR)
 
 # On the GPU machine: every GPU proof, then the benchmark (bench/gpu-check.sh;
 # --proofs-only and --bench-only split it in two).

@@ -10,9 +10,12 @@
 #   bench/gpu-check.sh [--only PARTS | --proofs-only | --bench-only] [DIR]
 #
 # DIR defaults to gpu. PARTS is a comma-separated list of: kernels, step,
-# curve, decoding, checkpoints, builds, sanitizer (the proofs), bench and
+# curve, decoding, checkpoints, builds, sanitizer (the proofs), bench,
 # profile (not run unless named: each kernel's time in two training steps,
-# by Nsight Compute); --proofs-only is every proof, --bench-only is bench.
+# by Nsight Compute) and train (not run unless named: the built-in model's
+# recipe trained on the GPU for POETVAE_TRAIN_SECONDS, default 240, from
+# DIR/halves, which make gpu-corpus fills); --proofs-only is every proof,
+# --bench-only is bench.
 # Parts run as separate commands keep each command short (the split is
 # meant to fit ten-minute commands; not yet timed on a GPU).
 #
@@ -31,8 +34,8 @@ case "${1:-}" in
 esac
 for p in ${parts//,/ }; do
 	case $p in
-	kernels | step | curve | decoding | checkpoints | builds | sanitizer | bench | profile) ;;
-	*) echo "gpu-check: unknown part $p (parts: kernels, step, curve, decoding, checkpoints, builds, sanitizer, bench, profile)" >&2; exit 2 ;;
+	kernels | step | curve | decoding | checkpoints | builds | sanitizer | bench | profile | train) ;;
+	*) echo "gpu-check: unknown part $p (parts: kernels, step, curve, decoding, checkpoints, builds, sanitizer, bench, profile, train)" >&2; exit 2 ;;
 	esac
 done
 want() { [[ ",$parts," == *",$1,"* ]]; }
@@ -182,6 +185,45 @@ if want profile; then
 	else
 		echo "FAILED: no ncu here" | tee -a "$report"
 		failed+=("profile")
+	fi
+fi
+
+if want train; then
+	# The run two CPU cores cannot make in a working day: the built-in
+	# model's recipe (make model's command, with today's defaults) on the
+	# GPU until POETVAE_TRAIN_SECONDS have passed, then interrupted as
+	# Ctrl-C interrupts it, which leaves the best epoch's model whole.
+	# What comes back (REPORT_DIR): the log, the epochs' metrics, and the
+	# model gzipped in parts small enough to travel; join them with
+	# cat train.ckpt.gz.* | gunzip > train.ckpt, then prior --halves, pack
+	# and eval it on any machine.
+	halves=$dir/halves
+	seconds=${POETVAE_TRAIN_SECONDS:-240}
+	say "the built-in model's recipe on the GPU for $seconds s"
+	if [ -f "$halves/tang_lvshi_train.txt" ]; then
+		start=$SECONDS
+		timeout --preserve-status -s INT -k 60 "$seconds" "$dir/poetvae" train --device "cuda:$gpu" --halves --no-keywords --epochs 40 --seed 1 \
+			--force --out "$reports/train.ckpt" --valid "$halves/tang_valid.txt" --valid "$halves/song_valid.txt" \
+			"$halves/tang_train.txt" "$halves/song_train.txt" "$halves/tang_lvshi_train.txt" "$halves/song_lvshi_train.txt" \
+			> "$reports/train-log.txt" 2>&1
+		rc=$?
+		tail -n 25 "$reports/train-log.txt" | tee -a "$report"
+		# 130: interrupted at the time limit, as planned; 0: patience ended it first
+		if [ ! -f "$reports/train.ckpt" ]; then
+			echo "FAILED: training on the GPU: no epoch finished (status $rc)" | tee -a "$report"
+			failed+=("training")
+		elif [ "$rc" != 0 ] && [ "$rc" != 130 ]; then
+			echo "FAILED: training on the GPU (status $rc)" | tee -a "$report"
+			failed+=("training")
+		else
+			gzip -c "$reports/train.ckpt" | split -b 15M - "$reports/train.ckpt.gz."
+			ls -l "$reports"/train.ckpt.gz.* | tee -a "$report"
+		fi
+		rm -f "$reports/train.ckpt" "$reports/train.last.ckpt"
+		echo "-- $((SECONDS - start)) s" | tee -a "$report"
+	else
+		echo "FAILED: no corpus in $halves (make gpu-corpus with POETVAE_DATA set)" | tee -a "$report"
+		failed+=("training")
 	fi
 fi
 

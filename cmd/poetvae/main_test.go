@@ -1165,6 +1165,24 @@ func TestBuiltinModel(t *testing.T) {
 	}
 }
 
+// TestBuildWithoutBuiltinModel: a build without the built-in model (-tags
+// nobuiltin, the binaries that travel to a GPU machine) says so where it
+// would have used it, and how to name another, instead of failing to read
+// an empty model.
+func TestBuildWithoutBuiltinModel(t *testing.T) {
+	inTempDir(t)
+	saved := builtinCheckpoint
+	builtinCheckpoint = nil
+	t.Cleanup(func() { builtinCheckpoint = saved })
+	for _, args := range [][]string{{"generate"}, {"reconstruct", "--model", "builtin", jingYeSi}} {
+		code, stdout, stderr := poetvae(t, args...)
+		if code != 2 || stdout != "" {
+			t.Errorf("poetvae %s: status %d, stdout %q; want status 2", strings.Join(args, " "), code, stdout)
+		}
+		mentions(t, args, stderr, "built without the built-in model", "nobuiltin", "--model", modelEnv)
+	}
+}
+
 func TestDamagedModel(t *testing.T) {
 	data, err := os.ReadFile(sharedModel(t))
 	if err != nil {

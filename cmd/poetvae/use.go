@@ -77,6 +77,10 @@ func loadCheckpoint(c *cli.Context) (*model.Checkpoint, error) {
 	return loadCheckpointFor(c, model.LoadOptions{})
 }
 
+// builtinCheckpoint is the built-in model's bytes, none in a build without
+// it (model/builtin); a variable so that tests can take it away.
+var builtinCheckpoint = builtin.Checkpoint
+
 // loadCheckpointFor is loadCheckpoint for what opt says the model is read
 // for. The built-in model's checksum is left to the test of the build
 // that embeds it (model/builtin), whatever opt says.
@@ -88,10 +92,13 @@ func loadCheckpointFor(c *cli.Context, opt model.LoadOptions) (*model.Checkpoint
 	path, isBuiltin := modelSource(c)
 	var ck *model.Checkpoint
 	if isBuiltin {
+		if len(builtinCheckpoint) == 0 {
+			return nil, usageError("this poetvae was built without %s (-tags nobuiltin): name a model file with --model (or $%s), or train one with `poetvae train corpus.txt`", builtin.Name, modelEnv)
+		}
 		fmt.Fprintf(c.App.ErrWriter, "using %s (%s); --model FILE or $%s chooses another\n", builtin.Name, builtin.About, modelEnv)
 		trusted := opt
 		trusted.Trusted = true
-		ck, err = model.LoadBytesFor(builtin.Name, builtin.Checkpoint, trusted)
+		ck, err = model.LoadBytesFor(builtin.Name, builtinCheckpoint, trusted)
 	} else {
 		ck, err = model.LoadFor(path, opt)
 	}

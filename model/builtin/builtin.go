@@ -7,13 +7,6 @@
 // in place of the training poems, so that it holds no poem text.
 package builtin
 
-import _ "embed"
-
-// Checkpoint is the model file's bytes.
-//
-//go:embed poetvae.ckpt
-var Checkpoint []byte
-
 // Name stands for the file in messages.
 const Name = "the built-in model"
 

@@ -1,3 +1,5 @@
+//go:build !nobuiltin
+
 package builtin_test
 
 import (
