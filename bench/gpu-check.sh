@@ -190,8 +190,8 @@ fi
 
 if want train; then
 	# The run two CPU cores cannot make in a working day: the built-in
-	# model's recipe (make model's command, with today's defaults) on the
-	# GPU until POETVAE_TRAIN_SECONDS have passed, then interrupted as
+	# model's recipe (make model's train command with today's defaults, up
+	# to 40 epochs with patience) on the GPU until POETVAE_TRAIN_SECONDS have passed, then interrupted as
 	# Ctrl-C interrupts it, which leaves the best epoch's model whole.
 	# What comes back (REPORT_DIR): the log, the epochs' metrics, and the
 	# model gzipped in parts small enough to travel; join them with
@@ -216,6 +216,7 @@ if want train; then
 			echo "FAILED: training on the GPU (status $rc)" | tee -a "$report"
 			failed+=("training")
 		else
+			rm -f "$reports"/train.ckpt.gz.* # an earlier run's parts would join this one's
 			gzip -c "$reports/train.ckpt" | split -b 15M - "$reports/train.ckpt.gz."
 			ls -l "$reports"/train.ckpt.gz.* | tee -a "$report"
 		fi
