@@ -50,6 +50,9 @@ type TrainConfig struct {
 	// only after an epoch without gain, so the epochs a run trains are
 	// the same with or without it, up to where it stops. 0: any gain.
 	MinGain float64 `json:"min_gain,omitempty"`
+	// FromLM names the language model whose weights the decoder started
+	// from (InitFromLM), when it did: a record of how the run began.
+	FromLM string `json:"from_lm,omitempty"`
 }
 
 // DefaultTrainConfig returns the settings measured on the shared Tang and

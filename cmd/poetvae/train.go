@@ -89,6 +89,7 @@ Examples:
 			&cli.BoolFlag{Name: "bag-of-chars", Usage: "also train z to predict the poem's characters regardless of place (Zhao et al. 2017): codes that say which characters a poem holds"},
 			&cli.BoolFlag{Name: "code-to-output", Value: true, Usage: "also feed z to the output layer at every step (Dieng et al. 2019): a path from the code to each character that the recurrence cannot wash out, which buys likelihood (--code-to-output=false: none; not with --lm)"},
 			&cli.BoolFlag{Name: "rhyme-loss", Value: true, Usage: "also train z to predict the characters that end the even lines: codes that keep how a poem rhymes, so that reconstruct and interpolate rhyme as the poems given do (--rhyme-loss=false: none; not with --lm or --bag-of-chars)"},
+			&cli.StringFlag{Name: "from-lm", Usage: "start the decoder as the language model in `FILE` (trained by train --lm on the same poems), its paths from the code at zero: the VAE begins where the language model ended and learns only what the code adds"},
 			&cli.BoolFlag{Name: "lm", Usage: "train the baseline instead: the same decoder as a plain language model (no encoder, z = 0, no KL)"},
 			jiebaDictFlag(),
 			&cli.BoolFlag{Name: "no-keywords", Usage: "store no keyword index in the model (generate --theme needs one; building it needs the jieba dictionaries)"},
@@ -123,6 +124,18 @@ func checkTrainFlags(c *cli.Context) error {
 	} {
 		if v := c.Int(f.name); v < f.min {
 			return usageError("--%s must be at least %d, not %d", f.name, f.min, v)
+		}
+	}
+	if c.IsSet("from-lm") {
+		switch {
+		case strings.TrimSpace(c.String("from-lm")) == "":
+			return usageError("--from-lm must name a file: a language model trained by train --lm")
+		case c.Bool("lm"):
+			return usageError("--from-lm starts a VAE's decoder from a language model; --lm trains a language model: give one")
+		case c.Int("pretrain-epochs") > 0:
+			return usageError("--pretrain-epochs resets the decoder after pretraining, which would undo --from-lm: give one")
+		case c.Bool("resume"):
+			return usageError("--from-lm starts a new run; --resume continues one that has started already")
 		}
 	}
 	if p, e := c.Int("pretrain-epochs"), c.Int("epochs"); p >= e && c.IsSet("pretrain-epochs") {
@@ -621,6 +634,13 @@ func train(c *cli.Context) error {
 		if m, err = model.NewModel(mc, vocab, tc.Seed); err != nil {
 			return err
 		}
+		if path := c.String("from-lm"); path != "" {
+			if err := startFromLM(m, path); err != nil {
+				return err
+			}
+			tc.FromLM = filepath.Base(path)
+			say("decoder started from the language model %s\n", path)
+		}
 		if st, err = model.NewTrainState(tc, m, trainPoems); err != nil {
 			return err
 		}
@@ -1094,4 +1114,16 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// startFromLM starts m's decoder as the language model in path.
+func startFromLM(m *model.Model, path string) error {
+	ck, err := model.Load(path)
+	if err != nil {
+		return fmt.Errorf("--from-lm: %w", err)
+	}
+	if err := model.InitFromLM(m, ck.Model); err != nil {
+		return usageError("--from-lm %s: %v", path, err)
+	}
+	return nil
 }
