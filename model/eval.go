@@ -95,15 +95,29 @@ func logMeanExp(x []float64) float64 {
 //
 // rng supplies the noise; results are in the order of poems.
 func ImportanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand) ([]float64, error) {
-	return importanceNLL(m, poems, k, rng, nil)
+	return importanceNLL(m, poems, k, 1, rng, nil)
+}
+
+// ImportanceNLLWide is ImportanceNLL with the posterior's standard
+// deviations multiplied by scale in the proposal: N(mu, (scale·σ)²). Any
+// proposal that covers the posterior gives an estimate of the same
+// −log p(x), bounded above in expectation; one a little wider than q(z|x)
+// can be tighter, since a posterior fitted by variational inference is
+// narrower than the true one and misses the tails it under-covers.
+func ImportanceNLLWide(m *Model, poems []poetry.Poem, k int, scale float64, rng *rand.Rand) ([]float64, error) {
+	return importanceNLL(m, poems, k, scale, rng, nil)
 }
 
 // importanceNLL is ImportanceNLL telling progress, when it is not nil, how
 // many of the poems it has done after each batch.
-func importanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand, progress func(done, total int)) ([]float64, error) {
+func importanceNLL(m *Model, poems []poetry.Poem, k int, scale float64, rng *rand.Rand, progress func(done, total int)) ([]float64, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("importance samples must be at least 1, not %d", k)
 	}
+	if !(scale > 0) || math.IsInf(scale, 0) {
+		return nil, fmt.Errorf("the proposal's scale must be a positive number, not %g", scale)
+	}
+	logScale := math.Log(scale)
 	if err := checkEvalPoems(m, poems); err != nil {
 		return nil, err
 	}
@@ -135,10 +149,10 @@ func importanceNLL(m *Model, poems []poetry.Poem, k int, rng *rand.Rand, progres
 				for d := 0; d < Z; d++ {
 					i := r*Z + d
 					eps := rng.NormFloat64()
-					zd := mu[i] + math.Exp(0.5*logvar[i])*eps
+					zd := mu[i] + scale*math.Exp(0.5*logvar[i])*eps
 					z[row*Z+d] = zd
-					// (z − mu)²/σ² is ε²: no division by a small σ².
-					logq -= 0.5 * (log2Pi + logvar[i] + eps*eps)
+					// (z − mu)²/(scale·σ)² is ε²: no division by a small σ².
+					logq -= 0.5*(log2Pi+logvar[i]+eps*eps) + logScale
 					logp -= 0.5 * (log2Pi + zd*zd)
 				}
 				logw[row] = logp - logq
@@ -334,6 +348,9 @@ func ActiveUnitCount(m *Model, poems []poetry.Poem) (int, error) {
 type Report struct {
 	Poems   int `json:"poems"`
 	Samples int `json:"samples"` // importance samples K per poem
+	// ProposalScale widens the importance sampler's proposal to
+	// N(mu, (scale·σ)²) (ImportanceNLLWide); 0 or 1 is q(z|x) itself.
+	ProposalScale float64 `json:"proposal_scale,omitempty"`
 	Tokens  int `json:"tokens"`  // tokens per poem: characters and EOS
 
 	ISNLL float64 `json:"is_nll"` // importance-sampled −log p(x) (see ImportanceNLL)
@@ -456,10 +473,16 @@ func charsRecovered(poems, recon []poetry.Poem) float64 {
 // has done, out of all, as it goes (a minute or two at K = 100 for some
 // hundreds of poems).
 func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(done, total int)) (Report, error) {
+	return EvaluateWide(m, poems, k, 1, seed, progress)
+}
+
+// EvaluateWide is Evaluate with the importance sampler's proposal widened
+// by scale (ImportanceNLLWide); every other figure is the same.
+func EvaluateWide(m *Model, poems []poetry.Poem, k int, scale float64, seed uint64, progress func(done, total int)) (Report, error) {
 	if len(poems) == 0 {
 		return Report{}, errors.New("no poems to evaluate")
 	}
-	is, err := importanceNLL(m, poems, k, rand.New(rand.NewPCG(seed, streamIS)), progress)
+	is, err := importanceNLL(m, poems, k, scale, rand.New(rand.NewPCG(seed, streamIS)), progress)
 	if err != nil {
 		return Report{}, err
 	}
@@ -473,6 +496,9 @@ func Evaluate(m *Model, poems []poetry.Poem, k int, seed uint64, progress func(d
 	}
 	c := m.Config
 	r := Report{Poems: len(poems), Samples: k, Tokens: c.DecSteps(), Latent: c.Latent}
+	if scale != 1 && !c.LM { // a language model's estimate ignores the proposal
+		r.ProposalScale = scale
+	}
 	r.MI = mutualInformation(mu, logvar, rand.New(rand.NewPCG(seed, streamMI)))
 	r.ActiveUnits = ActiveUnits(mu, activeThreshold)
 	for i := range poems {

@@ -125,3 +125,47 @@ func maxAbs32(x []float32) float64 {
 	}
 	return m
 }
+
+// TestImportanceNLLWide: for a VAE whose decoder ignores its code (started
+// from a language model), p(x) is the language model's exactly, and the
+// importance-sampled estimate must find it with the posterior as proposal
+// and with a widened one alike: a wrong density for the widened proposal
+// would miss it by some nats. Scales that are no proposal are refused.
+func TestImportanceNLLWide(t *testing.T) {
+	poems := samplePoems(t, 6)
+	v := corpus.BuildVocab(poems, 1)
+	base := Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 7, Latent: 3}
+	lmc := base
+	lmc.LM = true
+	lm, err := NewModel(lmc, v, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vae, err := NewModel(base, v, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := InitFromLM(vae, lm); err != nil {
+		t.Fatal(err)
+	}
+	exact, err := ImportanceNLL(lm, poems, 1, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scale := range []float64{1, 1.5, 0.8} {
+		est, err := ImportanceNLLWide(vae, poems, 4000, scale, rand.New(rand.NewPCG(2, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range est {
+			if d := est[i] - exact[i]; math.Abs(d) > 0.05 {
+				t.Errorf("scale %g, poem %d: estimate %.4f, exact %.4f", scale, i, est[i], exact[i])
+			}
+		}
+	}
+	for _, scale := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		if _, err := ImportanceNLLWide(vae, poems, 2, scale, rand.New(rand.NewPCG(2, 2))); err == nil {
+			t.Errorf("scale %g: no error", scale)
+		}
+	}
+}

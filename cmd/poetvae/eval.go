@@ -40,6 +40,7 @@ Example:
 			modelFlag(),
 			&cli.IntFlag{Name: "samples", Value: 1000, Usage: "poems to generate from the prior"},
 			&cli.IntFlag{Name: "is-k", Value: 100, Usage: "importance samples per test poem"},
+			&cli.Float64Flag{Name: "is-scale", Value: 1, Usage: "draw the importance samples from N(mu, (S·σ)²), the posterior widened by `S`: the same likelihood estimated, more tightly where the posterior is narrower than the true one (1: the posterior itself)"},
 			&cli.IntFlag{Name: "fit-steps", Usage: "also decode each test poem from a code fitted to it by `N` steps of gradient descent on −log p(x|z) from its mean: how much of a poem any code makes the decoder give back (0: not measured; 200 take some 2 s a poem)"},
 			&cli.Float64Flag{Name: "temperature", Aliases: []string{"t"}, Value: defaultTemperature, Usage: "sampling temperature of the generated poems (generate's default)"},
 			&cli.IntFlag{Name: "top-k", Usage: "sample among the k most likely characters (0: all)"},
@@ -211,6 +212,9 @@ func evaluate(c *cli.Context) error {
 	if c.Int("is-k") < 1 {
 		return usageError("--is-k must be at least 1 (got %d)", c.Int("is-k"))
 	}
+	if s := c.Float64("is-scale"); !(s > 0 && s <= 10) {
+		return usageError("--is-scale must be above 0 and at most 10 (got %g)", s)
+	}
 	if c.Int("samples") < 0 {
 		return usageError("--samples cannot be negative (got %d)", c.Int("samples"))
 	}
@@ -276,13 +280,13 @@ func evaluate(c *cli.Context) error {
 	}
 	seed := c.Uint64("seed")
 	bar, clearBar := countBar(c.App.ErrWriter, fmt.Sprintf("importance sampling, K=%d", c.Int("is-k")))
-	rep.Test, err = model.Evaluate(m, test, c.Int("is-k"), seed, bar)
+	rep.Test, err = model.EvaluateWide(m, test, c.Int("is-k"), c.Float64("is-scale"), seed, bar)
 	clearBar()
 	if err != nil {
 		return err
 	}
 	if path := c.String("baseline"); path != "" {
-		if rep.Baseline, err = evalBaseline(path, test, c.Int("is-k"), seed); err != nil {
+		if rep.Baseline, err = evalBaseline(path, test, c.Int("is-k"), c.Float64("is-scale"), seed); err != nil {
 			return err
 		}
 		rep.Baseline.Difference = rep.Test.ISNLL - rep.Baseline.ISNLL
@@ -364,7 +368,7 @@ func fitCodes(c *cli.Context, m *model.Model, test []poetry.Poem, steps int) (*f
 
 // evalBaseline measures the importance-sampled NLL of the test poems under
 // the model at path (exact for a language model).
-func evalBaseline(path string, test []poetry.Poem, k int, seed uint64) (*baselineReport, error) {
+func evalBaseline(path string, test []poetry.Poem, k int, scale float64, seed uint64) (*baselineReport, error) {
 	ck, err := model.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("--baseline: %w", err)
@@ -373,7 +377,7 @@ func evalBaseline(path string, test []poetry.Poem, k int, seed uint64) (*baselin
 	if b.Config.Lines != test[0].NumLines() {
 		return nil, fmt.Errorf("--baseline %s reads %d-line poems, the test poems have %d", path, b.Config.Lines, test[0].NumLines())
 	}
-	nll, err := model.ImportanceNLL(b, test, k, rand.New(rand.NewPCG(seed, 0x62617365)))
+	nll, err := model.ImportanceNLLWide(b, test, k, scale, rand.New(rand.NewPCG(seed, 0x62617365)))
 	if err != nil {
 		return nil, fmt.Errorf("--baseline %s: %w", path, err)
 	}
@@ -439,6 +443,9 @@ func printEval(c *cli.Context, r evalReport) {
 	// Labels are padded to one width (K's digits vary), so the numbers align.
 	label := func(s string) string { return padColumns(s, 18) }
 	fmt.Fprintf(w, "  %s %8.2f   perplexity %7.1f\n", label(fmt.Sprintf("NLL (IS, K=%d)", t.Samples)), t.ISNLL, t.ISPPL)
+	if t.ProposalScale != 0 {
+		fmt.Fprintf(w, "  %s (samples from the posterior widened %g×)\n", label(""), t.ProposalScale)
+	}
 	if b := r.Baseline; b != nil {
 		what := "model"
 		if b.LM {

@@ -347,3 +347,38 @@ func TestEvalTableOnlyJudges(t *testing.T) {
 		t.Errorf("the table changed the poems it judges:\n%v\n%v", plain, judged)
 	}
 }
+
+// TestEvalISScale: eval --is-scale says it widened the proposal, reports
+// it in the JSON, and refuses a scale that is no proposal.
+func TestEvalISScale(t *testing.T) {
+	m := sharedModel(t)
+	inTempDir(t)
+	poems, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var test strings.Builder
+	for _, p := range poems[:6] {
+		test.WriteString(p.String() + "\n")
+	}
+	writeFile(t, "test.txt", test.String())
+	code, out, errs := poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "4", "--is-scale", "1.25", "test.txt")
+	if code != 0 || !strings.Contains(out, "widened 1.25×") {
+		t.Fatalf("status %d, report does not say the proposal was widened:\n%s%s", code, out, errs)
+	}
+	code, out, errs = poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "4", "--is-scale", "1.25", "--json", "test.txt")
+	var rep struct {
+		Test struct {
+			ProposalScale float64 `json:"proposal_scale"`
+		} `json:"test"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Test.ProposalScale != 1.25 {
+		t.Errorf("--json: status %d, proposal scale %v:\n%s%s", code, rep.Test.ProposalScale, out, errs)
+	}
+	for _, bad := range []string{"0", "-1", "NaN", "11"} {
+		code, _, errs := poetvae(t, "eval", "--model", m, "--is-scale", bad, "test.txt")
+		if code != 2 || !strings.Contains(errs, "--is-scale") {
+			t.Errorf("--is-scale %s: status %d, %q", bad, code, errs)
+		}
+	}
+}
