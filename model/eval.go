@@ -351,7 +351,7 @@ type Report struct {
 	// ProposalScale widens the importance sampler's proposal to
 	// N(mu, (scale·σ)²) (ImportanceNLLWide); 0 or 1 is q(z|x) itself.
 	ProposalScale float64 `json:"proposal_scale,omitempty"`
-	Tokens  int `json:"tokens"`  // tokens per poem: characters and EOS
+	Tokens        int     `json:"tokens"` // tokens per poem: characters and EOS
 
 	ISNLL float64 `json:"is_nll"` // importance-sampled −log p(x) (see ImportanceNLL)
 	ISPPL float64 `json:"is_ppl"` // exp(ISNLL / Tokens)
