@@ -39,6 +39,7 @@ func TestTrainFromLM(t *testing.T) {
 		{[]string{"--from-lm", "lm.ckpt", "--epochs", "3", "--pretrain-epochs", "1"}, "undo --from-lm"},
 		{[]string{"--from-lm", ""}, "must name a file"},
 		{[]string{"--from-lm", "missing.ckpt"}, "missing.ckpt"},
+		{[]string{"--from-lm", "."}, "is a directory"},
 	} {
 		args := slices.Concat(tinyTrain, []string{"--no-keywords", "--force", "--out", "other.ckpt"}, tt.flags)
 		code, _, stderr := poetvae(t, args...)

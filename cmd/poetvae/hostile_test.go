@@ -58,6 +58,7 @@ var hostileSkip = map[string]string{
 	"train":       "names corpus files (eval --train): TestEval",
 	"corpus":      "names a corpus file (neighbors, serve): TestHostileFiles",
 	"baseline":    "names a model file: TestEvalBaseline",
+	"from-lm":     "names a model file: TestTrainFromLM",
 	"meta":        "names a metadata file: TestPlotLatent, TestHostileFiles",
 	"font":        "names a font file: TestPlotLatentNoCJKFont, TestHostileFiles",
 	"output":      "names the file to write: TestHostileExplicit, TestHostileFiles",
