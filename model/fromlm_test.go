@@ -8,6 +8,7 @@ import (
 
 	"poetvae/corpus"
 	"poetvae/model/noise"
+	"poetvae/poetry"
 )
 
 // TestInitFromLM: a VAE started from a language model gives every poem
@@ -15,20 +16,9 @@ import (
 // encoder; models that do not fit together are refused with the reason.
 func TestInitFromLM(t *testing.T) {
 	poems := samplePoems(t, 12)
-	v := corpus.BuildVocab(poems, 1)
-	base := Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 7, Latent: 3}
-	lmc := base
-	lmc.LM = true
-	lm, err := NewModel(lmc, v, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc := base
-	vc.CodeToOutput, vc.RhymeChars = true, true
-	vae, err := NewModel(vc, v, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lm, vae := lmAndVAE(t, poems, true)
+	v, base, vc := lm.Vocab, smallConfig(lm.Vocab), vae.Config
+	lmc := lm.Config
 	randomCodeToOutput(vae.Params, 3) // a path from the code that the start must close
 	encBefore := vae.Params.Float64s(vae.Params.index["enc_fwd.Wx.i"])
 	if err := InitFromLM(vae, lm); err != nil {
@@ -106,6 +96,29 @@ func TestInitFromLM(t *testing.T) {
 	}
 }
 
+// smallConfig is a VAE small enough for exact checks, on vocabulary v.
+func smallConfig(v *corpus.Vocab) Config {
+	return Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 7, Latent: 3}
+}
+
+// lmAndVAE makes an untrained language model and VAE of poems' vocabulary
+// (the VAE with the code fed to its output and the rhyme loss when full).
+func lmAndVAE(t *testing.T, poems []poetry.Poem, full bool) (lm, vae *Model) {
+	t.Helper()
+	v := corpus.BuildVocab(poems, 1)
+	lmc, vc := smallConfig(v), smallConfig(v)
+	lmc.LM = true
+	vc.CodeToOutput, vc.RhymeChars = full, full
+	lm, err := NewModel(lmc, v, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vae, err = NewModel(vc, v, 2); err != nil {
+		t.Fatal(err)
+	}
+	return lm, vae
+}
+
 func equalFloats(a, b []float64) bool {
 	if len(a) != len(b) {
 		return false
@@ -133,18 +146,7 @@ func maxAbs32(x []float32) float64 {
 // would miss it by some nats. Scales that are no proposal are refused.
 func TestImportanceNLLWide(t *testing.T) {
 	poems := samplePoems(t, 6)
-	v := corpus.BuildVocab(poems, 1)
-	base := Config{Vocab: v.Size(), Lines: 4, Embed: 8, Highway: 1, EncHidden: 6, DecHidden: 7, Latent: 3}
-	lmc := base
-	lmc.LM = true
-	lm, err := NewModel(lmc, v, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vae, err := NewModel(base, v, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lm, vae := lmAndVAE(t, poems, false)
 	if err := InitFromLM(vae, lm); err != nil {
 		t.Fatal(err)
 	}

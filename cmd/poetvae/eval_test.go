@@ -274,15 +274,7 @@ func TestRhymeRecovered(t *testing.T) {
 func TestEvalBaseline(t *testing.T) {
 	m := sharedModel(t)
 	inTempDir(t)
-	poems, err := corpus.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var test strings.Builder
-	for _, p := range poems[:6] {
-		test.WriteString(p.String() + "\n")
-	}
-	writeFile(t, "test.txt", test.String())
+	writeSampleTest(t, 6)
 	if code, _, errs := poetvae(t, slices.Concat(tinyTrain, []string{"--lm", "--out", "lm.ckpt"})...); code != 0 {
 		t.Fatalf("training the LM: status %d: %s", code, errs)
 	}
@@ -353,15 +345,7 @@ func TestEvalTableOnlyJudges(t *testing.T) {
 func TestEvalISScale(t *testing.T) {
 	m := sharedModel(t)
 	inTempDir(t)
-	poems, err := corpus.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var test strings.Builder
-	for _, p := range poems[:6] {
-		test.WriteString(p.String() + "\n")
-	}
-	writeFile(t, "test.txt", test.String())
+	writeSampleTest(t, 6)
 	code, out, errs := poetvae(t, "eval", "--model", m, "--samples", "0", "--is-k", "4", "--is-scale", "1.25", "test.txt")
 	if code != 0 || !strings.Contains(out, "widened 1.25×") {
 		t.Fatalf("status %d, report does not say the proposal was widened:\n%s%s", code, out, errs)
@@ -381,4 +365,18 @@ func TestEvalISScale(t *testing.T) {
 			t.Errorf("--is-scale %s: status %d, %q", bad, code, errs)
 		}
 	}
+}
+
+// writeSampleTest writes the first n poems of the sample corpus to test.txt.
+func writeSampleTest(t *testing.T, n int) {
+	t.Helper()
+	poems, err := corpus.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var test strings.Builder
+	for _, p := range poems[:n] {
+		test.WriteString(p.String() + "\n")
+	}
+	writeFile(t, "test.txt", test.String())
 }
