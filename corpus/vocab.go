@@ -104,6 +104,23 @@ func (v *Vocab) Count(id int) int {
 	return v.counts[id-NumSpecial]
 }
 
+// FirstDifference returns the first id that v and o give to different
+// characters (or that only one of them has), and -1 when they give every
+// character the same id: models whose vocabularies differ cannot share
+// weights indexed by id.
+func (v *Vocab) FirstDifference(o *Vocab) int {
+	n := min(len(v.runes), len(o.runes))
+	for i := 0; i < n; i++ {
+		if v.runes[i] != o.runes[i] {
+			return NumSpecial + i
+		}
+	}
+	if len(v.runes) != len(o.runes) {
+		return NumSpecial + n
+	}
+	return -1
+}
+
 // Encode returns the ids of the characters of p, line after line, without
 // BOS or EOS.
 func (v *Vocab) Encode(p poetry.Poem) []int {

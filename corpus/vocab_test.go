@@ -208,3 +208,22 @@ func TestVocabUnmarshalErrors(t *testing.T) {
 		t.Errorf("good data: error %v, ID(水) %d, Count(4) %d", err, v.ID('水'), v.Count(4))
 	}
 }
+
+// TestFirstDifference: two vocabularies of the same poems agree on every
+// id; one of other poems differs where its first different character is,
+// and a longer one where the shorter ends.
+func TestFirstDifference(t *testing.T) {
+	same := "山山山山水，水水月月花。" // 山 4, 水 3, 月 2, 花 1: ids in that order
+	a := BuildVocab(mustParse(t, same), 1)
+	if d := a.FirstDifference(BuildVocab(mustParse(t, same), 1)); d != -1 {
+		t.Errorf("the same poems: first difference %d, want -1", d)
+	}
+	b := BuildVocab(mustParse(t, "山山山山水，水水雲雲花。"), 1) // 雲 in 月's place
+	if d := a.FirstDifference(b); d != NumSpecial+2 {
+		t.Errorf("月 against 雲: first difference %d, want %d", d, NumSpecial+2)
+	}
+	short := BuildVocab(mustParse(t, same), 2) // 花 left out
+	if d, e := a.FirstDifference(short), short.FirstDifference(a); d != NumSpecial+3 || e != NumSpecial+3 {
+		t.Errorf("a vocabulary one entry shorter: %d and %d, want %d", d, e, NumSpecial+3)
+	}
+}

@@ -30,10 +30,14 @@ func InitFromLM(vae, lm *Model) error {
 		return fmt.Errorf("a language model of embedding %d and decoder %d for a VAE of embedding %d and decoder %d",
 			lc.Embed, lc.DecHidden, vc.Embed, vc.DecHidden)
 	}
-	if err := sameVocab(vae, lm); err != nil {
-		return err
+	if id := vae.Vocab.FirstDifference(lm.Vocab); id >= 0 {
+		return fmt.Errorf("the vocabularies differ from id %d on (%d entries against %d): train both on the same poems with the same --min-count",
+			id, lm.Vocab.Size(), vae.Vocab.Size())
 	}
+	// Every value is read before any is written: a failure leaves the
+	// VAE as it was.
 	p, from := vae.Params, lm.Params
+	values := make(map[int][]float64)
 	for i, name := range p.Names {
 		switch {
 		case name == "embed" || name == "out.W" || name == "out.b" ||
@@ -42,24 +46,14 @@ func InitFromLM(vae, lm *Model) error {
 			if !ok {
 				return fmt.Errorf("the language model has no %s", name)
 			}
-			p.set(i, from.Float64s(j))
+			values[i] = from.Float64s(j)
 		case strings.HasPrefix(name, "dec.Wz.") || strings.HasPrefix(name, "dec_init.") || name == "out.Wz":
-			p.set(i, make([]float64, p.Values[i].Shape().TotalSize()))
+			values[i] = make([]float64, p.Values[i].Shape().TotalSize())
 		}
+	}
+	for i, v := range values {
+		p.set(i, v)
 	}
 	vae.Refresh()
-	return nil
-}
-
-// sameVocab reports the first difference between two models' vocabularies.
-func sameVocab(a, b *Model) error {
-	if a.Vocab.Size() != b.Vocab.Size() {
-		return fmt.Errorf("a vocabulary of %d entries against %d: train both on the same poems with the same --min-count", b.Vocab.Size(), a.Vocab.Size())
-	}
-	for id := 0; id < a.Vocab.Size(); id++ {
-		if a.Vocab.Rune(id) != b.Vocab.Rune(id) {
-			return fmt.Errorf("the vocabularies differ at entry %d (%q against %q): train both on the same poems with the same --min-count", id, b.Vocab.Rune(id), a.Vocab.Rune(id))
-		}
-	}
 	return nil
 }

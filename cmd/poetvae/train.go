@@ -1059,7 +1059,7 @@ func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train
 	// count: Run says that they differ.
 	if c.IsSet("min-count") && model.Fingerprint(train) == st.Corpus {
 		n := c.Int("min-count")
-		if v := corpus.BuildVocab(train, n); !sameVocab(v, m.Vocab) {
+		if v := corpus.BuildVocab(train, n); v.FirstDifference(m.Vocab) >= 0 {
 			given = append(given, fmt.Sprintf("--min-count %d", n))
 			theirs = append(theirs, fmt.Sprintf("a vocabulary of %s where --min-count %d keeps %s",
 				count(m.Vocab.Size()-corpus.NumSpecial, "character"), n, num(v.Size()-corpus.NumSpecial)))
@@ -1074,14 +1074,6 @@ func resumeConflicts(c *cli.Context, st *model.TrainState, m *model.Model, train
 	}
 	return usageError("--resume continues the run as it was started: %s %s from the run's (%s); drop them, or start a new run with --force",
 		strings.Join(given, ", "), verb, strings.Join(theirs, ", "))
-}
-
-// sameVocab reports whether two vocabularies give every character the
-// same id.
-func sameVocab(a, b *corpus.Vocab) bool {
-	x, err1 := a.MarshalBinary()
-	y, err2 := b.MarshalBinary()
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 // resumeArgs is what train --resume needs to go on as the stopped run
